@@ -46,6 +46,13 @@ class ColorRange(enum.IntEnum):
     FULL = 1
 
 
+class OutputSpace(enum.IntEnum):
+    """What the three output channels of every network mean (needed to decode)."""
+
+    YUV = 0  # Y, U, V at full resolution; chroma 2x2-averaged to 4:2:0 on output
+    RGB = 1  # R, G, B in the stream's colour matrix and range, converted to 4:2:0 on output
+
+
 @dataclass(frozen=True)
 class VideoParams:
     """The coded video: enough for a decoder to write the output file."""
@@ -71,6 +78,7 @@ class CodingParams:
     coder_id: int = 0  # 0 = constriction ANS, QuantizedGaussian per tensor
     coder_version: str = ""  # version of the coder library that wrote the words
     init_id: int = 0  # 0 = the seeded initialisation of bitstream_spec.md
+    output_space: OutputSpace = OutputSpace.YUV  # u8 in the header; needed to decode
     # Informational encoder settings (lambda, preset, eps law, ...): not needed to decode.
     encoder_settings: dict[str, FieldValue] = field(default_factory=dict)
 

@@ -1,0 +1,206 @@
+"""Cost of the INR families on this machine: size, compute, training and decoding speed, memory.
+
+For every registered family at a few coded-parameter targets, on one GOP of 352x288 frames (the
+first frames of a real clip when present, else random frames):
+
+* coded parameters and MACs per output pixel (``torch.utils.flop_counter``, convs and matmuls);
+* milliseconds per frame of one training step (forward, MSE, backward, Adam) in fp32 and under
+  ``torch.autocast("cpu", dtype=torch.bfloat16)``, and the bf16 speed-up of the same run;
+* decoding speed: frames per second of a ``no_grad`` fp32 forward, one frame at a time;
+* peak resident memory (``resource.getrusage`` max RSS) of a fresh subprocess per configuration
+  and mode, next to the RSS of a process that only imports torch and reads the frames.
+
+Prints a markdown table (and ``--json PATH`` writes the rows). No thresholds: numbers of one run,
+to compare families and sizes with each other. Example::
+
+    python benchmarks/bench_models.py --families hnerv --sizes 50000 150000 400000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_CLIP = Path("/work/shared/data/vtest_cif_120f.y4m")
+WIDTH, HEIGHT = 352, 288
+MODES = ("train_fp32", "train_bf16", "decode", "idle")
+
+
+def read_y4m(path: Path, count: int) -> torch.Tensor:
+    """First ``count`` frames of an 8-bit 4:2:0 y4m as (T, 3, H, W) YUV in [0, 1], chroma repeated."""
+    with path.open("rb") as f:
+        tokens = f.readline().split()
+        width = int(next(t for t in tokens if t.startswith(b"W"))[1:])
+        height = int(next(t for t in tokens if t.startswith(b"H"))[1:])
+        frames = []
+        for _ in range(count):
+            f.readline()
+            y = np.frombuffer(f.read(width * height), np.uint8).reshape(height, width)
+            uv = np.frombuffer(f.read(width * height // 2), np.uint8).reshape(2, height // 2, width // 2)
+            frames.append(np.concatenate([y[None], uv.repeat(2, axis=1).repeat(2, axis=2)]))
+    return torch.from_numpy(np.stack(frames)).float() / 255.0
+
+
+def load_frames(clip: Path, count: int) -> tuple[torch.Tensor, str]:
+    if clip.exists():
+        frames = read_y4m(clip, count)
+        if frames.shape[-2:] == (HEIGHT, WIDTH):
+            return frames, clip.name
+    return torch.rand(count, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(0)), "random"
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    """One configuration in one mode, run inside its own process."""
+    from uarcodec.models import registry
+    from uarcodec.models.layers import count_macs
+
+    torch.set_num_threads(args.threads)
+    frames, source = load_frames(Path(args.clip), args.frames)
+    row: dict[str, object] = {"family": args.family, "target": args.size, "mode": args.mode, "source": source}
+    if args.mode == "idle":
+        row["peak_rss_mb"] = max_rss_mb()
+        return row
+    cls = registry.family_by_name(args.family)
+    torch.manual_seed(0)
+    model = cls(cls.config_for_size(args.size, HEIGHT, WIDTH, args.frames), HEIGHT, WIDTH, args.frames)
+    row["params"] = model.num_coded_params()
+    gen = torch.Generator().manual_seed(1)
+
+    if args.mode == "decode":
+        with torch.no_grad():
+            row["macs_per_pixel"] = count_macs(model, torch.tensor([0])) / (HEIGHT * WIDTH)
+            for t in range(min(2, args.frames)):
+                model(torch.tensor([t]))
+            start = time.perf_counter()
+            for _ in range(args.decode_rounds):
+                for t in range(args.frames):
+                    model(torch.tensor([t]))
+            seconds = time.perf_counter() - start
+        row["decode_fps"] = args.decode_rounds * args.frames / seconds
+    else:
+        bf16 = args.mode == "train_bf16"
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step() -> None:
+            idx = torch.randperm(args.frames, generator=gen)[: args.batch]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(idx)
+            loss = torch.mean((out.float() - frames[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        for _ in range(args.warmup):
+            step()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        seconds = time.perf_counter() - start
+        row["ms_per_frame"] = 1000.0 * seconds / (args.steps * args.batch)
+    row["peak_rss_mb"] = max_rss_mb()
+    return row
+
+
+def run_worker(args: argparse.Namespace, family: str, size: int, mode: str) -> dict[str, object]:
+    cmd = [
+        sys.executable, __file__, "--worker", "--family", family, "--size", str(size), "--mode", mode,
+        "--clip", str(args.clip), "--frames", str(args.frames), "--batch", str(args.batch),
+        "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
+        "--decode-rounds", str(args.decode_rounds),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{family} {size} {mode} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def merge(rows: list[dict[str, object]]) -> dict[str, object]:
+    by_mode = {r["mode"]: r for r in rows}
+    fp32, bf16, dec = by_mode["train_fp32"], by_mode["train_bf16"], by_mode["decode"]
+    return {
+        "family": fp32["family"],
+        "target": fp32["target"],
+        "params": fp32["params"],
+        "macs_per_pixel": dec["macs_per_pixel"],
+        "train_ms_per_frame_fp32": fp32["ms_per_frame"],
+        "train_ms_per_frame_bf16": bf16["ms_per_frame"],
+        "bf16_speedup": fp32["ms_per_frame"] / bf16["ms_per_frame"],
+        "decode_fps": dec["decode_fps"],
+        "peak_rss_mb_train_fp32": fp32["peak_rss_mb"],
+        "peak_rss_mb_train_bf16": bf16["peak_rss_mb"],
+        "peak_rss_mb_decode": dec["peak_rss_mb"],
+    }
+
+
+def markdown(results: list[dict[str, object]], idle_mb: float) -> str:
+    lines = [
+        "| family | target | params | MACs/px | train ms/frame fp32 | bf16 | bf16 speed-up | decode fps "
+        "| peak RSS MB train fp32 / bf16 / decode |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['family']} | {r['target']:,} | {r['params']:,} | {r['macs_per_pixel']:,.0f} "
+            f"| {r['train_ms_per_frame_fp32']:.1f} | {r['train_ms_per_frame_bf16']:.1f} "
+            f"| {r['bf16_speedup']:.2f}x | {r['decode_fps']:.1f} "
+            f"| {r['peak_rss_mb_train_fp32']:.0f} / {r['peak_rss_mb_train_bf16']:.0f} / {r['peak_rss_mb_decode']:.0f} |"
+        )
+    lines.append(f"\nRSS of a process that only imports torch and reads the frames: {idle_mb:.0f} MB.")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--families", nargs="+", help="family names (default: every registered family)")
+    p.add_argument("--sizes", nargs="+", type=int, default=[50_000, 150_000, 400_000], help="coded-parameter targets")
+    p.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="352x288 y4m clip (random frames if absent)")
+    p.add_argument("--frames", type=int, default=8, help="frames in the GOP")
+    p.add_argument("--batch", type=int, default=1, help="frames per training step")
+    p.add_argument("--steps", type=int, default=10, help="timed training steps")
+    p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
+    p.add_argument("--decode-rounds", type=int, default=3, help="passes over the GOP when timing decoding")
+    p.add_argument("--threads", type=int, default=1, help="torch threads in each measurement")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--family", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure(args)))
+        return
+    from uarcodec.models import registry
+
+    families = args.families or sorted(registry.families())
+    idle = run_worker(args, families[0], 0, "idle")
+    print(f"GOP: {args.frames} frames of {WIDTH}x{HEIGHT} from {idle['source']}, batch {args.batch}, "
+          f"{args.threads} thread(s), torch {torch.__version__}", file=sys.stderr)  # fmt: skip
+    results = []
+    for family in families:
+        for size in args.sizes:
+            rows = [run_worker(args, family, size, mode) for mode in ("train_fp32", "train_bf16", "decode")]
+            results.append(merge(rows))
+            print(f"  done {family} {size}", file=sys.stderr)
+    print(markdown(results, float(idle["peak_rss_mb"])))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

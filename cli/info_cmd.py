@@ -1,0 +1,68 @@
+"""`uar info`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from uarcodec.api import stream_info
+
+from uarcodec_cli.main import handle_errors, main, print_json
+
+
+@main.command("info", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-v", "--verbose", is_flag=True, help="Also list every coded tensor.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@handle_errors
+def info_cmd(path: Path, verbose: bool, as_json: bool) -> None:
+    """Summarise a .uar stream: video, settings, GOMs, models (and tensors with -v)."""
+    info = stream_info(path, verbose=verbose)
+    if as_json:
+        print_json(info)
+        return
+    console = Console()
+    console.print(_overview(info))
+    console.print(_goms(info, verbose))
+
+
+def _overview(info: dict[str, Any]) -> Table:
+    v, c = info["video"], info["coding"]
+    t = Table(title=f"{info['file']}", show_header=False, title_justify="left")
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    t.add_row("format", f"{info['format_version']} (needs reader >= {info['min_reader_version']})"
+              + ("  [yellow]index recovered by scanning[/]" if info["index_recovered"] else ""))
+    t.add_row("video", f"{v['width']}x{v['height']}, {v['frames']} frames, {v['fps']} fps, {v['pix_fmt']}, "
+              f"{v['color_matrix']} {v['color_range']}")
+    t.add_row("size", f"{info['file_bytes']} bytes, {v['bpp']:.4f} bpp")
+    t.add_row("coding", f"p={c['gop_size']} m={c['gom_size']}, {c['family']} (id {c['family_id']}), "
+              f"output {c['output_space']}, quantizer {c['quantizer_id']}, coder {c['coder_id']} ({c['coder_version']})")
+    t.add_row("architecture", ", ".join(f"{k}={v}" for k, v in c["arch"].items()))
+    t.add_row("encoder", ", ".join(f"{k}={v}" for k, v in c["encoder_settings"].items()))
+    return t
+
+
+def _goms(info: dict[str, Any], verbose: bool) -> Table:
+    t = Table(title="GOMs and models", title_justify="left")
+    for col in ("GOM", "frames", "bytes", "bpp", "model", "I/P", "seed / eps", "params", "model bytes"):
+        t.add_column(col, justify="right" if col not in ("I/P", "model") else "left")
+    for g in info["goms"]:
+        for k, m in enumerate(g["models"]):
+            first = k == 0
+            tag = f"seed {m['seed']}" if m["kind"] == "I" else f"eps {m['eps']:.3f}"
+            t.add_row(
+                str(g["index"]) if first else "", f"{g['first_frame']}+{g['frames']}" if first else "",
+                str(g["bytes"]) if first else "", f"{g['bpp']:.4f}" if first else "",
+                str(k), m["kind"], tag, str(m["params"]), str(m["coded_bytes"]),
+            )
+            if verbose:
+                for i, ts in enumerate(m["tensors"]):
+                    t.add_row("", "", "", "", f"  t{i}", ts["ref"], f"step {ts['step']:.3g}",
+                              "x".join(map(str, ts["shape"])),
+                              f"{ts['bytes']} ({ts['bits_per_param']:.2f} b/p, mean {ts['mean']:.2f} std {ts['std']:.2f})")
+    return t

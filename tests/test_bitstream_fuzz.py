@@ -1,0 +1,170 @@
+"""Fuzzing: truncated, bit-flipped and overwritten streams end in a format error or a correct
+read, never in another exception (and never in a wrong GOM)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from test_bitstream_samples import (
+    assert_goms_equal,
+    sample_goms,
+    sample_header,
+    spec_example_bytes,
+    spec_example_records,
+    write_stream,
+)
+from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, parse_gom, serialize_gom
+from uarcodec.errors import UarFormatError
+
+_HEADER, _GOMS = sample_header(), sample_goms()
+_STREAMS = {
+    "sample": (write_stream(_HEADER, _GOMS), _HEADER, _GOMS),
+    "spec": (spec_example_bytes(), spec_example_records()[0], [spec_example_records()[1]]),
+}
+
+
+@st.composite
+def mutated(draw):
+    name = draw(st.sampled_from(sorted(_STREAMS)))
+    data = bytearray(_STREAMS[name][0])
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["truncate", "flip", "overwrite", "delete", "insert"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "truncate":
+            del data[at:]
+        elif op == "flip" and data:
+            data[at] ^= draw(st.integers(1, 255))
+        elif op == "overwrite":
+            data[at : at + 8] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del data[at : at + draw(st.integers(1, 16))]
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+    return name, bytes(data)
+
+
+def _check_read(name: str, data: bytes) -> None:
+    _, header, goms = _STREAMS[name]
+    try:
+        reader = UarReader(io.BytesIO(data))
+    except UarFormatError:
+        return
+    assert reader.header == header
+    assert sum(reader.chunk_sizes().values()) == len(data)
+    for k, gom in enumerate(goms):
+        try:
+            got = reader.read_gom(k)
+        except UarFormatError:
+            continue
+        assert_goms_equal(got, gom)
+
+
+def _check_resume(name: str, data: bytes) -> None:
+    _, header, goms = _STREAMS[name]
+    f = io.BytesIO(data)
+    try:
+        writer, entries = UarWriter.resume(f, header)
+    except UarFormatError:
+        return
+    for gom in goms[len(entries) :]:
+        writer.append_gom(gom)
+    writer.finish()
+    assert f.getvalue() == _STREAMS[name][0]
+
+
+def _fuzz(case) -> None:
+    name, data = case
+    _check_read(name, data)
+    _check_resume(name, data)
+
+
+_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@settings(max_examples=300, **_SETTINGS)
+@given(mutated())
+def test_mutated_streams_fail_cleanly_or_read_correctly(case):
+    _fuzz(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, **_SETTINGS)
+@given(mutated())
+def test_mutated_streams_fail_cleanly_or_read_correctly_many(case):
+    _fuzz(case)
+
+
+# Structure-aware fuzzing: mutate inside a chunk and fix its CRC, so that the field checks
+# (not the CRC) must catch the damage. A GOM that still parses must be canonical: writing the
+# parsed records gives back the very same payload bytes.
+
+
+@st.composite
+def patched_chunk(draw):
+    name = draw(st.sampled_from(sorted(_STREAMS)))
+    data = bytearray(_STREAMS[name][0])
+    reader = UarReader(io.BytesIO(bytes(data)))
+    targets = [8] + [e.offset for e in reader.index]  # HEAD and every GOMD chunk
+    chunk_at = draw(st.sampled_from(targets))
+    length = int.from_bytes(data[chunk_at + 4 : chunk_at + 8], "little")
+    payload = data[chunk_at + 8 : chunk_at + 8 + length]
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, max(len(payload) - 1, 0)))
+        payload[at : at + 4] = draw(st.binary(min_size=1, max_size=4))
+    if draw(st.booleans()):
+        del payload[draw(st.integers(0, len(payload))) :]
+    framed = encode_chunk(bytes(data[chunk_at : chunk_at + 4]), bytes(payload))
+    end = chunk_at + 12 + length
+    return name, bytes(data[:chunk_at] + framed + data[end:]), chunk_at, bytes(payload)
+
+
+def _fuzz_patched(case) -> None:
+    name, data, chunk_at, payload = case
+    header = _STREAMS[name][1]
+    if chunk_at != 8:
+        try:
+            gom = parse_gom(payload, chunk_at + 8, header)
+        except UarFormatError:
+            pass
+        else:
+            assert serialize_gom(gom, header) == payload
+    try:
+        reader = UarReader(io.BytesIO(data))
+        for e in reader.index:
+            reader.read_gom(e.index)
+    except UarFormatError:
+        pass
+    _check_resume_valid(name, data)
+
+
+def _check_resume_valid(name: str, data: bytes) -> None:
+    """A patched GOM may still be a valid GOM (other words, other means): resuming keeps it,
+    so only ask that the resumed stream is well-formed."""
+    _, header, goms = _STREAMS[name]
+    f = io.BytesIO(data)
+    try:
+        writer, entries = UarWriter.resume(f, header)
+    except UarFormatError:
+        return
+    for gom in goms[len(entries) :]:
+        writer.append_gom(gom)
+    writer.finish()
+    reader = UarReader(io.BytesIO(f.getvalue()))
+    assert not reader.recovered and len(reader.index) == len(goms)
+
+
+@settings(max_examples=300, **_SETTINGS)
+@given(patched_chunk())
+def test_patched_chunks_fail_cleanly_or_parse_canonically(case):
+    _fuzz_patched(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, **_SETTINGS)
+@given(patched_chunk())
+def test_patched_chunks_fail_cleanly_or_parse_canonically_many(case):
+    _fuzz_patched(case)

@@ -1,0 +1,253 @@
+"""RQEC quantization: training-time behaviour and the stream-side float32 rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from uarcodec.coding.entropy import encode_tensor
+from uarcodec.coding.quant import (
+    DEFAULT_STEP,
+    FixedBitsQuantizer,
+    QuantSettings,
+    TensorQuantizer,
+    dequantize,
+    estimate_bits,
+    gaussian_bin_log2_mass,
+    gaussian_params,
+    initial_step,
+    interpolated_reference,
+    quantize_residual,
+    quantize_tensor,
+)
+from uarcodec.errors import UarCodingError
+
+torch.set_num_threads(1)
+
+
+def trained_like_weights(n: int, seed: int = 0, scale: float = 0.02) -> np.ndarray:
+    """Heavy-tailed, zero-centred values like a fitted conv weight."""
+    return (np.random.default_rng(seed).standard_t(5, n) * scale).astype(np.float32)
+
+
+def concentrated_residual(n: int, seed: int = 1) -> np.ndarray:
+    """Most entries barely moved from the reference, a few moved a lot (a P-model residual)."""
+    rng = np.random.default_rng(seed)
+    moved = rng.random(n) < 0.05
+    return np.where(moved, rng.normal(0, 0.01, n), rng.normal(0, 1e-4, n)).astype(np.float32)
+
+
+def coded_bits(theta: np.ndarray, ref: np.ndarray, step: float) -> tuple[float, int]:
+    qt = quantize_tensor(theta, ref, step)
+    enc = encode_tensor(qt.q, qt.mean, qt.std)
+    return estimate_bits(qt.q, qt.mean, qt.std), 32 * enc.words.size
+
+
+# --- the stream side ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,step", [(10_000, 1e-3), (200_000, 2e-3), (50_000, 1e-2), (50_000, 4e-2)])
+def test_estimated_bits_match_real_coded_bits_for_weights(n, step):
+    w = trained_like_weights(n, seed=n)
+    est, real = coded_bits(w, np.zeros_like(w), step)
+    assert abs(est / real - 1.0) < 0.05
+
+
+@pytest.mark.parametrize("step", [1e-4, 1e-3, 5e-3, 2e-2])
+def test_estimated_bits_match_real_coded_bits_for_a_residual(step):
+    ref = trained_like_weights(100_000, seed=4)
+    theta = ref + concentrated_residual(ref.size)
+    est, real = coded_bits(theta, ref, step)
+    assert abs(est / real - 1.0) < 0.05
+
+
+def test_training_rate_equals_the_stream_estimate():
+    w = trained_like_weights(30_000, seed=2)
+    ref = trained_like_weights(30_000, seed=3, scale=0.005)
+    quantizer = TensorQuantizer(3e-3)
+    rate = quantizer.rate_bits(torch.from_numpy(w), torch.from_numpy(ref), noise=False).item()
+    qt = quantize_tensor(w, ref, quantizer.stream_step())
+    assert rate == pytest.approx(estimate_bits(qt.q, qt.mean, qt.std), rel=1e-3)
+
+
+def test_quantize_residual_is_float32_round_half_to_even():
+    step = np.float32(0.25)
+    theta = np.array([0.125, 0.375, 0.625, -0.125, -0.375, 1.0], dtype=np.float32)
+    q = quantize_residual(theta, np.zeros_like(theta), step)
+    assert q.dtype == np.int32 and q.tolist() == [0, 2, 2, 0, -2, 4]
+    ref = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    theta = np.array([1.3, -2.7, 0.5], dtype=np.float32)
+    want = np.rint((theta - ref) / np.float32(0.1)).astype(np.int32)
+    assert np.array_equal(quantize_residual(theta, ref, 0.1), want)
+
+
+def test_dequantize_is_ref_plus_q_times_step_in_float32():
+    rng = np.random.default_rng(9)
+    ref = rng.normal(0, 0.1, 1000).astype(np.float32)
+    q = rng.integers(-500, 500, 1000).astype(np.int32)
+    step = np.float32(7.3e-4)
+    out = dequantize(q, ref, step)
+    assert out.dtype == np.float32
+    want = np.array([np.float32(r + np.float32(np.float32(v) * step)) for r, v in zip(ref, q)], dtype=np.float32)
+    assert out.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("step", [1e-4, 1e-3, 3e-2])
+def test_quantize_dequantize_requantize_is_idempotent(step):
+    theta = trained_like_weights(50_000, seed=5, scale=0.05)
+    for ref in [np.zeros_like(theta), trained_like_weights(theta.size, seed=6, scale=0.05)]:
+        q = quantize_residual(theta, ref, step)
+        rebuilt = dequantize(q, ref, np.float32(step))
+        q2 = quantize_residual(rebuilt, ref, step)
+        assert np.array_equal(q, q2)
+        assert dequantize(q2, ref, np.float32(step)).tobytes() == rebuilt.tobytes()
+
+
+def test_gaussian_params_are_float32_mean_and_floored_std():
+    q = np.array([-1, 0, 0, 1, 2, 4], dtype=np.int32)
+    mean, std = gaussian_params(q, 0.05)
+    assert isinstance(mean, np.float32) and isinstance(std, np.float32)
+    assert mean == np.float32(q.mean()) and std == np.float32(q.std())
+    mean, std = gaussian_params(np.zeros(10, np.int32), 0.05)
+    assert mean == 0 and std == np.float32(0.05)
+
+
+def test_stream_side_rejects_bad_input():
+    x = np.ones(4, np.float32)
+    for step in [0.0, -1.0, float("nan"), float("inf"), 1e-50]:
+        with pytest.raises(UarCodingError):
+            quantize_residual(x, x, step)
+        with pytest.raises(UarCodingError):
+            dequantize(np.zeros(4, np.int32), x, step)
+    with pytest.raises(UarCodingError):
+        quantize_residual(x, np.ones(5, np.float32), 0.1)
+    with pytest.raises(UarCodingError):
+        quantize_residual(np.array([1e3], np.float32), np.zeros(1, np.float32), 1e-5)  # |q| > 2**24
+    with pytest.raises(UarCodingError):
+        quantize_residual(np.array([np.nan], np.float32), np.zeros(1, np.float32), 0.1)
+
+
+def test_interpolated_reference_order_and_ends():
+    rng = np.random.default_rng(10)
+    seed = rng.normal(0, 0.1, 500).astype(np.float32)
+    prev = rng.normal(0, 0.1, 500).astype(np.float32)
+    assert interpolated_reference(seed, prev, 1.0).tobytes() == seed.tobytes()
+    assert interpolated_reference(seed, prev, 0.0).tobytes() == prev.tobytes()
+    eps = 0.3
+    e = np.float32(eps)
+    w = np.float32(np.float32(1) - e)
+    want = np.array([np.float32(np.float32(e * s) + np.float32(w * p)) for s, p in zip(seed, prev)], np.float32)
+    assert interpolated_reference(seed, prev, eps).tobytes() == want.tobytes()
+    with pytest.raises(UarCodingError):
+        interpolated_reference(seed, prev, 1.5)
+
+
+# --- the training side ----------------------------------------------------------------------------
+
+
+def test_i_model_case_is_plain_rounding_against_zero():
+    theta = torch.from_numpy(trained_like_weights(1000, seed=7))
+    quantizer = TensorQuantizer(1e-3)
+    out = quantizer.quantize_ste(theta, torch.zeros_like(theta))
+    assert torch.equal(out, torch.round(theta / quantizer.step()) * quantizer.step())
+    # and the stream side agrees with what the network saw
+    q = quantize_residual(theta.numpy(), np.zeros(1000, np.float32), quantizer.stream_step())
+    rebuilt = dequantize(q, np.zeros(1000, np.float32), quantizer.stream_step())
+    assert np.allclose(rebuilt, out.detach().numpy(), rtol=0, atol=1e-9)
+
+
+def test_rate_decreases_when_the_step_grows():
+    w = torch.from_numpy(trained_like_weights(20_000, seed=8))
+    ref = torch.zeros_like(w)
+    rates = [TensorQuantizer(step).rate_bits(w, ref, noise=False).item() for step in [1e-4, 1e-3, 4e-3, 1e-2, 5e-2]]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    torch.manual_seed(0)
+    noisy = [TensorQuantizer(step).rate_bits(w, ref, noise=True).item() for step in [1e-4, 1e-3, 1e-2, 5e-2]]
+    assert all(a > b for a, b in zip(noisy, noisy[1:]))
+
+
+@pytest.mark.parametrize("path", ["distortion", "rate_noise", "rate_round"])
+def test_gradients_reach_theta_and_step(path):
+    torch.manual_seed(1)
+    theta = (torch.randn(4096) * 0.02).requires_grad_()
+    ref = torch.randn(4096) * 0.01
+    quantizer = TensorQuantizer(2e-3)
+    if path == "distortion":
+        target = torch.randn(4096) * 0.02
+        loss = ((quantizer.quantize_ste(theta, ref) - target) ** 2).sum()
+    else:
+        loss = quantizer.rate_bits(theta, ref, noise=(path == "rate_noise"))
+    loss.backward()
+    assert theta.grad is not None and torch.isfinite(theta.grad).all() and theta.grad.abs().sum() > 0
+    assert quantizer.log_step.grad is not None and torch.isfinite(quantizer.log_step.grad)
+    assert quantizer.log_step.grad.abs() > 0
+    if path != "distortion":
+        assert quantizer.log_step.grad < 0  # a larger step lowers the rate
+        assert not ref.requires_grad
+
+
+def test_rate_pulls_residuals_towards_the_reference_and_lowers_bits():
+    torch.manual_seed(2)
+    ref = torch.randn(5000) * 0.05
+    theta = (ref + torch.randn(5000) * 0.01).requires_grad_()
+    quantizer = TensorQuantizer(1e-3)
+    before = quantizer.rate_bits(theta, ref, noise=False).item()
+    for _ in range(20):  # plain gradient descent on the rate alone
+        (grad,) = torch.autograd.grad(quantizer.rate_bits(theta, ref, noise=True), theta)
+        with torch.no_grad():
+            theta -= 1e-7 * grad
+    after = quantizer.rate_bits(theta, ref, noise=False).item()
+    assert after < before
+
+
+def test_rate_model_is_finite_in_extreme_cases():
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor([-1e6, -60.0, -3.0, -0.5, 0.0, 0.4, 7.0, 1e4, 1e7], dtype=dtype, requires_grad=True)
+        for mean, std in [(0.0, 0.05), (0.3, 1.0), (0.0, 1e6), (-5.0, 1e-3)]:
+            bits = -gaussian_bin_log2_mass(x, torch.tensor(mean, dtype=dtype), torch.tensor(std, dtype=dtype))
+            assert torch.isfinite(bits).all()
+            assert (bits >= -1e-6).all() and (bits <= 24.0 + 1e-3).all()  # the coder's 2**-24 leak
+            (grad,) = torch.autograd.grad(bits.sum(), x)
+            assert torch.isfinite(grad).all()
+
+
+def test_rate_model_matches_a_direct_gaussian_bin_mass():
+    x = torch.arange(-20, 21, dtype=torch.float64)
+    bits = -gaussian_bin_log2_mass(x, torch.tensor(0.7, dtype=torch.float64), torch.tensor(4.0, dtype=torch.float64))
+
+    def cdf(v: float) -> float:
+        return 0.5 * math.erfc(-(v - 0.7) / (4.0 * math.sqrt(2.0)))
+
+    want = [-math.log2((1 - 2.0**-24) * (cdf(v + 0.5) - cdf(v - 0.5)) + 2.0**-24) for v in x.tolist()]
+    assert np.allclose(bits.numpy(), want, rtol=1e-9, atol=1e-9)
+
+
+def test_initial_step_from_settings():
+    theta = torch.linspace(-0.5, 0.5, 101)
+    assert initial_step(theta, 8) == pytest.approx(1.0 / 255)
+    assert initial_step(torch.zeros(10), 8) == DEFAULT_STEP
+    assert initial_step(torch.full((4,), 0.6), 8) == pytest.approx(0.6 / 127)
+    assert QuantSettings().step_for(theta) == pytest.approx(1.0 / 255)
+    assert QuantSettings(init_step=0.01).step_for(theta) == 0.01
+    quantizer = TensorQuantizer.for_tensor(theta, QuantSettings(init_bits=6, min_std=0.1))
+    assert quantizer.step().item() == pytest.approx(1.0 / 63, rel=1e-6) and quantizer.min_std == 0.1
+    with pytest.raises(UarCodingError):
+        TensorQuantizer(0.0)
+
+
+def test_fixed_bits_quantizer_is_qat_without_rate():
+    theta = (torch.randn(2000) * 0.1).requires_grad_()
+    ref = torch.zeros(2000)
+    fixed = FixedBitsQuantizer(bits=6)
+    out = fixed.quantize_ste(theta, ref)
+    step = fixed.step_for(theta, ref)
+    assert step.item() == pytest.approx(theta.detach().abs().max().item() / 31)
+    codes = torch.round(out.detach() / step)
+    assert codes.abs().max() <= 31 and torch.allclose(codes * step, out.detach())
+    out.sum().backward()
+    assert torch.equal(theta.grad, torch.ones(2000))
+    assert fixed.rate_bits(theta, ref).item() == 0.0
+    assert fixed.stream_step(theta, ref) == np.float32(step.item())

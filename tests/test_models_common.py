@@ -1,0 +1,122 @@
+"""What every registered INR family promises through the registry (see models/base.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from uarcodec.errors import UarFormatError, UarSettingsError
+from uarcodec.models import registry
+from uarcodec.models.base import InrModel
+
+FAMILIES = sorted(registry.families())
+FRAME_SIZES = [(176, 144), (352, 288), (200, 120)]  # (width, height)
+TARGETS = [60_000, 150_000, 400_000]
+NUM_FRAMES = 5
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two cores shared with other jobs: more threads than free cores make torch ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(name: str, target: int, width: int, height: int) -> InrModel:
+    cls = registry.family_by_name(name)
+    config = cls.config_for_size(target, height, width, NUM_FRAMES)
+    return cls(config, height, width, NUM_FRAMES)
+
+
+def spec_signature(model: InrModel) -> list[tuple]:
+    return [(s.name, s.shape, s.role, s.init) for s in model.coded_specs()]
+
+
+def test_known_families_are_registered_under_stable_ids():
+    fams = registry.families()
+    assert fams["hnerv"].family_id == 1
+    assert "hinerv" not in fams or fams["hinerv"].family_id == 2
+    for name, cls in fams.items():
+        assert registry.family_by_id(cls.family_id) is cls
+        assert registry.family_by_name(name) is cls
+
+
+def test_unknown_family_is_a_clear_error():
+    with pytest.raises(UarSettingsError, match="unknown model family"):
+        registry.family_by_name("siren")
+    with pytest.raises(UarFormatError):
+        registry.family_by_id(250)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(("width", "height"), FRAME_SIZES)
+@pytest.mark.parametrize("target", TARGETS)
+def test_size_solver_lands_within_two_percent(name, width, height, target):
+    model = build(name, target, width, height)
+    coded = model.num_coded_params()
+    assert abs(coded - target) <= 0.02 * target, f"{name} {width}x{height}: {coded} for {target}"
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(("width", "height"), FRAME_SIZES)
+def test_forward_gives_frames_of_the_gop_size_in_unit_range(name, width, height):
+    model = build(name, TARGETS[0], width, height)
+    with torch.no_grad():
+        out = model(torch.tensor([NUM_FRAMES - 1, 0, 2]))
+    assert out.shape == (3, 3, height, width)
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    assert out.min().item() >= 0.0 and out.max().item() <= 1.0
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(("width", "height"), FRAME_SIZES)
+def test_stream_fields_rebuild_the_identical_network(name, width, height):
+    model = build(name, TARGETS[1], width, height)
+    fields = model.config.to_fields()
+    for key, value in fields.items():  # only what the stream header can carry
+        assert isinstance(value, (int, float, str, bool, list)), key
+        if isinstance(value, list):
+            assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value), key
+    rebuilt = registry.build_model(type(model).family_id, fields, height, width, NUM_FRAMES)
+    assert type(rebuilt) is type(model)
+    assert rebuilt.config == model.config
+    assert spec_signature(rebuilt) == spec_signature(model)
+    # Same parameters -> same frames.
+    rebuilt.load_state_dict(model.state_dict())
+    idx = torch.arange(NUM_FRAMES)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(idx), model(idx))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(("width", "height"), FRAME_SIZES)
+def test_coded_specs_are_exactly_the_parameters_the_forward_uses(name, width, height):
+    model = build(name, TARGETS[0], width, height)
+    specs = model.coded_specs()
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names))
+    for spec in specs:
+        assert tuple(model.get_parameter(spec.name).shape) == spec.shape
+    assert model.num_coded_params() == sum(p.numel() for n, p in model.named_parameters() if n in set(names))
+
+    out = model(torch.tensor([0, NUM_FRAMES - 1]))
+    (out * torch.rand_like(out)).sum().backward()
+    used = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert used == set(names)
+    assert {n for n, _ in model.named_parameters()} == set(names)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_functional_call_uses_the_given_values(name):
+    model = build(name, TARGETS[0], 176, 144)
+    idx = torch.tensor([1])
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        same = torch.func.functional_call(model, params, (idx,))
+        assert torch.allclose(same, model(idx), rtol=0, atol=1e-6)
+        params = {n: p * 0.5 for n, p in params.items()}
+        other = torch.func.functional_call(model, params, (idx,))
+    assert (other - same).abs().max().item() > 1e-4

@@ -1,0 +1,253 @@
+"""The public Python API of uarcodec: what the CLI calls, and what users script against.
+
+    import uarcodec
+    report = uarcodec.encode("in.y4m", "out.uar", uarcodec.EncoderSettings(gop_size=30))
+    info = uarcodec.stream_info("out.uar")
+    uarcodec.decode("out.uar", "out.mp4")
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from uarcodec.bitstream import UarReader
+from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, VideoParams
+from uarcodec.errors import UarFormatError, UarInputError
+from uarcodec.pipeline.decoder import decode_frames
+from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, encode_stream
+from uarcodec.pipeline.fit import resolve_device
+from uarcodec.pipeline.partition import GopPartition
+from uarcodec.settings import EncoderSettings
+from uarcodec.video import open_video, open_writer
+from uarcodec.video.frames import YuvClip
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How to read the input video (raw .yuv needs the size; rate defaults to 25)."""
+
+    size: tuple[int, int] | None = None
+    fps: Fraction | None = None
+    pix_fmt: str | None = None
+
+
+def encode(
+    input_path: str | Path,
+    output_path: str | Path,
+    settings: EncoderSettings,
+    *,
+    input_options: InputOptions = InputOptions(),
+    frames: int | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    resume: bool = False,
+    events: EncodeEvents | None = None,
+) -> EncodeReport:
+    """Encode a video file into a .uar stream; see :func:`uarcodec.pipeline.encoder.encode_stream`."""
+    with open_video(
+        str(input_path), size=input_options.size, fps=input_options.fps, pix_fmt=input_options.pix_fmt
+    ) as reader:
+        return encode_stream(
+            reader, Path(output_path), settings, frames=frames, device=device,
+            overwrite=overwrite, resume=resume, events=events,
+        )
+
+
+class UarStream:
+    """An open .uar file: header, GOM index and random access to GOMs."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UarInputError(f"{self.path}: no such file")
+        self._fh: BinaryIO = open(self.path, "rb")
+        try:
+            self.reader = UarReader(self._fh)
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def __enter__(self) -> "UarStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    @property
+    def header(self) -> StreamHeader:
+        return self.reader.header
+
+    @property
+    def partition(self) -> GopPartition:
+        c = self.header.coding
+        return GopPartition(self.header.video.num_frames, c.gop_size, c.gom_size)
+
+    def read_gom(self, k: int) -> GomRecord:
+        return self.reader.read_gom(k)
+
+    def frames(self, start: int = 0, count: int | None = None, device: str = "auto") -> Iterator[YuvClip]:
+        """Decoded frames ``start .. start + count - 1``, GOP by GOP."""
+        total = self.header.video.num_frames
+        n = total - start if count is None else count
+        return decode_frames(self.reader, start, n, resolve_device(device))
+
+
+def open_stream(path: str | Path) -> UarStream:
+    return UarStream(path)
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    start: int
+    count: int
+
+
+def select_frames(
+    header: StreamHeader, *, gom: int | None = None, start_seconds: float | None = None, frames: int | None = None
+) -> FrameRange:
+    """The frames ``uar decode --gom K / -ss T / -frames N`` asks for."""
+    total = header.video.num_frames
+    if gom is not None:
+        goms = GopPartition(total, header.coding.gop_size, header.coding.gom_size).goms
+        if not 0 <= gom < len(goms):
+            raise UarInputError(f"GOM {gom} does not exist (the stream has GOMs 0..{len(goms) - 1})")
+        start, count = goms[gom].first_frame, goms[gom].num_frames
+    else:
+        start = 0
+        if start_seconds is not None:
+            if start_seconds < 0 or not math.isfinite(start_seconds):
+                raise UarInputError(f"start time must be >= 0, got {start_seconds}")
+            start = int(math.floor(start_seconds * header.video.fps + Fraction(1, 10**6)))
+            if start >= total:
+                raise UarInputError(f"start time {start_seconds}s is past the end ({total} frames)")
+        count = total - start
+    if frames is not None:
+        if frames < 1:
+            raise UarInputError("-frames must be at least 1")
+        count = min(count, frames)
+    return FrameRange(start, count)
+
+
+@dataclass
+class DecodeReport:
+    path: str
+    first_frame: int
+    num_frames: int
+    goms_read: int
+    seconds: float
+
+
+def decode(
+    input_path: str | Path,
+    output_path: str,
+    *,
+    gom: int | None = None,
+    start_seconds: float | None = None,
+    frames: int | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    on_frames: Callable[[int, int], None] | None = None,
+) -> DecodeReport:
+    """Decode a .uar stream (or the frames asked for) into a video file (by extension; ``-``
+    writes y4m to stdout)."""
+    t0 = time.perf_counter()
+    with open_stream(input_path) as stream:
+        rng = select_frames(stream.header, gom=gom, start_seconds=start_seconds, frames=frames)
+        info = _output_info(stream.header.video, rng.count)
+        done = 0
+        with open_writer(output_path, info, overwrite=overwrite) as writer:
+            for clip in stream.frames(rng.start, rng.count, device):
+                writer.write(clip)
+                done += clip.num_frames
+                if on_frames:
+                    on_frames(done, rng.count)
+        goms_read = len(stream.partition.goms_for_frames(rng.start, rng.count))
+    return DecodeReport(str(output_path), rng.start, rng.count, goms_read, time.perf_counter() - t0)
+
+
+def _output_info(video: VideoParams, count: int) -> VideoParams:
+    return VideoParams(
+        width=video.width, height=video.height, num_frames=count, fps=video.fps,
+        pix_fmt=video.pix_fmt, color_matrix=video.color_matrix, color_range=video.color_range,
+    )
+
+
+def stream_info(path: str | Path, *, verbose: bool = False) -> dict[str, Any]:
+    """A JSON-able summary of a stream: video, settings, per GOM and per model (and per
+    tensor with ``verbose``). Reads every GOM chunk (to validate and size them)."""
+    with open_stream(path) as stream:
+        h = stream.header
+        v, c = h.video, h.coding
+        out: dict[str, Any] = {
+            "file": str(path),
+            "file_bytes": stream.reader.file_size,
+            "format_version": f"{h.writer_version[0]}.{h.writer_version[1]}",
+            "min_reader_version": f"{h.min_reader_version[0]}.{h.min_reader_version[1]}",
+            "index_recovered": bool(getattr(stream.reader, "recovered", False)),
+            "video": {
+                "width": v.width, "height": v.height, "frames": v.num_frames,
+                "fps": f"{v.fps.numerator}/{v.fps.denominator}", "pix_fmt": v.pix_fmt.name.lower(),
+                "color_matrix": v.color_matrix.name.lower(), "color_range": v.color_range.name.lower(),
+                "bpp": stream.reader.file_size * 8 / (v.width * v.height * v.num_frames),
+            },
+            "coding": {
+                "gop_size": c.gop_size, "gom_size": c.gom_size, "family_id": c.family_id,
+                "family": _family_name(c.family_id), "arch": c.arch, "quantizer_id": c.quantizer_id,
+                "coder_id": c.coder_id, "coder_version": c.coder_version, "init_id": c.init_id,
+                "output_space": c.output_space.name.lower(), "encoder_settings": c.encoder_settings,
+            },
+            "goms": [],
+        }
+        for entry in stream.reader.index:
+            gom = stream.read_gom(entry.index)
+            out["goms"].append(_gom_info(entry, gom, v, verbose))
+        return out
+
+
+def _family_name(family_id: int) -> str:
+    from uarcodec.models.registry import family_by_id
+
+    try:
+        return family_by_id(family_id).family_name
+    except UarFormatError:
+        return f"unknown ({family_id})"
+
+
+def _gom_info(entry, gom: GomRecord, video: VideoParams, verbose: bool) -> dict[str, Any]:
+    models = []
+    for m in gom.models:
+        coded = sum(t.coded_bytes for t in m.tensors)
+        model: dict[str, Any] = {
+            "kind": "I" if m.kind == ModelKind.I else "P",
+            "frames": m.num_frames,
+            "seed": m.seed,
+            "eps": m.eps,
+            "params": sum(t.num_elements for t in m.tensors),
+            "coded_bytes": coded,
+        }
+        if verbose:
+            model["tensors"] = [
+                {
+                    "shape": list(t.shape), "ref": t.ref_mode.name.lower(), "step": t.step,
+                    "mean": t.mean, "std": t.std, "symbols": [t.min_symbol, t.max_symbol],
+                    "bytes": t.coded_bytes,
+                    "bits_per_param": t.coded_bytes * 8 / max(1, t.num_elements),
+                }
+                for t in m.tensors
+            ]
+        models.append(model)
+    return {
+        "index": gom.index, "first_frame": gom.first_frame, "frames": gom.num_frames,
+        "offset": entry.offset, "bytes": entry.length,
+        "bpp": entry.length * 8 / (video.width * video.height * max(1, gom.num_frames)),
+        "models": models,
+    }

@@ -1,0 +1,136 @@
+"""Field lists: the declarative key/value records of the header (spec section 2)."""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import numpy as np
+
+from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
+from uarcodec.bitstream.records import FieldValue
+
+MAX_KEY_BYTES = 255
+MAX_FIELDS = 2**16 - 1
+
+
+class FieldTag(enum.IntEnum):
+    INT = 1
+    FLOAT = 2
+    STR = 3
+    BOOL = 4
+    INT_LIST = 5
+    FLOAT_LIST = 6
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_float(v: object) -> bool:
+    return isinstance(v, (float, np.floating))
+
+
+def _write_value(out: PayloadBuilder, key: str, value: FieldValue) -> None:
+    what = f"field {key!r}"
+    if isinstance(value, (bool, np.bool_)):
+        out.u8(FieldTag.BOOL, "tag")
+        out.u8(int(bool(value)), what)
+    elif _is_int(value):
+        out.u8(FieldTag.INT, "tag")
+        out.i64(value, what)
+    elif _is_float(value):
+        out.u8(FieldTag.FLOAT, "tag")
+        out.f64(value, what)
+    elif isinstance(value, str):
+        out.u8(FieldTag.STR, "tag")
+        out.string(value, what)
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+        if all(_is_int(v) for v in items):
+            out.u8(FieldTag.INT_LIST, "tag")
+            out.u32(len(items), f"{what} length")
+            for v in items:
+                out.i64(v, what)
+        elif all(_is_float(v) for v in items):
+            out.u8(FieldTag.FLOAT_LIST, "tag")
+            out.u32(len(items), f"{what} length")
+            for v in items:
+                out.f64(v, what)
+        else:
+            raise out.fail(f"{what}: a list must hold only ints or only floats, got {value!r}")
+    else:
+        raise out.fail(f"{what}: unsupported value type {type(value).__name__}")
+
+
+def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str) -> None:
+    """Appends ``fields`` as a field list, keys sorted by their UTF-8 bytes."""
+    if not isinstance(fields, dict):
+        raise out.fail(f"{what} must be a dict, got {type(fields).__name__}")
+    if len(fields) > MAX_FIELDS:
+        raise out.fail(f"{what} has {len(fields)} fields, at most {MAX_FIELDS} allowed")
+    for key in fields:
+        if not isinstance(key, str) or not key:
+            raise out.fail(f"{what}: field names must be non-empty strings, got {key!r}")
+    out.u16(len(fields), f"{what} count")
+    for key in sorted(fields, key=lambda k: k.encode("utf-8", "surrogatepass")):
+        out.string(key, f"{what} key", max_bytes=MAX_KEY_BYTES)
+        _write_value(out, key, fields[key])
+
+
+def _list_length(src: PayloadReader, what: str) -> int:
+    at = src.offset
+    n = src.u32(f"{what} length")
+    if 8 * n > src.remaining:
+        raise src.error(f"{what}: {n} elements do not fit in the {src.remaining} bytes left", at=at)
+    return n
+
+
+def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int) -> FieldValue:
+    what = f"field {key!r}"
+    if tag == FieldTag.INT:
+        return src.i64(what)
+    if tag == FieldTag.FLOAT:
+        at = src.offset
+        value = src.f64(what)
+        if not math.isfinite(value):
+            raise src.error(f"{what} is not finite", at=at)
+        return value
+    if tag == FieldTag.STR:
+        return src.string(what)
+    if tag == FieldTag.BOOL:
+        at = src.offset
+        byte = src.u8(what)
+        if byte > 1:
+            raise src.error(f"{what}: bool byte is {byte}, not 0 or 1", at=at)
+        return bool(byte)
+    if tag == FieldTag.INT_LIST:
+        n = _list_length(src, what)
+        return src.i64_list(n, what)
+    if tag == FieldTag.FLOAT_LIST:
+        n = _list_length(src, what)
+        at = src.offset
+        values = src.f64_list(n, what)
+        if not all(math.isfinite(v) for v in values):
+            raise src.error(f"{what} holds a non-finite float", at=at)
+        return values
+    raise src.error(f"{what}: unknown type tag {tag}", at=tag_at)
+
+
+def read_fields(src: PayloadReader, what: str) -> dict[str, FieldValue]:
+    count = src.u16(f"{what} count")
+    fields: dict[str, FieldValue] = {}
+    previous: bytes | None = None
+    for _ in range(count):
+        at = src.offset
+        key = src.string(f"{what} key")
+        raw_key = key.encode("utf-8")
+        if not raw_key or len(raw_key) > MAX_KEY_BYTES:
+            raise src.error(f"{what}: key length {len(raw_key)} outside 1..{MAX_KEY_BYTES}", at=at)
+        if previous is not None and raw_key <= previous:
+            raise src.error(f"{what}: key {key!r} repeated or out of order", at=at)
+        previous = raw_key
+        tag_at = src.offset
+        tag = src.u8("tag")
+        fields[key] = _read_value(src, tag, key, tag_at)
+    return fields

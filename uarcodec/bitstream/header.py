@@ -1,0 +1,148 @@
+"""The HEAD chunk payload: versions, video parameters, coding parameters (spec section 5)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from uarcodec.bitstream.fields import read_fields, write_fields
+from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
+from uarcodec.bitstream.records import (
+    CodingParams,
+    ColorMatrix,
+    ColorRange,
+    OutputSpace,
+    PixelFormat,
+    StreamHeader,
+    VideoParams,
+)
+from uarcodec.errors import UarSettingsError, UarVersionError
+
+FORMAT_VERSION = (1, 0)
+MAX_DIMENSION = 65535
+_NAME = "HEAD"
+
+
+def _check_video(video: VideoParams, out: PayloadBuilder) -> None:
+    for what, value in (("width", video.width), ("height", video.height)):
+        if not isinstance(value, int) or not 1 <= value <= MAX_DIMENSION:
+            raise out.fail(f"{what} = {value!r} is outside 1..{MAX_DIMENSION}")
+    if not isinstance(video.num_frames, int) or video.num_frames < 1:
+        raise out.fail(f"num_frames = {video.num_frames!r} must be >= 1")
+    fps = video.fps
+    if not isinstance(fps, Fraction) or fps <= 0:
+        raise out.fail(f"fps = {fps!r} must be a positive Fraction")
+
+
+def _code(out: PayloadBuilder, enum_type, value, what: str) -> int:
+    try:
+        return int(enum_type(value))
+    except ValueError:
+        raise out.fail(f"unknown {what} {value!r}") from None
+
+
+def serialize_header(header: StreamHeader) -> bytes:
+    """The HEAD payload of ``header``; invalid values raise UarSettingsError."""
+    out = PayloadBuilder(UarSettingsError)
+    for what, version in (("writer_version", header.writer_version),
+                          ("min_reader_version", header.min_reader_version)):
+        if not (isinstance(version, tuple) and len(version) == 2):
+            raise out.fail(f"{what} must be a (major, minor) tuple, got {version!r}")
+        out.u16(version[0], f"{what} major")
+        out.u16(version[1], f"{what} minor")
+    video, coding = header.video, header.coding
+    _check_video(video, out)
+    out.u32(video.width, "width")
+    out.u32(video.height, "height")
+    out.u32(video.num_frames, "num_frames")
+    out.u32(video.fps.numerator, "fps numerator")
+    out.u32(video.fps.denominator, "fps denominator")
+    out.u8(_code(out, PixelFormat, video.pix_fmt, "pix_fmt"), "pix_fmt")
+    out.u8(_code(out, ColorMatrix, video.color_matrix, "color_matrix"), "color_matrix")
+    out.u8(_code(out, ColorRange, video.color_range, "color_range"), "color_range")
+    for what, value in (("gop_size", coding.gop_size), ("gom_size", coding.gom_size)):
+        if not isinstance(value, int) or value < 1:
+            raise out.fail(f"{what} = {value!r} must be >= 1")
+        out.u32(value, what)
+    out.u16(coding.family_id, "family_id")
+    write_fields(out, coding.arch, "arch")
+    out.u16(coding.quantizer_id, "quantizer_id")
+    out.u16(coding.coder_id, "coder_id")
+    out.string(coding.coder_version, "coder_version")
+    out.u16(coding.init_id, "init_id")
+    out.u8(_code(out, OutputSpace, coding.output_space, "output_space"), "output_space")
+    write_fields(out, coding.encoder_settings, "encoder_settings")
+    return out.bytes()
+
+
+def check_reader_version(min_reader: tuple[int, int], writer: tuple[int, int], offset: int) -> None:
+    if min_reader > FORMAT_VERSION:
+        raise UarVersionError(
+            f"the stream needs reader version {min_reader[0]}.{min_reader[1]} or newer "
+            f"(written by format {writer[0]}.{writer[1]}); this reader implements "
+            f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+            chunk=_NAME,
+            offset=offset,
+        )
+
+
+def _enum(src: PayloadReader, enum_type, what: str):
+    at = src.offset
+    code = src.u8(what)
+    try:
+        return enum_type(code)
+    except ValueError:
+        raise src.error(f"unknown {what} code {code}", at=at) from None
+
+
+def _positive_u32(src: PayloadReader, what: str, upper: int | None = None) -> int:
+    at = src.offset
+    value = src.u32(what)
+    if value < 1 or (upper is not None and value > upper):
+        bound = f"1..{upper}" if upper is not None else ">= 1"
+        raise src.error(f"{what} = {value} must be {bound}", at=at)
+    return value
+
+
+def parse_header(payload: bytes, offset: int) -> StreamHeader:
+    """The StreamHeader of a HEAD payload starting at file offset ``offset``."""
+    src = PayloadReader(payload, offset, _NAME)
+    writer = (src.u16("writer major"), src.u16("writer minor"))
+    min_reader = (src.u16("min reader major"), src.u16("min reader minor"))
+    check_reader_version(min_reader, writer, offset + 4)
+    width = _positive_u32(src, "width", MAX_DIMENSION)
+    height = _positive_u32(src, "height", MAX_DIMENSION)
+    num_frames = _positive_u32(src, "num_frames")
+    fps = Fraction(_positive_u32(src, "fps numerator"), _positive_u32(src, "fps denominator"))
+    video = VideoParams(
+        width=width,
+        height=height,
+        num_frames=num_frames,
+        fps=fps,
+        pix_fmt=_enum(src, PixelFormat, "pix_fmt"),
+        color_matrix=_enum(src, ColorMatrix, "color_matrix"),
+        color_range=_enum(src, ColorRange, "color_range"),
+    )
+    gop_size = _positive_u32(src, "gop_size")
+    gom_size = _positive_u32(src, "gom_size")
+    family_id = src.u16("family_id")
+    arch = read_fields(src, "arch")
+    quantizer_id = src.u16("quantizer_id")
+    coder_id = src.u16("coder_id")
+    coder_version = src.string("coder_version")
+    init_id = src.u16("init_id")
+    output_space = _enum(src, OutputSpace, "output_space")
+    settings = read_fields(src, "encoder_settings")
+    src.expect_end()
+    coding = CodingParams(
+        gop_size=gop_size,
+        gom_size=gom_size,
+        family_id=family_id,
+        arch=arch,
+        quantizer_id=quantizer_id,
+        coder_id=coder_id,
+        coder_version=coder_version,
+        init_id=init_id,
+        output_space=output_space,
+        encoder_settings=settings,
+    )
+    return StreamHeader(video=video, coding=coding, writer_version=writer, min_reader_version=min_reader)

@@ -1,0 +1,194 @@
+"""Little-endian primitive types of the .uar format (spec section 1): a checked payload reader
+and a checked payload builder.
+
+``PayloadReader`` never reads past its buffer: every overrun is a ``UarFormatError`` naming the
+chunk and the absolute file offset. ``PayloadBuilder`` range-checks every value and raises the
+error class it was given (settings errors for the header, coding errors for GOM records).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+
+from uarcodec.errors import UarError, UarFormatError
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_I32 = struct.Struct("<i")
+_I64 = struct.Struct("<q")
+_F32 = struct.Struct("<f")
+_F64 = struct.Struct("<d")
+
+U32_MAX = 2**32 - 1
+
+
+def to_f32(value: float) -> float:
+    """The binary32 value nearest to ``value`` (as a Python float); raises OverflowError."""
+    return _F32.unpack(_F32.pack(float(value)))[0]
+
+
+class PayloadReader:
+    """A cursor over one chunk payload; ``base`` is the payload's offset in the file."""
+
+    def __init__(self, data: bytes, base: int, chunk: str):
+        self._data = data
+        self._pos = 0
+        self.base = base
+        self.chunk = chunk
+
+    @property
+    def offset(self) -> int:
+        """File offset of the next unread byte."""
+        return self.base + self._pos
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+    def error(self, message: str, at: int | None = None) -> UarFormatError:
+        return UarFormatError(message, chunk=self.chunk, offset=self.offset if at is None else at)
+
+    def _need(self, n: int, what: str) -> None:
+        if n > self.remaining:
+            raise self.error(f"truncated payload: {what} needs {n} bytes, {self.remaining} left")
+
+    def _unpack(self, st: struct.Struct, what: str):
+        self._need(st.size, what)
+        (value,) = st.unpack_from(self._data, self._pos)
+        self._pos += st.size
+        return value
+
+    def u8(self, what: str) -> int:
+        return self._unpack(_U8, what)
+
+    def u16(self, what: str) -> int:
+        return self._unpack(_U16, what)
+
+    def u32(self, what: str) -> int:
+        return self._unpack(_U32, what)
+
+    def u64(self, what: str) -> int:
+        return self._unpack(_U64, what)
+
+    def i32(self, what: str) -> int:
+        return self._unpack(_I32, what)
+
+    def i64(self, what: str) -> int:
+        return self._unpack(_I64, what)
+
+    def f32(self, what: str) -> float:
+        return self._unpack(_F32, what)
+
+    def f64(self, what: str) -> float:
+        return self._unpack(_F64, what)
+
+    def raw(self, n: int, what: str) -> bytes:
+        self._need(n, what)
+        out = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return bytes(out)
+
+    def string(self, what: str) -> str:
+        at = self.offset
+        n = self.u16(f"{what} length")
+        data = self.raw(n, what)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.error(f"{what} is not valid UTF-8", at=at) from None
+
+    def u32_array(self, count: int, what: str) -> np.ndarray:
+        self._need(4 * count, what)
+        arr = np.frombuffer(self._data, dtype="<u4", count=count, offset=self._pos)
+        self._pos += 4 * count
+        return arr.astype(np.uint32)
+
+    def i64_list(self, count: int, what: str) -> list[int]:
+        self._need(8 * count, what)
+        values = struct.unpack_from(f"<{count}q", self._data, self._pos)
+        self._pos += 8 * count
+        return list(values)
+
+    def f64_list(self, count: int, what: str) -> list[float]:
+        self._need(8 * count, what)
+        values = struct.unpack_from(f"<{count}d", self._data, self._pos)
+        self._pos += 8 * count
+        return list(values)
+
+    def expect_end(self) -> None:
+        if self.remaining:
+            raise self.error(f"{self.remaining} unexpected bytes after the last field")
+
+
+class PayloadBuilder:
+    """Appends range-checked little-endian values; ``error`` is the class raised on bad values."""
+
+    def __init__(self, error: type[UarError]):
+        self._parts: list[bytes] = []
+        self._error = error
+
+    def bytes(self) -> bytes:
+        return b"".join(self._parts)
+
+    def fail(self, message: str) -> UarError:
+        return self._error(message)
+
+    def _int(self, st: struct.Struct, lo: int, hi: int, value: int, what: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise self.fail(f"{what} must be an integer, got {value!r}")
+        value = int(value)
+        if not lo <= value <= hi:
+            raise self.fail(f"{what} = {value} is outside [{lo}, {hi}]")
+        self._parts.append(st.pack(value))
+
+    def u8(self, value: int, what: str) -> None:
+        self._int(_U8, 0, 2**8 - 1, value, what)
+
+    def u16(self, value: int, what: str) -> None:
+        self._int(_U16, 0, 2**16 - 1, value, what)
+
+    def u32(self, value: int, what: str) -> None:
+        self._int(_U32, 0, U32_MAX, value, what)
+
+    def u64(self, value: int, what: str) -> None:
+        self._int(_U64, 0, 2**64 - 1, value, what)
+
+    def i32(self, value: int, what: str) -> None:
+        self._int(_I32, -(2**31), 2**31 - 1, value, what)
+
+    def i64(self, value: int, what: str) -> None:
+        self._int(_I64, -(2**63), 2**63 - 1, value, what)
+
+    def f32(self, value: float, what: str) -> float:
+        """Stores the binary32 value nearest to ``value`` and returns it (for range checks)."""
+        try:
+            stored = to_f32(value)
+        except (OverflowError, TypeError, ValueError):
+            raise self.fail(f"{what} = {value!r} is not representable as float32") from None
+        self._parts.append(_F32.pack(stored))
+        return stored
+
+    def f64(self, value: float, what: str) -> None:
+        if not isinstance(value, (float, np.floating)) or not math.isfinite(value):
+            raise self.fail(f"{what} must be a finite float, got {value!r}")
+        self._parts.append(_F64.pack(float(value)))
+
+    def raw(self, data: bytes) -> None:
+        self._parts.append(bytes(data))
+
+    def string(self, value: str, what: str, max_bytes: int = 2**16 - 1) -> None:
+        if not isinstance(value, str):
+            raise self.fail(f"{what} must be a string, got {value!r}")
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.fail(f"{what} cannot be encoded as UTF-8") from None
+        if len(data) > max_bytes:
+            raise self.fail(f"{what} is {len(data)} bytes long, at most {max_bytes} allowed")
+        self.u16(len(data), f"{what} length")
+        self._parts.append(data)

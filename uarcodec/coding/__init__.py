@@ -1,0 +1,48 @@
+"""How parameters become integers and bits: seeded init, RQEC quantization, entropy coding."""
+
+from uarcodec.coding.entropy import (
+    CODER_ID,
+    EncodedTensor,
+    coder_version,
+    decode_tensor,
+    encode_tensor,
+    ideal_bits,
+    symbol_range,
+)
+from uarcodec.coding.init import seeded_params, seeded_tensor
+from uarcodec.coding.quant import (
+    FixedBitsQuantizer,
+    QuantizedTensor,
+    QuantSettings,
+    TensorQuantizer,
+    dequantize,
+    estimate_bits,
+    gaussian_params,
+    initial_step,
+    interpolated_reference,
+    quantize_residual,
+    quantize_tensor,
+)
+
+__all__ = [
+    "CODER_ID",
+    "EncodedTensor",
+    "FixedBitsQuantizer",
+    "QuantSettings",
+    "QuantizedTensor",
+    "TensorQuantizer",
+    "coder_version",
+    "decode_tensor",
+    "dequantize",
+    "encode_tensor",
+    "estimate_bits",
+    "gaussian_params",
+    "ideal_bits",
+    "initial_step",
+    "interpolated_reference",
+    "quantize_residual",
+    "quantize_tensor",
+    "seeded_params",
+    "seeded_tensor",
+    "symbol_range",
+]

@@ -1,0 +1,217 @@
+"""Entropy coding of one integer tensor with constriction's ANS coder (coder id 0).
+
+The symbols of a tensor (its integers in C order) are coded i.i.d. under one
+``QuantizedGaussian(min_symbol, max_symbol, mean, std)``: constriction's leaky quantizer at 24
+bits of precision over a Gaussian whose mean and std are float32 values stored in the stream.
+``docs/spec_coding.md`` specifies the probability model and the word production exactly.
+
+Every parameter is checked here before it reaches constriction: a Rust panic surfaces in Python
+as ``pyo3_runtime.PanicException``, which derives from ``BaseException`` and would slip past
+``except Exception``. Whatever constriction still raises is turned into :class:`UarCodingError`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import metadata
+
+import constriction
+import numpy as np
+
+from uarcodec.errors import UarCodingError
+
+CODER_ID = 0  # constriction ANS (stack) coder with one QuantizedGaussian per tensor
+
+PRECISION = 24  # bits of the fixed-point probabilities
+MAX_SYMBOL_SPAN = (1 << PRECISION) - 1  # max_symbol - min_symbol must not exceed this
+_INT32_MIN = -(1 << 31)
+_INT32_MAX = (1 << 31) - 1
+MAX_ELEMENTS = 1 << 31  # more symbols than this in one tensor is refused
+
+_QuantizedGaussian = constriction.stream.model.QuantizedGaussian
+_AnsCoder = constriction.stream.stack.AnsCoder
+
+
+def coder_version() -> str:
+    """The coder library that writes and reads the words, e.g. ``"constriction 0.5.0"``."""
+    try:
+        return f"constriction {metadata.version('constriction')}"
+    except metadata.PackageNotFoundError:  # pragma: no cover - installed without metadata
+        return "constriction unknown"
+
+
+@dataclass
+class EncodedTensor:
+    """The coded words of one tensor and the symbol range its model was built on."""
+
+    words: np.ndarray  # uint32, in the order constriction's ``get_compressed`` returns them
+    min_symbol: int
+    max_symbol: int
+
+
+def symbol_range(q: np.ndarray) -> tuple[int, int]:
+    """(min, max) of the integers; (0, 0) for an empty tensor."""
+    q = np.asarray(q)
+    if q.size == 0:
+        return 0, 0
+    return int(q.min()), int(q.max())
+
+
+def _as_float32(value: float, name: str) -> float:
+    """The float32 value of ``value`` as a Python float (exactly what the stream stores)."""
+    try:
+        with np.errstate(over="ignore"):
+            f = float(np.float32(value))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise UarCodingError(f"{name} must be a real number, got {value!r}") from exc
+    if not math.isfinite(f):
+        raise UarCodingError(f"{name} must be finite as float32, got {value!r}")
+    return f
+
+
+def _check_model(mean: float, std: float, min_symbol: int, max_symbol: int) -> tuple[float, float]:
+    mean32 = _as_float32(mean, "mean")
+    std32 = _as_float32(std, "std")
+    if not std32 > 0.0:
+        raise UarCodingError(f"std must be > 0, got {std!r}")
+    for name, v in (("min_symbol", min_symbol), ("max_symbol", max_symbol)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise UarCodingError(f"{name} must be an integer, got {v!r}")
+        if not _INT32_MIN <= int(v) <= _INT32_MAX:
+            raise UarCodingError(f"{name} must fit in int32, got {v}")
+    if int(min_symbol) > int(max_symbol):
+        raise UarCodingError(f"min_symbol {min_symbol} > max_symbol {max_symbol}")
+    if int(max_symbol) - int(min_symbol) > MAX_SYMBOL_SPAN:
+        raise UarCodingError(
+            f"symbol range [{min_symbol}, {max_symbol}] spans more than {MAX_SYMBOL_SPAN} + 1 values"
+        )
+    return mean32, std32
+
+
+def _model(mean32: float, std32: float, min_symbol: int, max_symbol: int):
+    return _QuantizedGaussian(int(min_symbol), int(max_symbol), mean32, std32)
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"
+
+
+def encode_tensor(q: np.ndarray, mean: float, std: float) -> EncodedTensor:
+    """Code the integers of ``q`` (C order) under QuantizedGaussian(mean, std) on their own range.
+
+    ``mean`` and ``std`` are rounded to float32 first: the stream stores float32 and the decoder
+    must build the identical model.
+    """
+    q = np.asarray(q)
+    if not np.issubdtype(q.dtype, np.integer):
+        raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
+    if q.size > MAX_ELEMENTS:
+        raise UarCodingError(f"too many symbols in one tensor ({q.size})")
+    lo, hi = symbol_range(q)
+    mean32, std32 = _check_model(mean, std, lo, hi)
+    if lo == hi:
+        return EncodedTensor(np.zeros(0, dtype=np.uint32), lo, hi)
+    symbols = np.ascontiguousarray(q.reshape(-1), dtype=np.int32)
+    try:
+        coder = _AnsCoder()
+        coder.encode_reverse(symbols, _model(mean32, std32, lo, hi))
+        words = np.asarray(coder.get_compressed(), dtype=np.uint32)
+    except Exception as exc:
+        raise UarCodingError(f"entropy coding failed: {exc}") from exc
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise UarCodingError(f"entropy coding failed: {exc}") from exc
+        raise
+    return EncodedTensor(words, lo, hi)
+
+
+def decode_tensor(
+    words: np.ndarray, num_elements: int, mean: float, std: float, min_symbol: int, max_symbol: int
+) -> np.ndarray:
+    """The ``num_elements`` integers (int32, flat, C order) coded in ``words``.
+
+    Words from an untrusted file either decode to something or raise :class:`UarCodingError`;
+    words that are not entirely consumed by exactly ``num_elements`` symbols are an error too
+    (a correctly coded tensor always returns the coder to its empty state).
+    """
+    if not isinstance(num_elements, (int, np.integer)) or isinstance(num_elements, bool):
+        raise UarCodingError(f"num_elements must be an integer, got {num_elements!r}")
+    num_elements = int(num_elements)
+    if not 0 <= num_elements <= MAX_ELEMENTS:
+        raise UarCodingError(f"num_elements out of range: {num_elements}")
+    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol)
+    words = np.asarray(words)
+    if words.ndim != 1 or words.dtype != np.uint32:
+        raise UarCodingError(f"coded words must be a flat uint32 array, got {words.dtype} {words.shape}")
+    if min_symbol == max_symbol or num_elements == 0:
+        if words.size:
+            raise UarCodingError("coded words present for a tensor that needs none")
+        return np.full(num_elements, int(min_symbol), dtype=np.int32)
+    if words.size and words[-1] == 0:
+        raise UarCodingError("corrupt coded words: ANS data never ends in a zero word")
+    try:
+        coder = _AnsCoder(np.ascontiguousarray(words))
+        out = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol), num_elements))
+        exhausted = coder.is_empty()
+    except Exception as exc:
+        raise UarCodingError(f"entropy decoding failed: {exc}") from exc
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise UarCodingError(f"entropy decoding failed: {exc}") from exc
+        raise
+    if not exhausted:
+        raise UarCodingError("corrupt coded words: data left over after the last symbol")
+    return out.astype(np.int32, copy=False)
+
+
+# --- the probability model, in Python: ideal code lengths and the spec's reference -------------
+
+
+def _gaussian_cdf(x: float, mean: float, std: float) -> float:
+    """F(x) in float64 with constriction's operation order: (1 + erf((x - m) / (s * sqrt2))) / 2."""
+    return (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0)))) / 2.0
+
+
+def model_cumulatives(
+    symbols: np.ndarray, mean: float, std: float, min_symbol: int, max_symbol: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Left cumulative and probability (integers out of 2**24) that coder 0 assigns to each of
+    ``symbols`` (Python reimplementation of the spec; used for ideal code lengths and tests)."""
+    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol)
+    lo, hi = int(min_symbol), int(max_symbol)
+    if lo == hi:
+        raise UarCodingError("a one-symbol range has no coded model")
+    free_weight = float(MAX_SYMBOL_SPAN - (hi - lo))
+
+    def fixed(x: float) -> int:
+        v = free_weight * _gaussian_cdf(x, mean32, std32)
+        return int(v) if v == v else 0  # truncation toward zero; NaN -> 0 (never for valid input)
+
+    lefts, probs = [], []
+    for s in (int(v) for v in np.asarray(symbols).reshape(-1)):
+        if not lo <= s <= hi:
+            raise UarCodingError(f"symbol {s} outside [{lo}, {hi}]")
+        left = 0 if s == lo else fixed(s - 0.5) + (s - lo)
+        right = (1 << PRECISION) if s == hi else fixed(s + 0.5) + (s - lo) + 1
+        lefts.append(left)
+        probs.append(right - left)
+    return np.array(lefts, dtype=np.int64), np.array(probs, dtype=np.int64)
+
+
+def ideal_bits(q: np.ndarray, mean: float, std: float, min_symbol: int, max_symbol: int) -> float:
+    """Sum of ``-log2 p(symbol)`` under the model coder 0 really uses: the float32 Gaussian,
+    its tails folded into ``min_symbol``/``max_symbol``, probabilities in 24-bit fixed point
+    with every symbol of the range at least 2**-24. The coded size exceeds this by the ANS
+    overhead only (at most about 64 bits per tensor)."""
+    q = np.asarray(q)
+    if not np.issubdtype(q.dtype, np.integer):
+        raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
+    _check_model(mean, std, min_symbol, max_symbol)
+    if q.size == 0 or min_symbol == max_symbol:
+        if q.size and (int(q.min()) != min_symbol or int(q.max()) != max_symbol):
+            raise UarCodingError("symbols outside the one-symbol range")
+        return 0.0
+    values, counts = np.unique(q.reshape(-1), return_counts=True)
+    _, probs = model_cumulatives(values, mean, std, min_symbol, max_symbol)
+    return float(np.sum(counts * (PRECISION - np.log2(probs.astype(np.float64)))))

@@ -1,0 +1,275 @@
+"""RQEC: per-tensor scalar quantization of parameter residuals and their Gaussian rate.
+
+Training side (torch): :class:`TensorQuantizer` holds one trainable step per coded tensor
+(paper Eq. 4-7). The distortion path rounds ``(theta - ref) / step`` with a straight-through
+estimator; the rate path prices the codes under a discretised Gaussian fitted to the tensor's
+own codes, the same model the entropy coder uses.
+
+Stream side (numpy, float32, fixed operation order): :func:`quantize_residual`,
+:func:`gaussian_params`, :func:`dequantize` are the single source of truth both the encoder and
+the decoder call; ``docs/spec_coding.md`` specifies the reconstruction normatively.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from uarcodec.errors import UarCodingError
+
+DEFAULT_MIN_STD = 0.05  # floor of the Gaussian std, in symbol (step) units
+DEFAULT_STEP = 2.0**-10  # initial step of a tensor with no spread (all-zero biases, ...)
+# The coder gives every symbol of the range at least 2**-24 of probability mass (24-bit leaky
+# quantizer); the rate model adds that floor so a far outlier costs about 24 bits, as coded.
+LEAK_PROBABILITY = 2.0**-24
+_SQRT1_2 = math.sqrt(0.5)
+MAX_ABS_SYMBOL = 1 << 24  # |q| beyond this is refused (float32(q) must be exact)
+
+
+@dataclass(frozen=True)
+class QuantSettings:
+    """How each coded tensor's quantizer starts.
+
+    ``init_step``: the starting step of every tensor, or None to derive it per tensor with
+    :func:`initial_step` (the tensor's value range split into ``2**init_bits - 1`` steps).
+    ``min_std``: the floor of the Gaussian std in symbol units (rate model and stream).
+    """
+
+    init_step: float | None = None
+    init_bits: int = 8
+    min_std: float = DEFAULT_MIN_STD
+
+    def step_for(self, theta: Tensor | np.ndarray) -> float:
+        return float(self.init_step) if self.init_step is not None else initial_step(theta, self.init_bits)
+
+
+def initial_step(theta: Tensor | np.ndarray, bits: int) -> float:
+    """A starting step for a tensor: ``(max - min) / (2**bits - 1)`` of its values, so that
+    the values span ``bits`` bits of codes; ``max|theta| / (2**(bits-1) - 1)`` when the range is
+    zero but the values are not; :data:`DEFAULT_STEP` for an all-equal-zero tensor."""
+    if bits < 2 or bits > 24:
+        raise UarCodingError(f"init bits must be in [2, 24], got {bits}")
+    t = torch.as_tensor(theta).detach().to(torch.float64)
+    if t.numel() == 0 or not bool(torch.isfinite(t).all()):
+        return DEFAULT_STEP
+    span = float(t.max() - t.min())
+    if span > 0.0:
+        return span / (2**bits - 1)
+    peak = float(t.abs().max())
+    return peak / (2 ** (bits - 1) - 1) if peak > 0.0 else DEFAULT_STEP
+
+
+def round_ste(x: Tensor) -> Tensor:
+    """Round half to even forward, identity gradient backward."""
+    return x + (torch.round(x) - x).detach()
+
+
+def gaussian_bin_log2_mass(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """``log2((1 - 2**-24) * p + 2**-24)`` where ``p`` is the Gaussian mass on
+    ``[x - 1/2, x + 1/2]``: the coder's 2**-24 leak keeps every code at most 24 bits.
+
+    Numerically safe: the bin is reflected to the right of the mean; a bin in the tail uses a
+    difference of ``erfc`` (accurate where ``erf`` would cancel), a bin across the mean a sum of
+    ``erf`` (no cancellation). Tail masses too small for ``erfc`` are far below the leak, so the
+    result stays exact to float precision; both branches have finite gradients everywhere.
+    """
+    d = torch.abs(x - mean)
+    a = (d - 0.5) / std * _SQRT1_2  # bin edges in erf units, a < b
+    b = (d + 0.5) / std * _SQRT1_2
+    tail = 0.5 * (torch.erfc(a) - torch.erfc(b))
+    central = 0.5 * (torch.erf(b) + torch.erf(-a))
+    mass = torch.clamp(torch.where(a >= 0.0, tail, central), min=0.0)
+    return torch.log2(mass * (1.0 - LEAK_PROBABILITY) + LEAK_PROBABILITY)
+
+
+def _fit_gaussian(x: Tensor, min_std: float) -> tuple[Tensor, Tensor]:
+    """Mean and population std of the codes, detached, std floored at ``min_std``.
+
+    Detached: at the fitted parameters the rate's derivative with respect to them is ~0, so the
+    gradient through them would add cost and noise but no signal.
+    """
+    xd = x.detach()
+    mean = xd.mean()
+    std = torch.clamp(xd.std(correction=0), min=min_std) if xd.numel() > 1 else xd.new_tensor(min_std)
+    return mean, std
+
+
+class TensorQuantizer(nn.Module):
+    """The RQEC quantizer of one coded tensor: a trainable step ``exp(log_step)``."""
+
+    def __init__(self, init_step: float, min_std: float = DEFAULT_MIN_STD):
+        super().__init__()
+        if not (math.isfinite(init_step) and init_step > 0.0):
+            raise UarCodingError(f"initial step must be finite and > 0, got {init_step}")
+        if not (math.isfinite(min_std) and min_std > 0.0):
+            raise UarCodingError(f"min_std must be finite and > 0, got {min_std}")
+        self.log_step = nn.Parameter(torch.tensor(math.log(init_step), dtype=torch.float32))
+        self.min_std = float(min_std)
+
+    @classmethod
+    def for_tensor(cls, theta: Tensor | np.ndarray, settings: QuantSettings) -> "TensorQuantizer":
+        return cls(settings.step_for(theta), settings.min_std)
+
+    def step(self) -> Tensor:
+        return torch.exp(self.log_step)
+
+    def step_for(self, theta: Tensor | None = None, ref: Tensor | None = None) -> Tensor:
+        """The step in use (same interface as :class:`FixedBitsQuantizer`)."""
+        return self.step()
+
+    def stream_step(self, theta: Tensor | None = None, ref: Tensor | None = None) -> np.float32:
+        """The float32 step written to the stream (``theta``/``ref`` unused: same interface as
+        :class:`FixedBitsQuantizer`)."""
+        return np.float32(self.step().detach().item())
+
+    def codes(self, theta: Tensor, ref: Tensor) -> Tensor:
+        """Unrounded codes ``(theta - ref) / step``; ``ref`` is a constant (detached)."""
+        return (theta - ref.detach()) / self.step()
+
+    def quantize_ste(self, theta: Tensor, ref: Tensor) -> Tensor:
+        """``ref + round((theta - ref) / step) * step``: the parameters the forward pass uses.
+        Gradients reach ``theta`` (straight through) and the step (``round(x) - x``, LSQ)."""
+        return ref.detach() + round_ste(self.codes(theta, ref)) * self.step()
+
+    def rate_bits(self, theta: Tensor, ref: Tensor, noise: bool = True) -> Tensor:
+        """Estimated coded size of the tensor's residual, in bits (scalar, differentiable).
+
+        ``x = (theta - ref) / step`` plus U(-1/2, 1/2) noise (``noise=True``, training) or
+        rounded straight-through (``noise=False``); priced under the discretised Gaussian whose
+        detached mean/std are fitted to ``x`` itself (std floored at ``min_std``).
+        """
+        x = self.codes(theta, ref)
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        x = x + (torch.rand_like(x) - 0.5) if noise else round_ste(x)
+        mean, std = _fit_gaussian(x, self.min_std)
+        return -gaussian_bin_log2_mass(x, mean, std).sum()
+
+
+class FixedBitsQuantizer(nn.Module):
+    """The paper's *base* variant: QAT at a fixed bit width without a rate term.
+
+    The step is ``max|theta - ref| / (2**(bits-1) - 1)`` of the current values (recomputed at
+    every call, not trained), so the codes lie in ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]``.
+    ``rate_bits`` returns 0 (same interface as :class:`TensorQuantizer`).
+    """
+
+    def __init__(self, bits: int = 8):
+        super().__init__()
+        if not 2 <= bits <= 24:
+            raise UarCodingError(f"fixed bit width must be in [2, 24], got {bits}")
+        self.bits = int(bits)
+
+    def step_for(self, theta: Tensor, ref: Tensor) -> Tensor:
+        peak = (theta.detach() - ref.detach()).abs().max() if theta.numel() else theta.new_tensor(0.0)
+        step = peak / (2 ** (self.bits - 1) - 1)
+        return torch.where(step > 0, step, torch.full_like(step, DEFAULT_STEP))
+
+    def stream_step(self, theta: Tensor, ref: Tensor) -> np.float32:
+        return np.float32(self.step_for(theta, ref).item())
+
+    def quantize_ste(self, theta: Tensor, ref: Tensor) -> Tensor:
+        step = self.step_for(theta, ref)
+        return ref.detach() + round_ste((theta - ref.detach()) / step) * step
+
+    def rate_bits(self, theta: Tensor, ref: Tensor, noise: bool = True) -> Tensor:
+        return theta.new_zeros(())
+
+
+# --- numpy side: what goes into the stream ----------------------------------------------------
+
+
+@dataclass
+class QuantizedTensor:
+    """A coded tensor's integers and the float32 parameters stored next to them."""
+
+    q: np.ndarray  # int32, the tensor's shape
+    step: np.float32
+    mean: np.float32
+    std: np.float32
+
+
+def _check_step(step: float) -> np.float32:
+    s = np.float32(step)
+    if not (np.isfinite(s) and s > 0):
+        raise UarCodingError(f"quantization step must be finite and > 0 as float32, got {step!r}")
+    return s
+
+
+def quantize_residual(theta: np.ndarray, ref: np.ndarray, step: float) -> np.ndarray:
+    """int32 codes ``rint((theta - ref) / step)``: float32 subtraction, float32 division by the
+    float32 step, rounding half to even. Raises when a code is not finite or exceeds 2**24."""
+    s = _check_step(step)
+    theta = np.asarray(theta, dtype=np.float32)
+    ref = np.asarray(ref, dtype=np.float32)
+    if theta.shape != ref.shape:
+        raise UarCodingError(f"theta {theta.shape} and reference {ref.shape} differ in shape")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.rint(np.subtract(theta, ref, dtype=np.float32) / s)
+    if x.size and not (np.isfinite(x).all() and np.abs(x).max() <= MAX_ABS_SYMBOL):
+        raise UarCodingError(f"residual codes out of range (|q| > 2**24 or not finite) at step {s}")
+    return x.astype(np.int32)
+
+
+def gaussian_params(q: np.ndarray, min_std: float = DEFAULT_MIN_STD) -> tuple[np.float32, np.float32]:
+    """Mean and population std of the codes (float64 sums), std floored at ``min_std``, both
+    rounded to the float32 values that the stream stores and the coder uses."""
+    q64 = np.asarray(q, dtype=np.float64).reshape(-1)
+    if q64.size == 0:
+        return np.float32(0.0), np.float32(max(min_std, 1.0))
+    mean = q64.mean()
+    std = max(float(np.sqrt(np.mean((q64 - mean) ** 2))), float(min_std))
+    std32 = np.float32(std)
+    if not std32 > 0:
+        raise UarCodingError(f"min_std must be > 0, got {min_std}")
+    return np.float32(mean), std32
+
+
+def quantize_tensor(
+    theta: np.ndarray, ref: np.ndarray, step: float, min_std: float = DEFAULT_MIN_STD
+) -> QuantizedTensor:
+    """Codes and stream parameters of one tensor (encoder side)."""
+    q = quantize_residual(theta, ref, step)
+    mean, std = gaussian_params(q, min_std)
+    return QuantizedTensor(q=q, step=np.float32(step), mean=mean, std=std)
+
+
+def dequantize(q: np.ndarray, ref: np.ndarray, step: np.float32) -> np.ndarray:
+    """float32 ``ref + (float32(q) * step)``, exactly this order (normative, both sides)."""
+    s = _check_step(step)
+    q = np.asarray(q)
+    ref = np.asarray(ref, dtype=np.float32)
+    if q.shape != ref.shape:
+        raise UarCodingError(f"codes {q.shape} and reference {ref.shape} differ in shape")
+    return ref + q.astype(np.float32) * s
+
+
+def interpolated_reference(theta_seed: np.ndarray, theta_prev: np.ndarray, eps: float) -> np.ndarray:
+    """The INTERP reference ``eps * theta_seed + (1 - eps) * theta_prev`` in float32 with the
+    spec's order: ``e = float32(eps)``, ``w = 1 - e`` (float32), ``(e * seed) + (w * prev)``."""
+    e = np.float32(eps)
+    if not (np.isfinite(e) and 0.0 <= e <= 1.0):
+        raise UarCodingError(f"eps must be in [0, 1], got {eps!r}")
+    w = np.float32(1.0) - e
+    seed = np.asarray(theta_seed, dtype=np.float32)
+    prev = np.asarray(theta_prev, dtype=np.float32)
+    if seed.shape != prev.shape:
+        raise UarCodingError(f"seed {seed.shape} and previous {prev.shape} differ in shape")
+    return e * seed + w * prev
+
+
+def estimate_bits(q: np.ndarray, mean: float, std: float) -> float:
+    """What ``rate_bits(noise=False)`` computes for these codes and model, in float64."""
+    q = np.asarray(q)
+    if q.size == 0:
+        return 0.0
+    values, counts = np.unique(q.reshape(-1), return_counts=True)
+    x = torch.from_numpy(values.astype(np.float64))
+    log2_mass = gaussian_bin_log2_mass(
+        x, torch.tensor(float(mean), dtype=torch.float64), torch.tensor(float(std), dtype=torch.float64)
+    )
+    return float(-(log2_mass * torch.from_numpy(counts.astype(np.float64))).sum())

@@ -1,0 +1,294 @@
+"""HNeRV: per-frame embeddings decoded by NeRV upsampling blocks (family id 1, ``"hnerv"``).
+
+After Chen et al., "HNeRV: A Hybrid Neural Representation for Videos" (CVPR 2023); written
+from the paper's description, not from its code.
+
+Network for a GOP of T frames of H x W (both even):
+
+* ``embeddings``: a coded parameter ``(T, E, h, w)``, one small feature map per frame, with
+  ``h = ceil(H / S)``, ``w = ceil(W / S)`` and ``S = prod(strides)``. E = 16 by default.
+* stem: ``Conv(E -> widths[0], stem_kernel)`` + GELU at ``h x w``.
+* one NeRV block per stride ``s_i``: ``Conv(widths[i] -> widths[i+1] * s_i^2, kernel_sizes[i])``,
+  ``PixelShuffle(s_i)``, GELU. Kernels grow 1, 3, 5, 5, ... (small kernels on the small, wide
+  maps; large ones on the big, narrow maps), widths shrink by ``reduce`` (1.2) per stage down to
+  ``lower_width`` (12), which spreads the parameters evenly over the stages.
+* head: ``Conv(widths[-1] -> 3, head_kernel)`` then ``(tanh(x) + 1) / 2`` (or a sigmoid), so
+  the output is in [0, 1]. The network makes ``S*h x S*w`` pixels and the top-left ``H x W``
+  are kept.
+
+Strides rule (:func:`choose_strides`): the total stride S is taken from a table of 4-5 stages
+of 2..4, largest first: 16 = (2,2,2,2), 24 = (3,2,2,2), 32 = (2,2,2,2,2), 48 = (3,2,2,2,2),
+64 = (4,2,2,2,2), 96 = (4,3,2,2,2), 128 = (4,4,2,2,2). The largest S is chosen whose embedding
+keeps at least 8 rows on the frame's short side (``min(H, W) / S >= 8``) and whose padded frame
+is at most 10% larger than the frame; when none qualifies, the S with the fewest padded pixels.
+176x144 -> 16 (9x11 embedding), 352x288 -> 32 (9x11), 640x352 -> 32 (11x20),
+200x120 -> 24 (5x9), 1280x720 -> 64 (12x20), 1920x1080 -> 128 (9x15).
+
+Size rule (:meth:`HNeRV.config_for_size`): ``widths[i] = max(round(b / reduce**i), lower_width)``
+for a real base width b found by bisection (the coded-parameter count grows with b; the floor
+``lower_width`` is first lowered until the target is reachable), then every width may move by
+-1, 0 or +1: the combination nearest the target is kept, except that any combination within
+0.5% of the target counts as exact and then non-increasing widths and fewer moves win. The
+result is within 2% of the target or the solver raises.
+
+Embedding start: the seeded SHARED_UNIFORM rule (one code U(-4, 4) of E*h*w elements shared by
+all frames, plus U(-0.2, 0.2) per element). HNeRV's own content encoder (a ConvNeXt mapping frames
+to embeddings, trained jointly in the original) was tried as a content start: with its weights
+fixed (nothing to train it on before the fit) it lost to the seeded start on real clips
+(carphone 176x144 and vtest 352x288, 8 frames, Adam 2e-3, 300-1500 steps: -0.9 to -1.6 dB
+rescaled to the same spread, about -3 dB raw), so HNeRV has no ``content_init`` and no encoder.
+A larger shared code beat U(-1, 1) by 1.3-2.0 dB in the same runs; independent codes per frame
+(no shared part) lost 3-5 dB.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from uarcodec.bitstream.records import FieldValue
+from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
+from uarcodec.models.base import ArchConfig, CodedTensorSpec, InitKind, InitSpec, InrModel, TensorRole
+from uarcodec.models.layers import crop_frames, round_up, sample_init, uniform_conv_bound
+from uarcodec.models.registry import register
+
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
+
+# Total stride -> per-stage strides, embedding side first (see choose_strides).
+STRIDE_TABLE: dict[int, tuple[int, ...]] = {
+    16: (2, 2, 2, 2),
+    24: (3, 2, 2, 2),
+    32: (2, 2, 2, 2, 2),
+    48: (3, 2, 2, 2, 2),
+    64: (4, 2, 2, 2, 2),
+    96: (4, 3, 2, 2, 2),
+    128: (4, 4, 2, 2, 2),
+}
+MIN_EMBED_SIDE = 8  # rows (or columns) the embedding keeps on the frame's short side
+MAX_PAD_AREA = 1.1  # padded area / frame area
+
+SIZE_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class HNeRVConfig(ArchConfig):
+    """Everything that fixes an HNeRV network once the frame size and frame count are known."""
+
+    strides: tuple[int, ...]  # upsampling factor per NeRV block, embedding side first
+    widths: tuple[int, ...]  # channels after the stem, then after each block: len(strides) + 1
+    kernel_sizes: tuple[int, ...]  # conv kernel of each block (odd)
+    embed_channels: int = 16
+    stem_kernel: int = 1
+    head_kernel: int = 3
+    output_activation: str = "tanh"
+    embed_init_bound: float = 4.0  # SHARED_UNIFORM: shared code U(-bound, bound)
+    embed_init_noise: float = 0.2  # ... plus U(-noise, noise) per element
+
+    def __post_init__(self) -> None:
+        for name in ("strides", "widths", "kernel_sizes"):
+            if not all(type(v) is int for v in getattr(self, name)):
+                raise UarSettingsError(f"HNeRV {name} must be integers, got {getattr(self, name)}")
+        n = len(self.strides)
+        if n == 0 or any(s < 1 for s in self.strides):
+            raise UarSettingsError(f"HNeRV strides must be >= 1 and at least one: {self.strides}")
+        if len(self.widths) != n + 1 or any(c < 1 for c in self.widths):
+            raise UarSettingsError(f"HNeRV needs {n + 1} widths >= 1, got {self.widths}")
+        kernels = (*self.kernel_sizes, self.stem_kernel, self.head_kernel)
+        if len(self.kernel_sizes) != n or any(k < 1 or k % 2 == 0 for k in kernels):
+            raise UarSettingsError(f"HNeRV kernels must be {n} odd sizes >= 1, got {self.kernel_sizes}")
+        if self.embed_channels < 1:
+            raise UarSettingsError(f"HNeRV embed_channels must be >= 1, got {self.embed_channels}")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise UarSettingsError(f"HNeRV output_activation must be one of {OUTPUT_ACTIVATIONS}")
+        if not (self.embed_init_bound >= 0 and self.embed_init_noise >= 0):
+            raise UarSettingsError("HNeRV embedding init bound and noise must be >= 0")
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, FieldValue]) -> HNeRVConfig:
+        """Rebuild from stream fields; impossible values are a format error of the stream."""
+        try:
+            config = super().from_fields(fields)
+        except UarSettingsError as exc:
+            raise UarFormatError(f"invalid HNeRV architecture fields: {exc}") from exc
+        assert isinstance(config, HNeRVConfig)
+        return config
+
+    @property
+    def total_stride(self) -> int:
+        return math.prod(self.strides)
+
+    def embed_size(self, height: int, width: int) -> tuple[int, int]:
+        """Embedding ``(h, w)`` for frames of ``height x width`` (padded up to the stride)."""
+        s = self.total_stride
+        return round_up(height, s) // s, round_up(width, s) // s
+
+
+def choose_strides(height: int, width: int) -> tuple[int, ...]:
+    """Per-stage strides for a frame size (rule in the module docstring)."""
+
+    def padded_area(total: int) -> int:
+        return round_up(height, total) * round_up(width, total)
+
+    fits = [
+        total
+        for total in STRIDE_TABLE
+        if min(height, width) / total >= MIN_EMBED_SIDE and padded_area(total) <= MAX_PAD_AREA * height * width
+    ]
+    if fits:
+        return STRIDE_TABLE[max(fits)]
+    return STRIDE_TABLE[min(STRIDE_TABLE, key=lambda total: (padded_area(total), total))]
+
+
+def default_kernel_sizes(num_stages: int, first: int = 1, largest: int = 5) -> tuple[int, ...]:
+    """Kernel of stage i: ``min(first + 2 i, largest)`` -> 1, 3, 5, 5, ..."""
+    return tuple(min(first + 2 * i, largest) for i in range(num_stages))
+
+
+def count_coded_params(config: HNeRVConfig, height: int, width: int, num_frames: int) -> int:
+    """Coded parameters of the network (decoder weights and biases + embeddings), analytically."""
+    h, w = config.embed_size(height, width)
+    c = config.widths
+    total = num_frames * config.embed_channels * h * w
+    total += config.embed_channels * c[0] * config.stem_kernel**2 + c[0]
+    for i, (s, k) in enumerate(zip(config.strides, config.kernel_sizes)):
+        out = c[i + 1] * s * s
+        total += c[i] * out * k * k + out
+    total += c[-1] * 3 * config.head_kernel**2 + 3
+    return total
+
+
+class NeRVBlock(nn.Module):
+    """Conv to ``out_channels * stride^2`` channels, PixelShuffle(stride), GELU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels * stride * stride, kernel_size, padding=kernel_size // 2)
+        self.shuffle = nn.PixelShuffle(stride)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shuffle(self.conv(x)))
+
+
+@register
+class HNeRV(InrModel):
+    family_id = 1
+    family_name = "hnerv"
+    config_type = HNeRVConfig
+
+    config: HNeRVConfig
+
+    def __init__(self, config: HNeRVConfig, height: int, width: int, num_frames: int):
+        if height < 2 or width < 2 or height % 2 or width % 2:
+            raise UarInputError(f"HNeRV needs an even frame size, got {width}x{height}")
+        if num_frames < 1:
+            raise UarInputError(f"HNeRV needs at least one frame, got {num_frames}")
+        super().__init__(config, height, width, num_frames)
+        h, w = config.embed_size(height, width)
+        c = config.widths
+        self.embeddings = nn.Parameter(torch.empty(num_frames, config.embed_channels, h, w))
+        self.stem = nn.Conv2d(config.embed_channels, c[0], config.stem_kernel, padding=config.stem_kernel // 2)
+        self.stem_act = nn.GELU()
+        self.blocks = nn.ModuleList(
+            NeRVBlock(c[i], c[i + 1], k, s) for i, (s, k) in enumerate(zip(config.strides, config.kernel_sizes))
+        )
+        self.head = nn.Conv2d(c[-1], 3, config.head_kernel, padding=config.head_kernel // 2)
+        self._embed_init = InitSpec(
+            InitKind.SHARED_UNIFORM,
+            bound=config.embed_init_bound,
+            noise=config.embed_init_noise,
+            period=config.embed_channels * h * w,
+        )
+        with torch.no_grad():
+            self.embeddings.copy_(sample_init(self._embed_init, tuple(self.embeddings.shape)))
+
+    def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
+        if frame_idx.dim() != 1 or frame_idx.numel() == 0:
+            raise UarInputError(f"frame_idx must be a non-empty 1-D tensor, got shape {tuple(frame_idx.shape)}")
+        if int(frame_idx.min()) < 0 or int(frame_idx.max()) >= self.num_frames:
+            raise UarInputError(f"frame index out of range [0, {self.num_frames})")
+        x = self.stem_act(self.stem(self.embeddings[frame_idx]))
+        for block in self.blocks:
+            x = block(x)
+        x = self.head(x)
+        if self.config.output_activation == "tanh":
+            x = torch.tanh(x) * 0.5 + 0.5
+        else:
+            x = torch.sigmoid(x)
+        return crop_frames(x, self.height, self.width)
+
+    def coded_specs(self) -> list[CodedTensorSpec]:
+        specs: list[CodedTensorSpec] = []
+        convs = [("stem", self.stem)] + [(f"blocks.{i}.conv", b.conv) for i, b in enumerate(self.blocks)]
+        convs.append(("head", self.head))
+        for name, conv in convs:
+            fan_in = conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+            init = InitSpec(InitKind.UNIFORM, bound=uniform_conv_bound(fan_in))
+            specs.append(CodedTensorSpec(f"{name}.weight", tuple(conv.weight.shape), TensorRole.WEIGHT, init))
+            specs.append(CodedTensorSpec(f"{name}.bias", tuple(conv.bias.shape), TensorRole.BIAS, init))
+        specs.append(CodedTensorSpec("embeddings", tuple(self.embeddings.shape), TensorRole.EMBEDDING, self._embed_init))
+        return specs
+
+    @classmethod
+    def config_for_size(
+        cls,
+        target_params: int,
+        height: int,
+        width: int,
+        num_frames: int,
+        *,
+        reduce: float = 1.2,
+        lower_width: int = 12,
+        embed_channels: int = 16,
+    ) -> HNeRVConfig:
+        strides = choose_strides(height, width)
+        kernels = default_kernel_sizes(len(strides))
+
+        def config(widths: tuple[int, ...]) -> HNeRVConfig:
+            return HNeRVConfig(strides=strides, widths=widths, kernel_sizes=kernels, embed_channels=embed_channels)
+
+        def count(widths: tuple[int, ...]) -> int:
+            return count_coded_params(config(widths), height, width, num_frames)
+
+        floor = lower_width
+        while floor > 1 and count((floor,) * (len(strides) + 1)) > target_params:
+            floor -= 1
+
+        def widths_at(base: float) -> tuple[int, ...]:
+            return tuple(max(round(base / reduce**i), floor) for i in range(len(strides) + 1))
+
+        lo, hi = 1.0, 2.0 * floor
+        while count(widths_at(hi)) <= target_params:
+            hi *= 2.0
+            if hi > 1e6:
+                raise UarSettingsError(f"HNeRV cannot reach {target_params} parameters")
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if count(widths_at(mid)) <= target_params else (lo, mid)
+        # Among the moves, prefer (within 0.5% of the target) non-increasing widths, then few moves.
+        good_enough = 0.005 * target_params
+        best: tuple[float, bool, int, int] | None = None
+        widths: tuple[int, ...] = ()
+        for base in (widths_at(lo), widths_at(hi)):
+            for moves in itertools.product((0, -1, 1), repeat=len(base)):
+                cand = tuple(c + d for c, d in zip(base, moves))
+                if min(cand) < 1:
+                    continue
+                err = abs(count(cand) - target_params)
+                rising = any(b > a for a, b in zip(cand, cand[1:]))
+                key = (max(err, good_enough), rising, sum(map(abs, moves)), err)
+                if best is None or key < best:
+                    best, widths = key, cand
+        assert best is not None
+        err = best[3]
+        if err > SIZE_TOLERANCE * target_params:
+            raise UarSettingsError(
+                f"HNeRV cannot be sized to {target_params} parameters for {num_frames} frames of "
+                f"{width}x{height} (nearest {count(widths)}; the smallest network has "
+                f"{count(tuple(1 for _ in widths))})"
+            )
+        return config(widths)

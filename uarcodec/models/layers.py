@@ -1,0 +1,66 @@
+"""Small building blocks shared by the INR families.
+
+* :func:`round_up`, :func:`crop_frames`: padding a frame size to a stride multiple and cutting
+  the network output back to the frame size.
+* :func:`uniform_conv_bound`: PyTorch's default bound of a conv/linear layer's weights and biases.
+* :func:`sample_init`: draws a tensor from an :class:`InitSpec` with a torch generator (training
+  convenience; the platform-independent seeded init of the codec lives in ``coding/init.py``).
+* :func:`count_macs`: multiply-accumulates of one call, from ``torch.utils.flop_counter``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from uarcodec.errors import UarSettingsError
+from uarcodec.models.base import InitKind, InitSpec
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``n``."""
+    return -(-n // multiple) * multiple
+
+
+def crop_frames(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Keep the top-left ``height x width`` of ``(..., H', W')`` with ``H' >= height, W' >= width``."""
+    if x.shape[-2] == height and x.shape[-1] == width:
+        return x
+    return x[..., :height, :width]
+
+
+def uniform_conv_bound(fan_in: int) -> float:
+    """Bound b of PyTorch's default ``U(-b, b)`` init of Conv/Linear weights and biases.
+
+    ``kaiming_uniform_(a=sqrt(5))`` gives ``b = 1/sqrt(fan_in)`` for the weight and the bias uses
+    the same bound; ``fan_in = in_channels / groups * kernel_h * kernel_w``.
+    """
+    return 1.0 / math.sqrt(fan_in)
+
+
+def sample_init(spec: InitSpec, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+    """A float32 tensor of ``shape`` drawn by the rule ``spec`` with torch's RNG."""
+    n = math.prod(shape)
+    if spec.kind == InitKind.ZEROS:
+        return torch.zeros(shape)
+    if spec.kind == InitKind.ONES:
+        return torch.ones(shape)
+    if spec.kind == InitKind.UNIFORM:
+        return (torch.rand(shape, generator=generator) * 2.0 - 1.0) * spec.bound
+    if spec.kind == InitKind.SHARED_UNIFORM:
+        if spec.period <= 0 or n % spec.period:
+            raise UarSettingsError(f"SHARED_UNIFORM period {spec.period} does not divide {n} elements")
+        code = (torch.rand(spec.period, generator=generator) * 2.0 - 1.0) * spec.bound
+        noise = (torch.rand(n, generator=generator) * 2.0 - 1.0) * spec.noise
+        return (code.repeat(n // spec.period) + noise).reshape(shape)
+    raise UarSettingsError(f"unknown init kind {spec.kind!r}")
+
+
+def count_macs(fn: Callable[..., object], *args: object) -> int:
+    """Multiply-accumulates of one call ``fn(*args)`` (FLOPs counted by torch, divided by 2)."""
+    with FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return counter.get_total_flops() // 2

@@ -1,0 +1,83 @@
+"""The UAR-NVC decoder: rebuilds every model from the stream alone and renders its frames.
+
+Decoding frames ``[start, start + count)`` touches only the GOMs that hold them, and reads only
+those GOMs' bytes (plus the header and the index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from uarcodec.bitstream import UarReader
+from uarcodec.bitstream.records import GomRecord, StreamHeader
+from uarcodec.errors import UarFormatError, UarInputError
+from uarcodec.models.registry import build_model
+from uarcodec.pipeline.encoder import load_params
+from uarcodec.pipeline.model_coding import reconstruct_params
+from uarcodec.pipeline.partition import GopPartition
+from uarcodec.pipeline.render import render_gop
+from uarcodec.video.frames import YuvClip
+
+
+def decode_gom_clips(
+    header: StreamHeader, gom: GomRecord, device: torch.device, wanted: range | None = None
+) -> Iterator[YuvClip]:
+    """Yield the frames of each GOP of a GOM in order. With ``wanted`` (frame numbers of the
+    video), GOPs without a wanted frame are rebuilt (P-models need them) but not rendered, and
+    only wanted frames are yielded."""
+    v, c = header.video, header.coding
+    prev_hat: list[np.ndarray] | None = None
+    first = gom.first_frame
+    for record in gom.models:
+        model = build_model(c.family_id, c.arch, v.height, v.width, record.num_frames).to(device)
+        specs = model.coded_specs()
+        theta_hat = reconstruct_params(record, specs, prev_hat)
+        gop_frames = range(first, first + record.num_frames)
+        local = _local_frames(gop_frames, wanted)
+        if local:
+            load_params(model, specs, theta_hat)
+            yield render_gop(model, record.num_frames, c.output_space, v.color_matrix, v.color_range, device, local)
+        prev_hat = theta_hat
+        first += record.num_frames
+
+
+def _local_frames(gop_frames: range, wanted: range | None) -> range | None:
+    if wanted is None:
+        return range(len(gop_frames))
+    lo = max(gop_frames.start, wanted.start)
+    hi = min(gop_frames.stop, wanted.stop)
+    return range(lo - gop_frames.start, hi - gop_frames.start) if lo < hi else None
+
+
+def check_gom(header: StreamHeader, gom: GomRecord, expected_index: int) -> None:
+    """The GOM record agrees with the partition the header implies."""
+    part = GopPartition(header.video.num_frames, header.coding.gop_size, header.coding.gom_size)
+    goms = part.goms
+    if not 0 <= expected_index < len(goms):
+        raise UarFormatError(f"GOM {expected_index} is outside the video's {len(goms)} GOMs")
+    want = goms[expected_index]
+    lengths = [g.num_frames for g in want.gops]
+    if gom.first_frame != want.first_frame or [m.num_frames for m in gom.models] != lengths:
+        raise UarFormatError(
+            f"GOM {expected_index} does not match the partition (first frame {gom.first_frame}, "
+            f"GOP lengths {[m.num_frames for m in gom.models]}, expected {want.first_frame}, {lengths})",
+            chunk=f"GOM {expected_index}",
+        )
+
+
+def decode_frames(reader: UarReader, start: int, count: int, device: torch.device) -> Iterator[YuvClip]:
+    """Yield frames ``start .. start + count - 1`` of the stream, GOP by GOP."""
+    header = reader.header
+    total = header.video.num_frames
+    if start < 0 or start >= total:
+        raise UarInputError(f"start frame {start} is outside the video (0..{total - 1})")
+    count = min(count, total - start)
+    part = GopPartition(total, header.coding.gop_size, header.coding.gom_size)
+    wanted = range(start, start + count)
+    for gom in part.goms_for_frames(start, count):
+        record = reader.read_gom(gom.index)
+        check_gom(header, record, gom.index)
+        yield from decode_gom_clips(header, record, device, wanted)

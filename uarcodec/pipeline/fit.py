@@ -1,0 +1,170 @@
+"""Fit one model to one GOP: loss = estimated bits per pixel + lambda * MSE (RQEC, paper
+Eq. 7), Adam, linear warm-up then cosine decay, per-step fake quantization of every coded
+tensor against its reference.
+
+The *base* variant of the paper (``quant="qat"``) trains with fixed-bit quantization and no
+rate term.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step
+from uarcodec.models.base import CodedTensorSpec, InrModel
+from uarcodec.pipeline.render import GopTarget, distortion_mse
+from uarcodec.settings import TrainingSettings
+
+
+@dataclass(frozen=True)
+class FitProgress:
+    """Reported to the caller after every epoch."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    psnr: float  # of the fake-quantized network on the epoch's batches (6:1:1 YUV or RGB)
+    bpp: float  # estimated bits per pixel of the coded tensors
+
+
+ProgressCallback = Callable[[FitProgress], None]
+
+
+@dataclass
+class FitResult:
+    theta: list[np.ndarray]  # trained float32 tensors, stream order
+    steps: list[float]  # trained quantization step per tensor
+    psnr: float
+    bpp: float
+    seconds: float
+    history: list[FitProgress] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from uarcodec.errors import UarSettingsError
+
+        raise UarSettingsError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def warmup_cosine(step: int, total: int, warmup: float) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup * total`` steps, then cosine to 0."""
+    w = int(round(warmup * total))
+    if step < w:
+        return (step + 1) / w
+    t = (step - w) / max(1, total - w)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def _make_quantizers(
+    specs: list[CodedTensorSpec], init: list[np.ndarray], refs: list[np.ndarray],
+    init_steps: list[float | None], settings: TrainingSettings,
+) -> list[torch.nn.Module]:
+    quantizers: list[torch.nn.Module] = []
+    for theta, ref, step in zip(init, refs, init_steps):
+        if settings.quant == "qat":
+            quantizers.append(FixedBitsQuantizer(settings.qat_bits))
+            continue
+        if step is None:
+            step = initial_step(torch.from_numpy(theta), settings.init_bits)
+        quantizers.append(TensorQuantizer(step, min_std=settings.min_std))
+    return quantizers
+
+
+def fit_model(
+    model: InrModel,
+    target: GopTarget,
+    init: list[np.ndarray],
+    refs: list[np.ndarray],
+    settings: TrainingSettings,
+    epochs: int,
+    *,
+    init_steps: list[float | None] | None = None,
+    device: torch.device = torch.device("cpu"),
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> FitResult:
+    """Train ``model``'s coded tensors from ``init`` towards ``target``; the rate is measured
+    on ``theta - ref`` per tensor. Returns the float tensors and steps; quantizing and coding
+    them is the encoder's job (numpy, exactly as the decoder rebuilds)."""
+    start = time.perf_counter()
+    specs = model.coded_specs()
+    model = model.to(device)
+    names = [s.name for s in specs]
+    thetas = [torch.nn.Parameter(torch.from_numpy(np.array(t, np.float32)).to(device)) for t in init]
+    ref_t = [torch.from_numpy(np.asarray(r, np.float32)).to(device) for r in refs]
+    quantizers = [
+        q.to(device)
+        for q in _make_quantizers(specs, init, refs, init_steps or [None] * len(specs), settings)
+    ]
+    params = thetas + [p for q in quantizers for p in q.parameters()]
+    optimizer = torch.optim.Adam(params, lr=settings.lr)
+
+    n = target.num_frames
+    pixels = float(target.y.shape[1] * target.y.shape[2] * n)
+    batches_per_epoch = math.ceil(n / settings.batch_size)
+    total_steps = epochs * batches_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
+    )
+    gen = torch.Generator().manual_seed(seed)
+    autocast = settings.precision == "bf16"
+    history: list[FitProgress] = []
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        sum_loss = sum_mse = sum_bpp = 0.0
+        for b in range(batches_per_epoch):
+            idx = order[b * settings.batch_size : (b + 1) * settings.batch_size].to(device)
+            quantized = {
+                name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, thetas, ref_t)
+            }
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                out = functional_call(model, quantized, (idx,), strict=False)
+            mse = distortion_mse(out, target, idx)
+            if settings.quant == "rqec":
+                bits = sum(q.rate_bits(t, r, noise=settings.rate_noise) for q, t, r in zip(quantizers, thetas, ref_t))
+                bpp = bits / pixels
+            else:
+                bpp = torch.zeros((), device=device)
+            loss = bpp + settings.lmbda * mse
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            sum_loss += float(loss)
+            sum_mse += float(mse)
+            sum_bpp += float(bpp)
+        report = FitProgress(
+            epoch=epoch + 1,
+            epochs=epochs,
+            loss=sum_loss / batches_per_epoch,
+            psnr=mse_to_psnr(sum_mse / batches_per_epoch),
+            bpp=sum_bpp / batches_per_epoch,
+        )
+        history.append(report)
+        if progress is not None:
+            progress(report)
+    model.eval()
+    return FitResult(
+        theta=[t.detach().cpu().numpy().astype(np.float32) for t in thetas],
+        steps=[float(q.stream_step(t.detach(), r)) for q, t, r in zip(quantizers, thetas, ref_t)],
+        psnr=history[-1].psnr,
+        bpp=history[-1].bpp,
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
+
+
+def mse_to_psnr(mse: float) -> float:
+    return 100.0 if mse <= 1e-10 else 10.0 * math.log10(1.0 / mse)
