@@ -37,7 +37,8 @@ from uarcodec_cli.progress import encode_progress, stderr
 @click.option("--epochs-p", type=int, help="Epochs of P-models (overrides the preset).")
 @click.option("--lr", type=float, help="Learning rate.")
 @click.option("--batch-size", type=int, help="Frames per training step.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="Training precision (bf16: autocast).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+              help="Training precision: bf16 autocast, fp32, or auto (bf16 where the hardware is fast at it; the default).")
 @click.option("--distortion", type=click.Choice(["yuv", "rgb"]), help="Loss colour space (yuv: 6:1:1 on 4:2:0).")
 @click.option("--quant", type=click.Choice(["rqec", "qat"]), help="rqec (entropy-constrained) or qat (paper's base).")
 @click.option("--init", "init_mode", type=click.Choice(["ii", "random", "direct"]), default="ii", show_default=True,

@@ -101,4 +101,4 @@ def print_json(data: Any) -> None:
 
 
 # The subcommands live in their own modules; importing them registers them on `main`.
-from uarcodec_cli import decode_cmd, encode_cmd, info_cmd  # noqa: E402,F401
+from uarcodec_cli import compare_cmd, decode_cmd, encode_cmd, info_cmd  # noqa: E402,F401

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, VideoParams
 from uarcodec.errors import UarFormatError, UarInputError
+from uarcodec.metrics import QualityReport
 from uarcodec.pipeline.decoder import decode_frames
 from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, encode_stream
 from uarcodec.pipeline.fit import resolve_device
@@ -181,10 +182,21 @@ def _output_info(video: VideoParams, count: int) -> VideoParams:
     )
 
 
-def stream_info(path: str | Path, *, verbose: bool = False) -> dict[str, Any]:
+def stream_info(path: str | Path, *, verbose: bool = False, strict: bool = True) -> dict[str, Any]:
     """A JSON-able summary of a stream: video, settings, per GOM and per model (and per
-    tensor with ``verbose``). Reads every GOM chunk (to validate and size them)."""
+    tensor with ``verbose``). Reads every GOM chunk (to validate and size them).
+
+    ``strict``: a stream whose index had to be rebuilt by scanning (truncated, damaged
+    trailer or chunks) is a :class:`UarFormatError` naming the first damage; otherwise the
+    recoverable GOMs are listed and ``index_recovered`` is true."""
     with open_stream(path) as stream:
+        reader = stream.reader
+        if strict and reader.recovered:
+            err = reader.index_error
+            gom_note = f"; {len(reader.index)} complete GOM(s) are still decodable"
+            raise UarFormatError(
+                f"damaged stream: {err.args[0] if err else 'index rebuilt by scanning'}{gom_note}"
+            )
         h = stream.header
         v, c = h.video, h.coding
         out: dict[str, Any] = {
@@ -251,3 +263,49 @@ def _gom_info(entry, gom: GomRecord, video: VideoParams, verbose: bool) -> dict[
         "bpp": entry.length * 8 / (video.width * video.height * max(1, gom.num_frames)),
         "models": models,
     }
+
+
+@dataclass
+class ComparisonResult:
+    quality: "QualityReport"
+    stream_bytes: int | None
+    bpp: float | None
+    kbps: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quality": self.quality.to_dict(), "stream_bytes": self.stream_bytes,
+                "bpp": self.bpp, "kbps": self.kbps}
+
+
+def compare_videos(
+    reference: str | Path,
+    decoded: str | Path,
+    *,
+    stream_path: str | Path | None = None,
+    size: tuple[int, int] | None = None,
+    fps: Fraction | None = None,
+    with_ms_ssim: bool = True,
+    chunk_frames: int = 30,
+) -> ComparisonResult:
+    """Per-frame quality of ``decoded`` against ``reference`` (streamed in chunks), with bpp
+    from the coded file's size when given. PSNR-RGB uses the reference's colour tags."""
+    from uarcodec.metrics import QualityAccumulator, bits_per_pixel, kilobits_per_second
+
+    with open_video(str(reference), size=size, fps=fps) as ref, open_video(str(decoded), size=size, fps=fps) as dec:
+        ri, di = ref.info, dec.info
+        if (ri.width, ri.height) != (di.width, di.height):
+            raise UarInputError(f"frame sizes differ: {ri.width}x{ri.height} and {di.width}x{di.height}")
+        if di.num_frames > ri.num_frames:
+            raise UarInputError(f"{decoded} has more frames ({di.num_frames}) than {reference} ({ri.num_frames})")
+        acc = QualityAccumulator(ri.color_matrix.name.lower(), ri.color_range.name.lower(), with_ms_ssim)
+        for s in range(0, di.num_frames, chunk_frames):
+            n = min(chunk_frames, di.num_frames - s)
+            acc.add(ref.read(s, n), dec.read(s, n))
+    report = acc.report()
+    if stream_path is None:
+        return ComparisonResult(report, None, None, None)
+    nbytes = Path(stream_path).stat().st_size
+    return ComparisonResult(
+        report, nbytes, bits_per_pixel(nbytes, ri.width, ri.height, di.num_frames),
+        kilobits_per_second(nbytes, di.num_frames, float(ri.fps)),
+    )

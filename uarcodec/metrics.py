@@ -94,7 +94,9 @@ def psnr_yuv(psnr_y: np.ndarray, psnr_u: np.ndarray, psnr_v: np.ndarray) -> np.n
 
 def _check_colour(matrix: str, range_: str) -> None:
     if matrix not in _MATRIX_COEFFS:
-        raise UarInputError(f"unknown colour matrix {matrix!r}: use one of {sorted(_MATRIX_COEFFS)}")
+        raise UarInputError(
+            f"unknown colour matrix {matrix!r}: use one of {sorted(_MATRIX_COEFFS)}"
+        )
     if range_ not in ("limited", "full"):
         raise UarInputError(f"unknown colour range {range_!r}: use 'limited' or 'full'")
 
@@ -111,23 +113,24 @@ def yuv_to_rgb(
     """Y'CbCr 4:2:0 frames (N, H, W) to float64 R'G'B' in 0..255 (unclipped), shape (N, H, W, 3).
 
     Chroma is upsampled nearest-neighbour. Limited range maps Y 16..235 and Cb/Cr 16..240 to the
-    nominal 0..1 and -0.5..0.5; full range uses Y/255 and (C-128)/255.
+    nominal 0..1 and -0.5..0.5; full range uses Y/255 and (C-128)/255. Then
+    ``R = Y + 2(1-Kr) Cr``, ``B = Y + 2(1-Kb) Cb``, ``G = (Y - Kr R - Kb B) / (1 - Kr - Kb)``.
     """
     _check_colour(matrix, range_)
     kr, kb = _MATRIX_COEFFS[matrix]
     kg = 1.0 - kr - kb
     height, width = y.shape[-2], y.shape[-1]
-    yf = y.astype(np.float64)
-    cb = upsample_chroma_nearest(u, height, width).astype(np.float64) - 128.0
-    cr = upsample_chroma_nearest(v, height, width).astype(np.float64) - 128.0
-    if range_ == "limited":
-        luma, cb, cr = (yf - 16.0) / 219.0, cb / 224.0, cr / 224.0
-    else:
-        luma, cb, cr = yf / 255.0, cb / 255.0, cr / 255.0
-    r = luma + 2.0 * (1.0 - kr) * cr
-    b = luma + 2.0 * (1.0 - kb) * cb
-    g = (luma - kr * r - kb * b) / kg
-    return np.stack([r, g, b], axis=-1) * 255.0
+    luma_scale, chroma_scale = (255.0 / 219.0, 255.0 / 224.0) if range_ == "limited" else (1.0, 1.0)
+    luma = (y.astype(np.float64) - (16.0 if range_ == "limited" else 0.0)) * luma_scale
+    cb = (u.astype(np.float64) - 128.0) * chroma_scale
+    cr = (v.astype(np.float64) - 128.0) * chroma_scale
+    r_offset = 2.0 * (1.0 - kr) * cr  # computed at chroma resolution, then upsampled
+    b_offset = 2.0 * (1.0 - kb) * cb
+    g_offset = -(kr * r_offset + kb * b_offset) / kg
+    out = np.empty(y.shape + (3,), dtype=np.float64)
+    for channel, offset in enumerate((r_offset, g_offset, b_offset)):
+        np.add(luma, upsample_chroma_nearest(offset, height, width), out=out[..., channel])
+    return out
 
 
 def yuv_to_rgb8(
@@ -199,14 +202,18 @@ def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
     return g / g.sum()
 
 
-def _blur_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' Gaussian filtering of (B, C, H, W), channel by channel."""
-    channels = x.shape[1]
+def _band_matrix(length: int, window: torch.Tensor) -> torch.Tensor:
+    """(length, length - k + 1) matrix whose column j holds the window at rows j..j+k-1."""
     size = window.numel()
-    kernel_h = window.view(1, 1, 1, size).repeat(channels, 1, 1, 1)
-    kernel_v = window.view(1, 1, size, 1).repeat(channels, 1, 1, 1)
-    x = F.conv2d(x, kernel_h, groups=channels)
-    return F.conv2d(x, kernel_v, groups=channels)
+    columns = [F.pad(window, (j, length - size - j)) for j in range(length - size + 1)]
+    return torch.stack(columns, dim=1)
+
+
+def _blur_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Separable 'valid' Gaussian filtering of (..., H, W), as two banded matrix products."""
+    rows = _band_matrix(x.shape[-2], window).T
+    cols = _band_matrix(x.shape[-1], window)
+    return torch.matmul(rows, torch.matmul(x, cols))
 
 
 def _ssim_and_cs(
@@ -424,7 +431,9 @@ class QualityAccumulator:
         _check_same_shape(ry, dy, "luma")
         size = (ry.shape[1], ry.shape[2])
         if self._size is not None and size != self._size:
-            raise UarInputError(f"chunk frame size {size} differs from the first chunk's {self._size}")
+            raise UarInputError(
+                f"chunk frame size {size} differs from the first chunk's {self._size}"
+            )
         self._size = size
         p_y, p_u, p_v = psnr_per_frame(ry, dy), psnr_per_frame(ru, du), psnr_per_frame(rv, dv)
         p_yuv = psnr_yuv(p_y, p_u, p_v)
@@ -462,7 +471,9 @@ def compare_clips(
 ) -> QualityReport:
     """Per-frame and mean quality of a decoded clip against its reference, in chunks."""
     if ref_y.shape[0] != dec_y.shape[0]:
-        raise UarInputError(f"frame counts differ: reference {ref_y.shape[0]}, decoded {dec_y.shape[0]}")
+        raise UarInputError(
+            f"frame counts differ: reference {ref_y.shape[0]}, decoded {dec_y.shape[0]}"
+        )
     acc = QualityAccumulator(matrix, range_, with_ms_ssim)
     for s in range(0, ref_y.shape[0], max(1, chunk_frames)):
         e = s + max(1, chunk_frames)
@@ -478,7 +489,9 @@ def compare_clips(
 def bits_per_pixel(file_bytes: int, width: int, height: int, frames: int) -> float:
     """bpp = file bits / (W * H * T): every byte of the file counts."""
     if width <= 0 or height <= 0 or frames <= 0:
-        raise UarInputError(f"bpp needs a positive size and frame count, got {width}x{height}x{frames}")
+        raise UarInputError(
+            f"bpp needs a positive size and frame count, got {width}x{height}x{frames}"
+        )
     return 8.0 * file_bytes / (width * height * frames)
 
 
@@ -494,7 +507,9 @@ def kilobits_per_second(file_bytes: int, frames: int, fps: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def _sorted_curve(x: Sequence[float], y: Sequence[float], what: str) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_curve(
+    x: Sequence[float], y: Sequence[float], what: str
+) -> tuple[np.ndarray, np.ndarray]:
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if xa.ndim != 1 or xa.shape != ya.shape:
         raise UarInputError(f"{what}: rate and quality lists must have the same length")

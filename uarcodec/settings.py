@@ -15,7 +15,7 @@ from uarcodec.bitstream.records import FieldValue
 from uarcodec.errors import UarSettingsError
 
 InitMode = Literal["ii", "random", "direct"]
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]
 Distortion = Literal["yuv", "rgb"]
 QuantMode = Literal["rqec", "qat"]
 
@@ -68,13 +68,14 @@ class TrainingSettings:
     batch_size: int = 1
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay
     lmbda: float = 500.0  # loss = bits per pixel + lmbda * MSE (pixels in [0, 1])
-    precision: Precision = "fp32"
+    precision: Precision = "auto"  # auto: bf16 autocast where the hardware has fast bf16
     distortion: Distortion = "yuv"
     quant: QuantMode = "rqec"
     qat_bits: int = 8  # bit width of the base (QAT) variant
     init_bits: int = 8  # initial quantization step: the tensor's range in 2^init_bits steps
     min_std: float = 0.05  # floor of the per-tensor Gaussian std, in quantization steps
     rate_noise: bool = False  # rate on codes + uniform noise (paper) or on rounded codes (STE)
+    use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings)
 
     def validate(self) -> None:
         if self.epochs_i < 1 or self.epochs_p < 1:
@@ -134,6 +135,7 @@ class EncoderSettings:
             "precision": t.precision,
             "distortion": t.distortion,
             "quant": t.quant,
+            "use_encoder": t.use_encoder,
             "init": self.init,
             "eps_fixed": -1.0 if self.eps is None else self.eps,
             "eps_law": [self.eps_law.a, self.eps_law.b, self.eps_law.c],

@@ -41,7 +41,8 @@ class ClassicCodec:
     annexb: str | None  # "h264" / "hevc": strip encoder-info SEI; None: count the file as is
     preset: str
 
-    def encoder_args(self, qp: int, gop: int) -> list[str]:
+    def encoder_args(self, qp: int | str, gop: int) -> list[str]:
+        """ffmpeg output options (``qp`` may be the placeholder ``"QP"``)."""
         base = ["-c:v", self.encoder, "-preset", self.preset]
         if self.name == "x265":
             return base + ["-x265-params", f"qp={qp}:keyint={gop}"]
@@ -81,9 +82,7 @@ class ClassicRunner:
         return {
             "gop": self.gop,
             "encoder": self.codec.encoder,
-            "encoder_args": self.codec.encoder_args(0, self.gop)[:-2]
-            if self.name != "x265" else ["-c:v", "libx265", "-preset", self.codec.preset,
-                                         "-x265-params", f"qp=QP:keyint={self.gop}"],
+            "encoder_args": self.codec.encoder_args("QP", self.gop),
             "rate_control": "constant QP",
             "counted": "elementary stream without encoder-info SEI"
             if self.codec.annexb else "OBU stream",

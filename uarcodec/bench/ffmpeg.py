@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,25 +58,41 @@ class ProcessRun:
     peak_memory_mb: float
 
 
-def run_measured(args: Sequence[str], what: str) -> ProcessRun:
-    """Run a command to completion; its own peak RSS comes from ``wait4`` on its pid.
+# A minimal launcher process: it forks and execs the command and reports the child's own
+# peak RSS. Measuring from here directly would be wrong: a child spawned by this (large)
+# Python process inherits its peak RSS across exec in ru_maxrss.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\\n@@maxrss_kib %d\\n" % usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+_MAXRSS_TAG = "@@maxrss_kib "
 
-    Raises UarInputError with the tail of stderr when it fails.
+
+def run_measured(args: Sequence[str], what: str) -> ProcessRun:
+    """Run a command to completion: its wall time and its own peak resident memory.
+
+    The peak comes from ``wait4`` in a small launcher process (its own ~8 MB is a floor).
+    Raises UarInputError with the tail of stderr when the command fails.
     """
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, *args]
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert proc.stderr is not None
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(launcher, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
-    if proc.returncode != 0:
-        tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
-        raise UarInputError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}")
-    return ProcessRun(seconds, usage.ru_maxrss / 1024.0)  # ru_maxrss is in KiB on Linux
+    lines = proc.stderr.decode(errors="replace").splitlines()
+    peaks = [line for line in lines if line.startswith(_MAXRSS_TAG)]
+    if proc.returncode != 0 or not peaks:
+        tail = [line for line in lines if line.strip() and not line.startswith(_MAXRSS_TAG)]
+        raise UarInputError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail[-5:])}")
+    return ProcessRun(seconds, int(peaks[-1][len(_MAXRSS_TAG):]) / 1024.0)
 
 
 @dataclass(frozen=True)

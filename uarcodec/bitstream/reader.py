@@ -34,12 +34,14 @@ class UarReader:
         self.header, head = read_head_chunk(self._stream)
         self.recovered = False
         self.damaged: list[tuple[int, int]] = []
+        self.index_error: UarFormatError | None = None  # why the index had to be recovered
         self._chunk_bytes: dict[str, int] = {"magic": len(MAGIC), "HEAD": head.total_length}
         try:
             self.index = self._read_index(head.end)
         except UarVersionError:
             raise
-        except UarFormatError:
+        except UarFormatError as exc:
+            self.index_error = exc
             self._recover(head.end)
         self._by_gom = {e.index: e for e in self.index}
 

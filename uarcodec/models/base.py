@@ -154,6 +154,15 @@ class InrModel(nn.Module, abc.ABC):
         embeddings from its training-only encoder). Pure: changes no state. Default: none."""
         return {}
 
+    def training_encoder(self) -> nn.Module | None:
+        """An optional training-only module that *computes* some per-frame coded tensors from
+        the frames instead of learning them freely (HNeRV: its ConvNeXt embedding encoder).
+        It maps frames ``(B, 3, H, W)`` to ``{name: rows}`` where ``rows`` are the ``B`` rows
+        (first dimension = frame) of the named coded tensors. A new module on every call,
+        never part of ``coded_specs``; the fit trains it jointly and codes its outputs.
+        Default: none."""
+        return None
+
     @classmethod
     @abc.abstractmethod
     def config_for_size(cls, target_params: int, height: int, width: int, num_frames: int) -> ArchConfig:

@@ -130,6 +130,7 @@ class GomEncoder:
         prev_hat: list[np.ndarray] | None = None
         prev_clip: YuvClip | None = None
         prev_steps: list[float | None] | None = None
+        prev_encoder = None
         records, done = [], []
         for k, gop in enumerate(gom.gops):
             clip = reader.read(gop.first_frame, gop.num_frames)
@@ -151,6 +152,7 @@ class GomEncoder:
             fit = fit_model(
                 model, target, plan.init, plan.refs, s.training, epochs, init_steps=steps_start,
                 device=self.device, seed=seed, progress=self.events.on_epoch,
+                encoder_state=prev_encoder if kind == ModelKind.P else None,
             )
             record, theta_hat = code_model(specs, plan, fit.theta, fit.steps, prev_hat, gop.num_frames, self.min_std)
             recon = self.render(model, specs, theta_hat, gop.num_frames)
@@ -163,7 +165,7 @@ class GomEncoder:
                 self.events.on_model_done(info)
             records.append(record)
             done.append(info)
-            prev_hat, prev_clip, prev_steps = theta_hat, clip, fit.steps
+            prev_hat, prev_clip, prev_steps, prev_encoder = theta_hat, clip, fit.steps, fit.encoder_state
         return GomRecord(gom.index, gom.first_frame, gom.num_frames, records), done
 
     def render(self, model: InrModel, specs, theta_hat: list[np.ndarray], num_frames: int) -> YuvClip:

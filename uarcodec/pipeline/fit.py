@@ -8,6 +8,7 @@ rate term.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class FitResult:
     bpp: float
     seconds: float
     history: list[FitProgress] = field(default_factory=list)
+    encoder_state: dict[str, torch.Tensor] | None = None  # the training encoder, for warm starts
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,6 +57,24 @@ def resolve_device(name: str) -> torch.device:
 
         raise UarSettingsError("--device cuda was asked for but no CUDA device is available")
     return torch.device(name)
+
+
+@functools.lru_cache(maxsize=None)
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast speeds training up here: CUDA with bf16 support, or a CPU with
+    AMX or AVX512-BF16 (elsewhere CPU bf16 is emulated and slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    return precision == "bf16" or (precision == "auto" and fast_bf16(device))
 
 
 def warmup_cosine(step: int, total: int, warmup: float) -> float:
@@ -93,6 +113,7 @@ def fit_model(
     device: torch.device = torch.device("cpu"),
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    encoder_state: dict[str, torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model``'s coded tensors from ``init`` towards ``target``; the rate is measured
     on ``theta - ref`` per tensor. Returns the float tensors and steps; quantizing and coding
@@ -107,7 +128,22 @@ def fit_model(
         q.to(device)
         for q in _make_quantizers(specs, init, refs, init_steps or [None] * len(specs), settings)
     ]
-    params = thetas + [p for q in quantizers for p in q.parameters()]
+    encoder = model.training_encoder() if settings.use_encoder else None
+    computed: dict[int, str] = {}
+    if encoder is not None:
+        encoder = encoder.to(device)
+        if encoder_state is not None:
+            encoder.load_state_dict(encoder_state)
+        frames_all = target.network_input_frames()
+        with torch.no_grad():
+            rows = encoder(frames_all)
+        computed = {i: s.name for i, s in enumerate(specs) if s.name in rows}
+        for i, name in computed.items():
+            thetas[i] = torch.nn.Parameter(rows[name].detach().float().clone(), requires_grad=False)
+    trainable = [t for i, t in enumerate(thetas) if i not in computed]
+    params = trainable + [p for q in quantizers for p in q.parameters()]
+    if encoder is not None:
+        params += list(encoder.parameters())
     optimizer = torch.optim.Adam(params, lr=settings.lr)
 
     n = target.num_frames
@@ -118,7 +154,7 @@ def fit_model(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
     gen = torch.Generator().manual_seed(seed)
-    autocast = settings.precision == "bf16"
+    autocast = use_bf16(settings.precision, device)
     history: list[FitProgress] = []
     model.train()
     for epoch in range(epochs):
@@ -126,14 +162,20 @@ def fit_model(
         sum_loss = sum_mse = sum_bpp = 0.0
         for b in range(batches_per_epoch):
             idx = order[b * settings.batch_size : (b + 1) * settings.batch_size].to(device)
+            current = list(thetas)
+            if computed:
+                rows = encoder(frames_all[idx])
+                for i, name in computed.items():
+                    current[i] = thetas[i].detach().index_put((idx,), rows[name].float())
+                    thetas[i].data[idx] = rows[name].detach().float()
             quantized = {
-                name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, thetas, ref_t)
+                name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, current, ref_t)
             }
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 out = functional_call(model, quantized, (idx,), strict=False)
             mse = distortion_mse(out, target, idx)
             if settings.quant == "rqec":
-                bits = sum(q.rate_bits(t, r, noise=settings.rate_noise) for q, t, r in zip(quantizers, thetas, ref_t))
+                bits = sum(q.rate_bits(t, r, noise=settings.rate_noise) for q, t, r in zip(quantizers, current, ref_t))
                 bpp = bits / pixels
             else:
                 bpp = torch.zeros((), device=device)
@@ -142,9 +184,9 @@ def fit_model(
             loss.backward()
             optimizer.step()
             schedule.step()
-            sum_loss += float(loss)
-            sum_mse += float(mse)
-            sum_bpp += float(bpp)
+            sum_loss += float(loss.detach())
+            sum_mse += float(mse.detach())
+            sum_bpp += float(bpp.detach())
         report = FitProgress(
             epoch=epoch + 1,
             epochs=epochs,
@@ -156,6 +198,13 @@ def fit_model(
         if progress is not None:
             progress(report)
     model.eval()
+    if computed:
+        encoder.eval()
+        with torch.no_grad():
+            for i, name in computed.items():
+                thetas[i].data = torch.cat(
+                    [encoder(frames_all[s : s + 8])[name].float() for s in range(0, n, 8)]
+                )
     return FitResult(
         theta=[t.detach().cpu().numpy().astype(np.float32) for t in thetas],
         steps=[float(q.stream_step(t.detach(), r)) for q, t, r in zip(quantizers, thetas, ref_t)],
@@ -163,6 +212,7 @@ def fit_model(
         bpp=history[-1].bpp,
         seconds=time.perf_counter() - start,
         history=history,
+        encoder_state=None if encoder is None else {k: v.detach().clone() for k, v in encoder.state_dict().items()},
     )
 
 

@@ -1,0 +1,43 @@
+"""Shared fixtures: the bundled sample, the developer clips (skipped when absent), and tiny
+encoder settings that make a full encode take seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from uarcodec.settings import EncoderSettings, TrainingSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "carphone_qcif_30f.y4m"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_clip(name: str) -> Path:
+    """A developer clip from ../shared/data, or a skip saying it is absent."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"developer clip {path} is absent (tests on real video need ../shared/data)")
+    return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _two_threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def sample() -> Path:
+    assert SAMPLE.exists(), "the bundled sample examples/carphone_qcif_30f.y4m is part of the repo"
+    return SAMPLE
+
+
+def tiny_settings(**overrides) -> EncoderSettings:
+    """A few training steps on a small HNeRV: for behaviour, not quality."""
+    training = TrainingSettings(epochs_i=overrides.pop("epochs_i", 3), epochs_p=overrides.pop("epochs_p", 2),
+                                lr=5e-3, lmbda=overrides.pop("lmbda", 500.0), batch_size=2)
+    base = dict(gop_size=4, gom_size=2, family="hnerv", model_size=12_000, training=training, preset="custom")
+    base.update(overrides)
+    return EncoderSettings(**base)
