@@ -27,7 +27,7 @@ def roundtrip(q: np.ndarray, mean: float, std: float) -> np.ndarray:
     return decode_tensor(enc.words, q.size, mean, std, enc.min_symbol, enc.max_symbol)
 
 
-# --- docs/spec_coding.md section 2, read independently: the ANS coder in plain Python ---------
+# --- bitstream_spec.md section 12, read independently: the ANS coder in plain Python ---------
 
 
 def spec_encode(q: np.ndarray, mean: float, std: float) -> np.ndarray:

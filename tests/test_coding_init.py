@@ -17,7 +17,7 @@ M64 = (1 << 64) - 1
 G = 0x9E3779B97F4A7C15
 
 
-# --- an independent, scalar reading of docs/spec_coding.md section 1 --------------------------
+# --- an independent, scalar reading of bitstream_spec.md section 11 --------------------------
 
 
 def spec_mix64(z: int) -> int:
@@ -64,7 +64,7 @@ def test_splitmix64_output_function_matches_the_published_sequence():
 
 
 def test_golden_values_seed0_tensor0():
-    # Test vectors of docs/spec_coding.md: a change of the generator must break this test.
+    # Test vectors of bitstream_spec.md (sections 11-13): a change of the generator must break this test.
     got = seeded_tensor(0, 0, UNIFORM_1, (4,))
     want = [-H("0x1.7B3E3p-1"), -H("0x1.CCE1C4p-1"), H("0x1.5CD518p-2"), H("0x1.863A8p-2")]
     assert got.dtype == np.float32

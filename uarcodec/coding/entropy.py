@@ -3,7 +3,7 @@
 The symbols of a tensor (its integers in C order) are coded i.i.d. under one
 ``QuantizedGaussian(min_symbol, max_symbol, mean, std)``: constriction's leaky quantizer at 24
 bits of precision over a Gaussian whose mean and std are float32 values stored in the stream.
-``docs/spec_coding.md`` specifies the probability model and the word production exactly.
+``bitstream_spec.md (sections 11-13)`` specifies the probability model and the word production exactly.
 
 Every parameter is checked here before it reaches constriction: a Rust panic surfaces in Python
 as ``pyo3_runtime.PanicException``, which derives from ``BaseException`` and would slip past

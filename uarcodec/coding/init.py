@@ -3,7 +3,7 @@
 Every value is a pure function of (seed, tensor index, element index) through a counter-based
 generator built on the SplitMix64 output function, computed with wrapping uint64 arithmetic,
 then turned into float32 with a fixed operation order. Neither numpy's nor torch's random
-generators are involved, so any machine (or a C decoder following ``docs/spec_coding.md``)
+generators are involved, so any machine (or a C decoder following ``bitstream_spec.md (sections 11-13)``)
 rebuilds the very same bits.
 
 Generator (all arithmetic modulo 2**64):

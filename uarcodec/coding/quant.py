@@ -7,7 +7,7 @@ own codes, the same model the entropy coder uses.
 
 Stream side (numpy, float32, fixed operation order): :func:`quantize_residual`,
 :func:`gaussian_params`, :func:`dequantize` are the single source of truth both the encoder and
-the decoder call; ``docs/spec_coding.md`` specifies the reconstruction normatively.
+the decoder call; ``bitstream_spec.md (sections 11-13)`` specifies the reconstruction normatively.
 """
 
 from __future__ import annotations
