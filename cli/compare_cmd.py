@@ -9,7 +9,6 @@ import click
 from uarcodec.api import compare_videos
 
 from uarcodec_cli.main import handle_errors, main, parse_fps, parse_wxh, print_json
-from uarcodec_cli.progress import stderr
 
 
 @main.command("compare", context_settings={"help_option_names": ["-h", "--help"]})

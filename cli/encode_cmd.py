@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from fractions import Fraction
 from pathlib import Path
 
 import click
 
 from uarcodec.api import InputOptions, encode
-from uarcodec.errors import UarSettingsError
-from uarcodec.pipeline.encoder import EncodeReport
+from uarcodec.pipeline.encoder import EncodeReport, partial_path
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.settings import PRESET_DIVISORS, DEFAULT_PRESET, EncoderSettings, parse_size, preset_training, size_for_bpp
 from uarcodec.video import open_video
@@ -89,11 +87,18 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size, gom
             f"p={gop_size} m={gom_size} ({goms} GOM{'s' if goms != 1 else ''}), {family} {params} params, "
             f"preset {preset} (I {training.epochs_i} / P {training.epochs_p} epochs)"
         )
-    with encode_progress(num_frames, goms, show) as events:
-        report = encode(
-            input_path, output, settings, input_options=options, frames=frames, device=device,
-            overwrite=overwrite, resume=resume, events=events,
-        )
+    try:
+        with encode_progress(num_frames, goms, show) as events:
+            report = encode(
+                input_path, output, settings, input_options=options, frames=frames, device=device,
+                overwrite=overwrite, resume=resume, events=events,
+            )
+    except KeyboardInterrupt:
+        partial = partial_path(output)
+        if partial.exists():
+            stderr.print(f"interrupted: the complete GOMs are kept in {partial}; "
+                         "run the same command with --resume to finish")
+        raise
     if as_json:
         print_json(_summary(report))
     elif show:

@@ -12,7 +12,6 @@ import sys
 import traceback
 from collections.abc import Callable
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import click
@@ -101,4 +100,4 @@ def print_json(data: Any) -> None:
 
 
 # The subcommands live in their own modules; importing them registers them on `main`.
-from uarcodec_cli import compare_cmd, decode_cmd, encode_cmd, info_cmd  # noqa: E402,F401
+from uarcodec_cli import bench_cmd, calibrate_cmd, compare_cmd, decode_cmd, encode_cmd, info_cmd  # noqa: E402,F401

@@ -71,3 +71,42 @@ def test_failure_before_any_gom_leaves_nothing(sample, tmp_path):
     with pytest.raises(RuntimeError):
         api.encode(sample, out, tiny_settings(), frames=4, device="cpu", events=EncodeEvents(on_model_start=boom))
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_ctrl_c_exits_130_and_resume_finishes(sample, tmp_path):
+    """A real SIGINT to `uar encode` after its first GOM: exit 130, a resumable partial file,
+    and `--resume` completes it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from uarcodec.bitstream import UarReader
+
+    out = tmp_path / "c.uar"
+    cmd = [sys.executable, "-m", "uarcodec_cli", "-v", "quiet", "encode", str(sample), "-o", str(out),
+           "-p", "2", "-m", "1", "--size", "8000", "--epochs-i", "3", "--frames", "12", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    partial = partial_path(out)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial.exists():
+            try:
+                with open(partial, "rb") as fh:
+                    if len(UarReader(fh).index) >= 1:
+                        break
+            except Exception:
+                pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the encode ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    assert partial.exists() and not out.exists()
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert out.exists() and not partial.exists()
+    with open(out, "rb") as fh:
+        reader = UarReader(fh)
+        assert not reader.recovered and len(reader.index) == 6

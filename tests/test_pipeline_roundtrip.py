@@ -3,7 +3,6 @@ is the bpp, random access gives the same frames, every partition decodes."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from conftest import tiny_settings

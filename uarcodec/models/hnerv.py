@@ -185,6 +185,7 @@ ENCODER_MLP_RATIO = 2  # hidden channels of a block's pointwise MLP, per channel
 ENCODER_FIRST_BLOCK = 1  # first stage (frame side first) with a ConvNeXt block; before: patchify only
 ENCODER_MAX_DW_KERNEL = 7
 ENCODER_LAYER_SCALE = 0.1  # initial scale of a block's residual branch
+ENCODER_DELTA_STD = 0.5  # initial spread of the content part of the embeddings
 
 
 class ChannelLayerNorm(nn.Module):
@@ -248,23 +249,27 @@ class HNeRVEncoder(nn.Module):
         c_in = 3
         for i, (s, c) in enumerate(zip(strides, chans)):
             map_h, map_w = map_h // s, map_w // s
-            layers += [nn.Conv2d(c_in, c, s, stride=s), ChannelLayerNorm(c)]
+            layers.append(nn.Conv2d(c_in, c, s, stride=s))
             if i >= ENCODER_FIRST_BLOCK:
-                layers.append(ConvNeXtBlock(c, depthwise_kernel(map_h, map_w)))
+                layers += [ChannelLayerNorm(c), ConvNeXtBlock(c, depthwise_kernel(map_h, map_w))]
+            else:
+                layers.append(nn.GELU())
             c_in = c
         layers += [ChannelLayerNorm(c_in), nn.Conv2d(c_in, config.embed_channels, 1)]
         self.layers = nn.Sequential(*layers)
-        self._init_weights(config.embed_init_bound / math.sqrt(3.0))
+        self.shared_code = nn.Parameter(torch.empty(config.embed_channels, *config.embed_size(height, width)))
+        self._init_weights(config.embed_init_bound, ENCODER_DELTA_STD)
 
     @torch.no_grad()
-    def _init_weights(self, output_std: float) -> None:
+    def _init_weights(self, code_bound: float, delta_std: float) -> None:
         gen = torch.Generator().manual_seed(ENCODER_SEED)
+        self.shared_code.copy_((torch.rand(self.shared_code.shape, generator=gen) * 2.0 - 1.0) * code_bound)
         convs = [m for m in self.modules() if isinstance(m, nn.Conv2d)]
         for conv in convs:
             fan_in = conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
             bound = uniform_conv_bound(fan_in)
-            if conv is convs[-1]:  # unit-variance input -> output std = output_std
-                bound = output_std * math.sqrt(3.0 / fan_in)
+            if conv is convs[-1]:  # unit-variance (LayerNorm) input -> output std = delta_std
+                bound = delta_std * math.sqrt(3.0 / fan_in)
             conv.weight.copy_((torch.rand(conv.weight.shape, generator=gen) * 2.0 - 1.0) * bound)
             conv.bias.zero_()
 
@@ -278,7 +283,7 @@ class HNeRVEncoder(nn.Module):
         x = frames.float()
         if pad_h or pad_w:
             x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return {"embeddings": self.layers(x)}
+        return {"embeddings": self.shared_code + self.layers(x)}
 
 
 @register

@@ -23,6 +23,7 @@ from uarcodec.bitstream.records import (
     CodingParams,
     GomRecord,
     ModelKind,
+    ModelRecord,
     OutputSpace,
     StreamHeader,
     VideoParams,
@@ -109,6 +110,23 @@ def build_header(info: VideoParams, num_frames: int, settings: EncoderSettings, 
     return StreamHeader(video=video, coding=coding)
 
 
+@dataclass
+class CodedGop:
+    """One GOP's model as coded: its record, what the next P-model is predicted from (the
+    decoder-side parameters, the trained steps, the training encoder) and the decoded frames."""
+
+    record: ModelRecord
+    theta_hat: list[np.ndarray]
+    steps: list[float]
+    encoder_state: dict | None
+    recon: YuvClip
+    fit_seconds: float
+
+    @property
+    def coded_bytes(self) -> int:
+        return sum(t.coded_bytes for t in self.record.tensors)
+
+
 class GomEncoder:
     """Encodes the GOMs of one stream; holds what every model of the stream shares."""
 
@@ -126,47 +144,51 @@ class GomEncoder:
         return self.family(self.config, v.height, v.width, num_frames)
 
     def encode_gom(self, gom: Gom, reader: VideoReader, quality: QualityAccumulator) -> tuple[GomRecord, list[ModelDone]]:
-        v, s = self.header.video, self.settings
-        prev_hat: list[np.ndarray] | None = None
+        prev: CodedGop | None = None
         prev_clip: YuvClip | None = None
-        prev_steps: list[float | None] | None = None
-        prev_encoder = None
         records, done = [], []
-        for k, gop in enumerate(gom.gops):
+        for gop in gom.gops:
             clip = reader.read(gop.first_frame, gop.num_frames)
-            kind = ModelKind.I if k == 0 else ModelKind.P
-            eps = 1.0 if kind == ModelKind.I else choose_eps(s, gop_gap_mse(prev_clip, clip))
-            model = self._build(gop.num_frames)
-            specs = model.coded_specs()
-            target = make_target(clip, self.header.coding.output_space, v.color_matrix, v.color_range, self.device)
-            content = {
-                name: t.detach().cpu().numpy()
-                for name, t in model.content_init(target.network_input_frames()).items()
-            }
-            seed = derive_seed(s.seed, gop.index)
-            plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content)
-            epochs = s.training.epochs_i if kind == ModelKind.I else s.training.epochs_p
-            if self.events.on_model_start:
-                self.events.on_model_start(gom, gop, kind, epochs)
-            steps_start = _matching_steps(prev_steps, specs, prev_hat) if kind == ModelKind.P else None
-            fit = fit_model(
-                model, target, plan.init, plan.refs, s.training, epochs, init_steps=steps_start,
-                device=self.device, seed=seed, progress=self.events.on_epoch,
-                encoder_state=prev_encoder if kind == ModelKind.P else None,
-            )
-            record, theta_hat = code_model(specs, plan, fit.theta, fit.steps, prev_hat, gop.num_frames, self.min_std)
-            recon = self.render(model, specs, theta_hat, gop.num_frames)
-            frame_quality = float(np.mean([f.psnr_yuv for f in quality.add(clip, recon)]))
-            info = ModelDone(
-                gom.index, gop.index, kind, record.eps, sum(t.coded_bytes for t in record.tensors),
-                frame_quality, fit.seconds,
-            )
+            eps = 1.0 if prev is None else choose_eps(self.settings, gop_gap_mse(prev_clip, clip))
+            coded = self.encode_gop(clip, gop.index, eps, prev, on_start=lambda kind, epochs, g=gop: (
+                self.events.on_model_start and self.events.on_model_start(gom, g, kind, epochs)))
+            frame_quality = float(np.mean([f.psnr_yuv for f in quality.add(clip, coded.recon)]))
+            info = ModelDone(gom.index, gop.index, coded.record.kind, coded.record.eps, coded.coded_bytes,
+                             frame_quality, coded.fit_seconds)
             if self.events.on_model_done:
                 self.events.on_model_done(info)
-            records.append(record)
+            records.append(coded.record)
             done.append(info)
-            prev_hat, prev_clip, prev_steps, prev_encoder = theta_hat, clip, fit.steps, fit.encoder_state
+            prev, prev_clip = coded, clip
         return GomRecord(gom.index, gom.first_frame, gom.num_frames, records), done
+
+    def encode_gop(
+        self, clip: YuvClip, gop_index: int, eps: float, prev: "CodedGop | None",
+        on_start: Callable[[ModelKind, int], None] | None = None,
+    ) -> "CodedGop":
+        """Fit, code and rebuild (as the decoder will) the model of one GOP: an I-model when
+        ``prev`` is None, else a P-model predicted from ``prev`` with this ``eps``."""
+        v, s = self.header.video, self.settings
+        kind = ModelKind.I if prev is None else ModelKind.P
+        prev_hat = None if prev is None else prev.theta_hat
+        model = self._build(clip.num_frames)
+        specs = model.coded_specs()
+        target = make_target(clip, self.header.coding.output_space, v.color_matrix, v.color_range, self.device)
+        content = {name: t.detach().cpu().numpy() for name, t in model.content_init(target.network_input_frames()).items()}
+        seed = derive_seed(s.seed, gop_index)
+        plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content)
+        epochs = s.training.epochs_i if prev is None else s.training.epochs_p
+        if on_start:
+            on_start(kind, epochs)
+        fit = fit_model(
+            model, target, plan.init, plan.refs, s.training, epochs,
+            init_steps=None if prev is None else _matching_steps(prev.steps, specs, prev_hat),
+            device=self.device, seed=seed, progress=self.events.on_epoch,
+            encoder_state=None if prev is None else prev.encoder_state,
+        )
+        record, theta_hat = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, self.min_std)
+        recon = self.render(model, specs, theta_hat, clip.num_frames)
+        return CodedGop(record, theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds)
 
     def render(self, model: InrModel, specs, theta_hat: list[np.ndarray], num_frames: int) -> YuvClip:
         load_params(model, specs, theta_hat)

@@ -1,0 +1,82 @@
+"""`uar calibrate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from uarcodec.bench.calibrate import CalibrationResult, CalibrationSettings, calibrate_eps_law, plot_calibration
+from uarcodec.settings import DEFAULT_PRESET, PRESET_DIVISORS, parse_size
+
+from uarcodec_cli.bench_cmd import FAMILIES, int_list
+from uarcodec_cli.main import handle_errors, loglevel, main, print_json
+from uarcodec_cli.progress import stderr
+
+
+@main.command("calibrate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("clips", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--gops", default="5,10,30", show_default=True, help="GOP sizes p, comma-separated.")
+@click.option("--pairs", type=int, default=2, show_default=True, help="Adjacent GOP pairs per clip and p.")
+@click.option("--eps-steps", type=int, default=6, show_default=True, help="eps values on [0, 1].")
+@click.option("--size", "model_size", metavar="N",
+              help="Parameters per model (default: the bench's second rate point at each p).")
+@click.option("--model", "family", type=click.Choice(list(FAMILIES)), default="hnerv", show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESET_DIVISORS)), default=DEFAULT_PRESET, show_default=True)
+@click.option("--lambda", "lmbda", type=float, help="Rate-distortion trade-off (also weights the RD loss).")
+@click.option("--epochs-i", type=int, help="Epochs of I-models (overrides the preset).")
+@click.option("--epochs-p", type=int, help="Epochs of P-models (overrides the preset).")
+@click.option("--frames", "-frames", "frames", type=int, help="Use only the first N frames of each clip.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, help="Torch threads (default: torch's; 1 is faster on a busy machine).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of the samples, the fitted law and the RD loss curves.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fit and every sample as JSON on stdout.")
+@handle_errors
+def calibrate_cmd(clips, gops, pairs, eps_steps, model_size, family, preset, lmbda, epochs_i, epochs_p, frames,
+                  device, seed, threads, plot_path, as_json) -> None:
+    """Fit the eps law eps = 1 - a*exp(-b*MSE + c) on CLIPS: for adjacent GOP pairs at several
+    p, sweep eps over [0, 1], keep the eps with the best RD loss and fit (a, b) by least squares
+    (c = 0: only a*exp(c) is identifiable)."""
+    if pairs < 1 or eps_steps < 2:
+        raise click.BadParameter("--pairs must be at least 1 and --eps-steps at least 2")
+    if threads is not None and threads < 1:
+        raise click.BadParameter("--threads must be at least 1")
+    settings = CalibrationSettings(
+        gops=int_list(gops, "--gops"), pairs=pairs, eps_steps=eps_steps, family=family,
+        size=parse_size(model_size) if model_size else None, preset=preset, lmbda=lmbda,
+        epochs_i=epochs_i, epochs_p=epochs_p, seed=seed, device=device, frames=frames, threads=threads,
+    )
+    show = loglevel() != "quiet"
+    result = calibrate_eps_law(clips, settings, (lambda msg: stderr.print(msg)) if show else None)
+    if plot_path is not None:
+        plot_calibration(result, plot_path)
+    if as_json:
+        data = result.to_dict()
+        data["plot"] = None if plot_path is None else str(plot_path)
+        print_json(data)
+        return
+    click.echo(summary_text(result))
+    if plot_path is not None:
+        click.echo(f"plot: {plot_path}")
+
+
+def summary_text(result: CalibrationResult) -> str:
+    """The samples and the fit as plain text."""
+    lines = ["clip                        p   GOPs      gap MSE   best eps (grid)"]
+    for s in result.samples:
+        lines.append(f"{s.clip[:26]:<26} {s.gop_size:>3}   {s.first_gop:>2},{s.first_gop + 1:<3}  "
+                     f"{s.gap_mse:>10.3g}   {s.best_eps:.3f} ({s.grid_best_eps:.2f})")
+    for note in result.skipped:
+        lines.append(f"skipped: {note}")
+    fit, law = result.fit, result.fit.law
+    r2 = "n/a (every sample has the same eps)" if fit.r2 is None else f"{fit.r2:.4f}"
+    lines += [
+        "",
+        f"eps = 1 - a * exp(-b * MSE + c):  a = {law.a:.6g}  b = {law.b:.6g}  c = {law.c:g}",
+        f"  ({fit.note})",
+        f"fit: {fit.points} samples, RMSE {fit.rmse:.4f}, R^2 {r2} ({fit.method})",
+        f"settings: EpsLaw(a={law.a:.6g}, b={law.b:.6g}, c={law.c:g})",
+    ]
+    return "\n".join(lines)
