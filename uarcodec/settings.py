@@ -72,7 +72,8 @@ class TrainingSettings:
     distortion: Distortion = "yuv"
     quant: QuantMode = "rqec"
     qat_bits: int = 8  # bit width of the base (QAT) variant
-    init_bits: int = 8  # initial quantization step: the tensor's range in 2^init_bits steps
+    init_bits: int = 6  # initial quantization step: the tensor's range in 2^init_bits steps
+    step_lr_scale: float = 30.0  # learning rate of the log quantization steps / lr
     min_std: float = 0.05  # floor of the per-tensor Gaussian std, in quantization steps
     rate_noise: bool = False  # rate on codes + uniform noise (paper) or on rounded codes (STE)
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings)

@@ -141,10 +141,11 @@ def fit_model(
         for i, name in computed.items():
             thetas[i] = torch.nn.Parameter(rows[name].detach().float().clone(), requires_grad=False)
     trainable = [t for i, t in enumerate(thetas) if i not in computed]
-    params = trainable + [p for q in quantizers for p in q.parameters()]
-    if encoder is not None:
-        params += list(encoder.parameters())
-    optimizer = torch.optim.Adam(params, lr=settings.lr)
+    groups = [{"params": trainable + ([] if encoder is None else list(encoder.parameters()))}]
+    step_params = [p for q in quantizers for p in q.parameters()]
+    if step_params:  # log-steps move on their own (faster) learning rate
+        groups.append({"params": step_params, "lr": settings.lr * settings.step_lr_scale})
+    optimizer = torch.optim.Adam(groups, lr=settings.lr)
 
     n = target.num_frames
     pixels = float(target.y.shape[1] * target.y.shape[2] * n)
