@@ -39,6 +39,8 @@ from uarcodec_cli.progress import encode_progress, stderr
               help="Training precision: bf16 autocast, fp32, or auto (bf16 where the hardware is fast at it; the default).")
 @click.option("--distortion", type=click.Choice(["yuv", "rgb"]), help="Loss colour space (yuv: 6:1:1 on 4:2:0).")
 @click.option("--quant", type=click.Choice(["rqec", "qat"]), help="rqec (entropy-constrained) or qat (paper's base).")
+@click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
+              help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (off by default).")
 @click.option("--init", "init_mode", type=click.Choice(["ii", "random", "direct"]), default="ii", show_default=True,
               help="P-model initialisation.")
 @click.option("--eps", type=float, help="Fixed interpolation weight eps for every P-model.")
@@ -51,7 +53,7 @@ from uarcodec_cli.progress import encode_progress, stderr
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
 @handle_errors
 def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size, gom_size, family, model_size, bpp,
-               lmbda, preset, epochs_i, epochs_p, lr, batch_size, precision, distortion, quant, init_mode, eps,
+               lmbda, preset, epochs_i, epochs_p, lr, batch_size, precision, distortion, quant, use_encoder, init_mode, eps,
                use_ref, frames, device, seed, overwrite, resume, as_json) -> None:
     """Encode INPUT (.yuv, .y4m, or anything ffmpeg/PyAV reads) into a .uar stream."""
     if gop_size < 1 or gom_size < 1:
@@ -72,7 +74,7 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size, gom
         params = 100_000
     training = preset_training(
         preset, gop_size, epochs_i=epochs_i, epochs_p=epochs_p, lr=lr, batch_size=batch_size,
-        lmbda=lmbda, precision=precision, distortion=distortion, quant=quant,
+        lmbda=lmbda, precision=precision, distortion=distortion, quant=quant, use_encoder=use_encoder,
     )
     settings = EncoderSettings(
         gop_size=gop_size, gom_size=gom_size, family=family, model_size=params, training=training,

@@ -62,8 +62,16 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     "-v", "--loglevel", type=click.Choice(["quiet", "info", "debug"]), default="info",
     help="How much to print on stderr.",
 )
-def main(loglevel: str) -> None:
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="CPU threads for torch (default: torch's choice, all cores). Use 1 on a busy machine.",
+)
+def main(loglevel: str, threads: int | None) -> None:
     """uar: the UAR-NVC neural video codec (per-GOP implicit neural representations)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def parse_wxh(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:

