@@ -48,9 +48,13 @@ def _fit(clip, family, params, epochs, **training):
     return fit, plan, record, theta_hat, acc.report().psnr_yuv
 
 
-@pytest.mark.parametrize("family,params", [("hnerv", 20_000), ("hinerv", 20_000)])
-def test_fit_raises_psnr_on_a_real_clip(clip, family, params):
-    fit, *_ , psnr = _fit(clip, family, params, epochs=20)
+@pytest.mark.parametrize(
+    "family,epochs,encoder",
+    [("hnerv", 40, True), ("hnerv", 20, False), ("hinerv", 20, False)],
+    ids=["hnerv-joint-encoder", "hnerv-free-embeddings", "hinerv"],
+)
+def test_fit_raises_psnr_on_a_real_clip(clip, family, epochs, encoder):
+    fit, *_ , psnr = _fit(clip, family, 20_000, epochs=epochs, use_encoder=encoder)
     first, last = fit.history[0].psnr, fit.history[-1].psnr
     assert last > first + 3.0, (first, last)
     assert psnr > first + 3.0  # the decoded (quantized, entropy-coded) model, not just training
@@ -73,7 +77,7 @@ def test_coding_gives_back_the_quantized_parameters_and_the_estimated_bits(clip)
 def test_lambda_moves_rate_and_distortion_monotonically(clip):
     results = []
     for lmbda in (30.0, 3000.0):
-        _, _, record, _, psnr = _fit(clip, "hnerv", 20_000, epochs=20, lmbda=lmbda)
+        _, _, record, _, psnr = _fit(clip, "hnerv", 20_000, epochs=40, lmbda=lmbda)
         results.append((sum(t.coded_bytes for t in record.tensors), psnr))
     (bytes_lo, psnr_lo), (bytes_hi, psnr_hi) = results
     assert bytes_hi > bytes_lo

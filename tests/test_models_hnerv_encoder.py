@@ -114,7 +114,7 @@ def test_joint_fit_trains_the_encoder_and_codes_its_outputs():
     specs = model.coded_specs()
     target = make_target(clip, OutputSpace.YUV, info.color_matrix, info.color_range, torch.device("cpu"))
     plan = plan_model(specs, ModelKind.I, seed=1, eps=1.0, prev_hat=None, use_ref=True, content={})
-    settings = TrainingSettings(lr=2e-3, batch_size=2, use_encoder=True)
+    settings = TrainingSettings(lr=2e-3, batch_size=2, precision="fp32", use_encoder=True)
 
     embed = next(i for i, s in enumerate(specs) if s.name == "embeddings")
     start_encoder = model.training_encoder()

@@ -76,7 +76,7 @@ class TrainingSettings:
     step_lr_scale: float = 30.0  # learning rate of the log quantization steps / lr
     min_std: float = 0.05  # floor of the per-tensor Gaussian std, in quantization steps
     rate_noise: bool = False  # rate on codes + uniform noise (paper) or on rounded codes (STE)
-    use_encoder: bool = False  # train a family's training-only encoder jointly (HNeRV: slower per epoch, lost at equal time)
+    use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
 
     def validate(self) -> None:
         if self.epochs_i < 1 or self.epochs_p < 1:
