@@ -41,17 +41,18 @@ def main() -> None:
     ap.add_argument("--size", default="50k")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eps", type=float, default=None, help="fixed eps (default: the eps law)")
     args = ap.parse_args()
     if not Path(args.clip).exists():
         sys.exit(f"clip {args.clip} not found (the developer clips live in ../shared/data)")
     torch.set_num_threads(args.threads)
     base = EncoderSettings(gop_size=args.gop, gom_size=args.gom, model_size=parse_size(args.size),
-                           training=preset_training(args.preset, args.gop), preset=args.preset)
+                           training=preset_training(args.preset, args.gop), preset=args.preset, eps=args.eps)
     frames = args.gop * args.gom
     rows = {name: run(args.clip, dataclasses.replace(base, use_ref=ref), frames)
             for name, ref in (("ref", True), ("no-ref", False))}
     print(f"clip {Path(args.clip).name}, {frames} frames, p={args.gop}, m={args.gom}, {args.size} params, "
-          f"preset {args.preset}\n")
+          f"preset {args.preset}, eps {'law' if args.eps is None else args.eps}\n")
     print("| variant | I-model bytes | P-model bytes (each) | mean P bytes | eps | bpp | PSNR-YUV dB | s |")
     print("|---|---:|---|---:|---|---:|---:|---:|")
     for name, r in rows.items():
