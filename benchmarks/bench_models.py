@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_CLIP = Path("/work/shared/data/vtest_cif_120f.y4m")
+DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_cif_120f.y4m"
 WIDTH, HEIGHT = 352, 288
 MODES = ("train_fp32", "train_bf16", "decode", "idle")
 

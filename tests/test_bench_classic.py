@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,9 @@ from uarcodec.bench.report import bd_table_markdown, load_results_dir, write_rep
 from uarcodec.bench.results import SCHEMA_VERSION, ClipInfo, CodecResults, PointResult
 from uarcodec.bench.runner import ClipSpec, results_path, run_bench
 from uarcodec.errors import UarInputError
+from conftest import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 CARPHONE = DATA / "carphone_qcif_120f.y4m"
 BOX = DATA / "box_cif_120f.y4m"
 needs_carphone = pytest.mark.skipif(not CARPHONE.exists(), reason="carphone clip absent")

@@ -18,6 +18,7 @@ from uarcodec.coding.entropy import (
     symbol_range,
 )
 from uarcodec.errors import UarCodingError
+from conftest import SHARED_DATA
 
 
 def roundtrip(q: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -246,7 +247,7 @@ def test_any_integer_tensor_roundtrips(values, mean, std):
     assert np.array_equal(roundtrip(q, mean, std), q)
 
 
-CARPHONE = __import__("pathlib").Path("/work/shared/data/carphone_qcif_120f.y4m")
+CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
 
 def read_y4m_luma(path, frames: int) -> list[np.ndarray]:
@@ -265,7 +266,7 @@ def read_y4m_luma(path, frames: int) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.skipif(not CARPHONE.exists(), reason="real test clip /work/shared/data/carphone_qcif_120f.y4m absent")
+@pytest.mark.skipif(not CARPHONE.exists(), reason=f"real test clip {CARPHONE} absent")
 def test_real_non_gaussian_data_roundtrips_near_its_model_size():
     # Frame differences of a real clip: peaky, heavy-tailed, far from Gaussian.
     f0, f1 = read_y4m_luma(CARPHONE, 2)

@@ -11,10 +11,11 @@ import pytest
 
 from uarcodec import metrics as M
 from uarcodec.errors import UarInputError
+from conftest import SHARED_DATA
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not DATA.exists():
-    DATA = Path("/work/shared/data")
+    DATA = SHARED_DATA
 CARPHONE = DATA / "carphone_qcif_120f.y4m"
 
 

@@ -15,13 +15,6 @@ TARGETS = [60_000, 150_000, 400_000]
 NUM_FRAMES = 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores shared with other jobs: more threads than free cores make torch ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def build(name: str, target: int, width: int, height: int) -> InrModel:

@@ -12,8 +12,9 @@ import torch
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import InitKind, TensorRole
 from uarcodec.models.hinerv import HiNeRV, HiNeRVConfig, count_params
+from conftest import SHARED_DATA
 
-CARPHONE = Path("/work/shared/data/carphone_qcif_120f.y4m")
+CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
 FRAME_SIZES = [(144, 176), (288, 352), (120, 200)]  # (height, width)
 TARGETS = [30_000, 120_000, 400_000]

@@ -13,8 +13,9 @@ import torch
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import InitKind, TensorRole
 from uarcodec.models.hnerv import HNeRV, HNeRVConfig, choose_strides, count_coded_params
+from conftest import SHARED_DATA
 
-CARPHONE = Path("/work/shared/data/carphone_qcif_120f.y4m")
+CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
 
 def read_y4m_frames(path: Path, count: int) -> torch.Tensor:
@@ -33,13 +34,6 @@ def read_y4m_frames(path: Path, count: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).float() / 255.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores shared with other jobs: more threads than free cores make torch ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -191,7 +185,7 @@ def test_odd_frame_size_and_bad_frame_indices_are_input_errors():
             model(bad)
 
 
-@pytest.mark.skipif(not CARPHONE.exists(), reason="real clip /work/shared/data/carphone_qcif_120f.y4m absent")
+@pytest.mark.skipif(not CARPHONE.exists(), reason=f"real clip {CARPHONE} absent")
 def test_short_fit_on_a_real_clip_learns_the_frames():
     torch.manual_seed(0)
     frames = read_y4m_frames(CARPHONE, 2)

@@ -4,7 +4,6 @@ deterministic init, and the joint fit that codes its outputs as the embeddings."
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +17,11 @@ from uarcodec.pipeline.model_coding import plan_model
 from uarcodec.pipeline.render import distortion_mse, make_target
 from uarcodec.settings import TrainingSettings
 from uarcodec.video import open_video
+from conftest import SHARED_DATA
 
-CARPHONE = Path("/work/shared/data/carphone_qcif_120f.y4m")
+CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores shared with other jobs: more threads than free cores make torch much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small_hnerv(width: int, height: int, frames: int = 4, params: int = 20_000) -> HNeRV:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from uarcodec.bitstream.records import ColorMatrix, ColorRange
 from uarcodec.video import YuvClip, clip_to_float, float_to_clip, open_video, rgb_to_yuv420, yuv420_to_rgb
+from conftest import SHARED_DATA
 
-CARPHONE = Path("/work/shared/data/carphone_qcif_120f.y4m")
+CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 ALL_SYSTEMS = [(m, r) for m in ColorMatrix for r in ColorRange]
 
 

@@ -16,8 +16,9 @@ import pytest
 from uarcodec.bitstream.records import ColorMatrix, ColorRange, VideoParams
 from uarcodec.errors import UarInputError
 from uarcodec.video import YuvClip, open_video, open_writer
+from conftest import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 CARPHONE = DATA / "carphone_qcif_120f.y4m"
 needs_carphone = pytest.mark.skipif(not CARPHONE.exists(), reason=f"real clip {CARPHONE} not present")
 
