@@ -26,32 +26,25 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from uarcodec.bitstream.records import ColorMatrix, ColorRange, OutputSpace
+from uarcodec.pipeline.render import make_target
+from uarcodec.video import open_video
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_cif_120f.y4m"
 WIDTH, HEIGHT = 352, 288
 MODES = ("train_fp32", "train_bf16", "decode", "idle")
 
 
-def read_y4m(path: Path, count: int) -> torch.Tensor:
-    """First ``count`` frames of an 8-bit 4:2:0 y4m as (T, 3, H, W) YUV in [0, 1], chroma repeated."""
-    with path.open("rb") as f:
-        tokens = f.readline().split()
-        width = int(next(t for t in tokens if t.startswith(b"W"))[1:])
-        height = int(next(t for t in tokens if t.startswith(b"H"))[1:])
-        frames = []
-        for _ in range(count):
-            f.readline()
-            y = np.frombuffer(f.read(width * height), np.uint8).reshape(height, width)
-            uv = np.frombuffer(f.read(width * height // 2), np.uint8).reshape(2, height // 2, width // 2)
-            frames.append(np.concatenate([y[None], uv.repeat(2, axis=1).repeat(2, axis=2)]))
-    return torch.from_numpy(np.stack(frames)).float() / 255.0
 
 
 def load_frames(clip: Path, count: int) -> tuple[torch.Tensor, str]:
     if clip.exists():
-        frames = read_y4m(clip, count)
+        with open_video(str(clip)) as reader:
+            video = reader.read(0, count)
+        space = (OutputSpace.YUV, ColorMatrix.BT601, ColorRange.LIMITED, torch.device("cpu"))
+        frames = make_target(video, *space).network_input_frames()
         if frames.shape[-2:] == (HEIGHT, WIDTH):
             return frames, clip.name
     return torch.rand(count, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(0)), "random"

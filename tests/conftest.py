@@ -34,6 +34,19 @@ def sample() -> Path:
     return SAMPLE
 
 
+def yuv444_frames(path: Path, count: int) -> torch.Tensor:
+    """The first ``count`` frames of a clip as ``(count, 3, H, W)`` YUV in [0, 1], chroma
+    repeated 2x2: what a network of the codec is trained to output."""
+    from uarcodec.bitstream.records import ColorMatrix, ColorRange, OutputSpace
+    from uarcodec.pipeline.render import make_target
+    from uarcodec.video import open_video
+
+    with open_video(str(path)) as reader:
+        clip = reader.read(0, count)
+    target = make_target(clip, OutputSpace.YUV, ColorMatrix.BT601, ColorRange.LIMITED, torch.device("cpu"))
+    return target.network_input_frames()
+
+
 def tiny_settings(**overrides) -> EncoderSettings:
     """A few training steps on a small HNeRV: for behaviour, not quality."""
     training = TrainingSettings(epochs_i=overrides.pop("epochs_i", 3), epochs_p=overrides.pop("epochs_p", 2),

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from uarcodec.bench.ablation import (
@@ -33,13 +32,6 @@ PIXELS = 176 * 144 * 8
 needs_x265 = pytest.mark.skipif("libx265" not in available_encoders(), reason="this ffmpeg lacks libx265")
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for in-process fits (the machine is shared; results do not change)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run(*args: str):
@@ -168,7 +160,7 @@ def _job(tmp_path, sample, name: str, epochs_i: int) -> Path:
     return path
 
 
-def test_an_interrupted_point_resumes_from_its_complete_goms(sample, tmp_path, one_thread):
+def test_an_interrupted_point_resumes_from_its_complete_goms(sample, tmp_path):
     encode_job(_job(tmp_path, sample, "a", 1))
     first = json.loads((tmp_path / "a.json").read_text())
     assert first["resumed_goms"] == 0 and first["num_goms"] == 2

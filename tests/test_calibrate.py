@@ -24,13 +24,6 @@ from uarcodec_cli.main import main
 MSE = np.linspace(0.0005, 0.02, 12)
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for the in-process fits (the machine is shared; results do not change)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------- the fit
@@ -117,7 +110,7 @@ def test_tiny_calibration_returns_a_finite_law(sample, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_sweep_point_is_what_the_encoder_writes(sample, tmp_path, one_thread):
+def test_a_sweep_point_is_what_the_encoder_writes(sample, tmp_path):
     """The P-model coded at eps = 0.5 in the sweep has exactly the bytes of the P-model of a
     real encode with --eps 0.5 (same init, seeds, fit and coding)."""
     settings = CalibrationSettings(gops=(4,), pairs=1, eps_steps=3, size=8000, epochs_i=1, epochs_p=1,

@@ -19,6 +19,7 @@ from uarcodec.coding.entropy import (
 )
 from uarcodec.errors import UarCodingError
 from conftest import SHARED_DATA
+from uarcodec.video import open_video
 
 
 def roundtrip(q: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -250,26 +251,13 @@ def test_any_integer_tensor_roundtrips(values, mean, std):
 CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
 
-def read_y4m_luma(path, frames: int) -> list[np.ndarray]:
-    """The Y planes of the first frames of an 8-bit 4:2:0 y4m (enough for this test)."""
-    data = path.read_bytes()
-    header_end = data.index(b"\n")
-    fields = data[:header_end].split()
-    width = int(next(f[1:] for f in fields if f.startswith(b"W")))
-    height = int(next(f[1:] for f in fields if f.startswith(b"H")))
-    frame_bytes = width * height * 3 // 2
-    out, pos = [], header_end + 1
-    for _ in range(frames):
-        pos = data.index(b"\n", pos) + 1  # skip the FRAME line
-        out.append(np.frombuffer(data, np.uint8, width * height, pos).reshape(height, width))
-        pos += frame_bytes
-    return out
 
 
 @pytest.mark.skipif(not CARPHONE.exists(), reason=f"real test clip {CARPHONE} absent")
 def test_real_non_gaussian_data_roundtrips_near_its_model_size():
     # Frame differences of a real clip: peaky, heavy-tailed, far from Gaussian.
-    f0, f1 = read_y4m_luma(CARPHONE, 2)
+    with open_video(str(CARPHONE)) as reader:
+        f0, f1 = reader.read(0, 2).y
     q = f1.astype(np.int32) - f0.astype(np.int32)
     mean, std = float(q.mean()), float(q.std())
     enc = encode_tensor(q, mean, std)

@@ -12,6 +12,7 @@ import pytest
 from uarcodec import metrics as M
 from uarcodec.errors import UarInputError
 from conftest import SHARED_DATA
+from uarcodec.video import open_video
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not DATA.exists():
@@ -19,21 +20,6 @@ if not DATA.exists():
 CARPHONE = DATA / "carphone_qcif_120f.y4m"
 
 
-def read_y4m(path: Path, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A tiny reader for the plain 8-bit 4:2:0 clips of shared/data."""
-    data = path.read_bytes()
-    nl = data.index(b"\n")
-    tags = {t[0]: t[1:] for t in data[:nl].decode().split()[1:]}
-    w, h = int(tags["W"]), int(tags["H"])
-    per = 6 + w * h * 3 // 2
-    ys, us, vs = [], [], []
-    for i in range(count):
-        off = nl + 1 + i * per + 6
-        ys.append(np.frombuffer(data, np.uint8, w * h, off).reshape(h, w))
-        us.append(np.frombuffer(data, np.uint8, w * h // 4, off + w * h).reshape(h // 2, w // 2))
-        vs.append(np.frombuffer(data, np.uint8, w * h // 4, off + w * h * 5 // 4)
-                  .reshape(h // 2, w // 2))
-    return np.stack(ys), np.stack(us), np.stack(vs)
 
 
 def planes(n: int, h: int, w: int, value: int = 128):
@@ -242,7 +228,9 @@ def test_accumulator_rejects_mismatched_frames():
 
 @pytest.mark.skipif(not CARPHONE.exists(), reason="shared/data/carphone_qcif_120f.y4m absent")
 def test_real_clip_against_a_direct_computation():
-    y, u, v = read_y4m(CARPHONE, 4)
+    with open_video(str(CARPHONE)) as reader:
+        clip = reader.read(0, 4)
+    y, u, v = clip.y, clip.u, clip.v
     dy, du, dv = (p // 4 * 4 for p in (y, u, v))  # drop the 2 low bits
     report = M.compare_clips(y, u, v, dy, du, dv)
     mse = ((y.astype(float) - dy) ** 2).reshape(4, -1).mean(axis=1)

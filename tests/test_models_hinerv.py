@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import InitKind, TensorRole
 from uarcodec.models.hinerv import HiNeRV, HiNeRVConfig, count_params
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, yuv444_frames
 
 CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
@@ -33,22 +31,6 @@ def small_model(height: int = 64, width: int = 96, frames: int = 4, target: int 
     return HiNeRV(HiNeRV.config_for_size(target, height, width, frames), height, width, frames)
 
 
-def read_y4m_yuv444(path: Path, count: int) -> torch.Tensor:
-    """The first ``count`` frames as ``(count, 3, H, W)`` in [0, 1], chroma repeated 2x2."""
-    data = path.read_bytes()
-    header_end = data.index(b"\n")
-    tags = {t[0]: t[1:] for t in data[:header_end].decode().split()[1:]}
-    w, h = int(tags["W"]), int(tags["H"])
-    frame_bytes = 6 + w * h * 3 // 2
-    frames = []
-    for i in range(count):
-        off = header_end + 1 + i * frame_bytes + 6
-        y = np.frombuffer(data, np.uint8, w * h, off).reshape(h, w)
-        u = np.frombuffer(data, np.uint8, w * h // 4, off + w * h).reshape(h // 2, w // 2)
-        v = np.frombuffer(data, np.uint8, w * h // 4, off + w * h * 5 // 4).reshape(h // 2, w // 2)
-        up = [c.repeat(2, axis=0).repeat(2, axis=1) for c in (u, v)]
-        frames.append(np.stack([y, *up]))
-    return torch.from_numpy(np.stack(frames)).float() / 255.0
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -230,7 +212,7 @@ def test_bf16_autocast_forward_and_backward():
 
 @pytest.mark.skipif(not CARPHONE.exists(), reason=f"real test clip {CARPHONE} is absent")
 def test_short_fit_on_a_real_clip_raises_psnr():
-    frames = read_y4m_yuv444(CARPHONE, 4)
+    frames = yuv444_frames(CARPHONE, 4)
     _, _, height, width = frames.shape
     model = HiNeRV(HiNeRV.config_for_size(40_000, height, width, 4), height, width, 4)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)

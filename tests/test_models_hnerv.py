@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import InitKind, TensorRole
 from uarcodec.models.hnerv import HNeRV, HNeRVConfig, choose_strides, count_coded_params
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, yuv444_frames
 
 CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
 
 
-def read_y4m_frames(path: Path, count: int) -> torch.Tensor:
-    """First ``count`` frames of an 8-bit 4:2:0 y4m as (T, 3, H, W) YUV in [0, 1], chroma repeated."""
-    with path.open("rb") as f:
-        tokens = f.readline().split()
-        width = int(next(t for t in tokens if t.startswith(b"W"))[1:])
-        height = int(next(t for t in tokens if t.startswith(b"H"))[1:])
-        frames = []
-        for _ in range(count):
-            f.readline()
-            y = np.frombuffer(f.read(width * height), np.uint8).reshape(height, width)
-            uv = np.frombuffer(f.read(width * height // 2), np.uint8).reshape(2, height // 2, width // 2)
-            uv = uv.repeat(2, axis=1).repeat(2, axis=2)
-            frames.append(np.concatenate([y[None], uv]))
-    return torch.from_numpy(np.stack(frames)).float() / 255.0
 
 
 
@@ -188,7 +172,7 @@ def test_odd_frame_size_and_bad_frame_indices_are_input_errors():
 @pytest.mark.skipif(not CARPHONE.exists(), reason=f"real clip {CARPHONE} absent")
 def test_short_fit_on_a_real_clip_learns_the_frames():
     torch.manual_seed(0)
-    frames = read_y4m_frames(CARPHONE, 2)
+    frames = yuv444_frames(CARPHONE, 2)
     config = HNeRV.config_for_size(50_000, 144, 176, 2)
     model = HNeRV(config, 144, 176, 2)
     idx = torch.arange(2)

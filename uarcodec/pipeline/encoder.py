@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uarcodec.bitstream import UarWriter
+from uarcodec.bitstream import UarReader, UarWriter
 from uarcodec.bitstream.records import (
     CodingParams,
     GomRecord,
@@ -29,7 +29,7 @@ from uarcodec.bitstream.records import (
     VideoParams,
 )
 from uarcodec.coding.entropy import CODER_ID, coder_version
-from uarcodec.errors import UarInputError
+from uarcodec.errors import UarError, UarInputError
 from uarcodec.metrics import QualityAccumulator
 from uarcodec.models.base import InrModel
 from uarcodec.models.registry import family_by_name
@@ -247,12 +247,13 @@ def encode_stream(
     writer, done_entries, fh = _open_output(tmp, header, resume)
     report_models: list[ModelDone] = []
     try:
-        for gom in partition.goms:
-            if gom.index < len(done_entries):
-                _score_resumed_gom(encoder, writer_reader_path=tmp, gom=gom, reader=reader, quality=quality)
-                if events.on_gom_done:
-                    events.on_gom_done(gom, True)
-                continue
+        kept = partition.goms[: len(done_entries)]
+        if kept:
+            _score_kept_goms(encoder, tmp, kept, reader, quality)
+        for gom in kept:
+            if events.on_gom_done:
+                events.on_gom_done(gom, True)
+        for gom in partition.goms[len(kept) :]:
             record, models = encoder.encode_gom(gom, reader, quality)
             writer.append_gom(record)
             report_models.extend(models)
@@ -262,7 +263,7 @@ def encode_stream(
         fh.close()
     except BaseException:
         fh.close()
-        if not resume and not done_entries and _complete_goms(tmp) == 0:
+        if not done_entries and _complete_goms(tmp) == 0:  # nothing worth resuming
             tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, output)
@@ -295,9 +296,6 @@ def _open_output(tmp: Path, header: StreamHeader, resume: bool):
 
 def _complete_goms(tmp: Path) -> int:
     """How many complete GOM chunks a partial file holds (0 if it cannot be read)."""
-    from uarcodec.bitstream import UarReader
-    from uarcodec.errors import UarError
-
     try:
         with open(tmp, "rb") as fh:
             return len(UarReader(fh).index)
@@ -305,12 +303,14 @@ def _complete_goms(tmp: Path) -> int:
         return 0
 
 
-def _score_resumed_gom(encoder: GomEncoder, writer_reader_path: Path, gom: Gom, reader: VideoReader, quality) -> None:
-    """Decode an already-coded GOM from the partial file to count its quality in the report."""
-    from uarcodec.bitstream import UarReader
-    from uarcodec.pipeline.decoder import decode_gom_clips
+def _score_kept_goms(encoder: GomEncoder, tmp: Path, goms: list[Gom], reader: VideoReader, quality) -> None:
+    """Decode the GOMs a resumed encode keeps from the partial file, to count their quality
+    in the report (the partial file is opened once)."""
+    from uarcodec.pipeline.decoder import decode_gom_clips  # the decoder imports this module
 
-    with open(writer_reader_path, "rb") as fh:
-        record = UarReader(fh).read_gom(gom.index)
-    for gop, recon in zip(gom.gops, decode_gom_clips(encoder.header, record, encoder.device)):
-        quality.add(reader.read(gop.first_frame, gop.num_frames), recon)
+    with open(tmp, "rb") as fh:
+        stream = UarReader(fh)
+        for gom in goms:
+            record = stream.read_gom(gom.index)
+            for gop, recon in zip(gom.gops, decode_gom_clips(encoder.header, record, encoder.device)):
+                quality.add(reader.read(gop.first_frame, gop.num_frames), recon)
