@@ -77,6 +77,6 @@ def summary_text(result: CalibrationResult) -> str:
         f"eps = 1 - a * exp(-b * MSE + c):  a = {law.a:.6g}  b = {law.b:.6g}  c = {law.c:g}",
         f"  ({fit.note})",
         f"fit: {fit.points} samples, RMSE {fit.rmse:.4f}, R^2 {r2} ({fit.method})",
-        f"settings: EpsLaw(a={law.a:.6g}, b={law.b:.6g}, c={law.c:g})",
+        f"settings: EpsLaw(a={law.a:.8g}, b={law.b:.8g}, c={law.c:g})",
     ]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ from uarcodec_cli.progress import encode_progress, stderr
 @click.option("--distortion", type=click.Choice(["yuv", "rgb"]), help="Loss colour space (yuv: 6:1:1 on 4:2:0).")
 @click.option("--quant", type=click.Choice(["rqec", "qat"]), help="rqec (entropy-constrained) or qat (paper's base).")
 @click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
-              help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (off by default).")
+              help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default).")
 @click.option("--init", "init_mode", type=click.Choice(["ii", "random", "direct"]), default="ii", show_default=True,
               help="P-model initialisation.")
 @click.option("--eps", type=float, help="Fixed interpolation weight eps for every P-model.")

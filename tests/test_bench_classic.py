@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
 from uarcodec.bench import annexb
 from uarcodec.bench.classic import ClassicRunner, classic_runners
-from uarcodec.bench.ffmpeg import available_encoders, probe_video
+from uarcodec.bench.ffmpeg import available_encoders, probe_video, run_measured
 from uarcodec.bench.report import bd_table_markdown, load_results_dir, write_report
 from uarcodec.bench.results import SCHEMA_VERSION, ClipInfo, CodecResults, PointResult
 from uarcodec.bench.runner import ClipSpec, results_path, run_bench
@@ -167,6 +171,27 @@ def test_tiny_bench_end_to_end_and_cached(tmp_path, monkeypatch):
     assert "%" in x264_row
 
 
+def curve_results(codec: str, clip: str, scale: float) -> CodecResults:
+    points = [PointResult(f"p{i}", scale * bpp, 60.0, 30, 30, 30, psnr, 30, None, 1.0, 0.1, None, 100)
+              for i, (bpp, psnr) in enumerate([(0.02, 30.0), (0.05, 34.0), (0.1, 38.0)])]
+    return CodecResults(codec, {"gop": 30}, ClipInfo(clip, 176, 144, 120, 30.0), {}, points)
+
+
+def test_report_of_several_clips_adds_an_overview_plot_and_explains_na(tmp_path):
+    results = [curve_results("x265", "a", 1.0), curve_results("uar", "a", 0.75),
+               curve_results("x265", "b", 1.0), curve_results("uar", "b", 10.0)]
+    results[3] = CodecResults("uar", {"gop": 30}, results[3].clip, {}, [
+        PointResult(f"p{i}", 0.1 * (i + 1), 60.0, 20, 20, 20, 20.0 + i, 20, None, 1, 0.1, None, 9)
+        for i in range(3)])  # 20-22 dB: no overlap with x265's 30-38 dB
+    files = write_report(results, tmp_path)
+    assert [p.name for p in files.plots] == ["rd_a_gop30.png", "rd_b_gop30.png", "rd_overview_gop30.png"]
+    assert files.plots[-1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = bd_table_markdown(results, metrics=("psnr_yuv",))
+    rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| ")}
+    assert "-25.0%" in rows["| a"] and "n/a" in rows["| b"]
+    assert "n/a means the two curves do not overlap" in table
+
+
 def test_changed_settings_invalidate_the_cache(tmp_path):
     class FakeRunner:
         name = "fake"
@@ -212,3 +237,45 @@ def test_x265_reproduces_measurements_md(tmp_path):
             p = r.point(f"qp{qp}")
             assert p.bpp == pytest.approx(bpp, abs=0.0006)
             assert p.psnr_yuv == pytest.approx(yuv, abs=0.02)
+
+
+# ---------------------------------------------------------------- measured processes
+
+
+def test_run_measured_reports_the_commands_own_peak_memory():
+    run = run_measured([sys.executable, "-c", "b = bytearray(64 * 2**20); b[::4096] = b'x' * len(b[::4096])"],
+                       "allocating 64 MiB")
+    assert 64 <= run.peak_memory_mb < 200 and run.seconds > 0
+
+
+def test_run_measured_failure_is_an_input_error_with_the_tail_of_stderr():
+    with pytest.raises(UarInputError, match=r"failing step failed \(exit 3\): boom"):
+        run_measured([sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"],
+                      "failing step")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_killing_a_bench_stops_the_command_it_measures(tmp_path):
+    pid_file = tmp_path / "pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from uarcodec.bench.ffmpeg import run_measured; "
+        f"run_measured(['/bin/sh', '-c', 'echo $$ > {pid_file}; exec sleep 60'], 'sleeping')")])
+    try:
+        deadline = time.monotonic() + 120  # importing uarcodec (torch) on a loaded machine
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the measured command never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        os.kill(child, 0)  # running
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        pytest.fail("the measured command outlived the killed bench")
+    finally:
+        parent.kill()

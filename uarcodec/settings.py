@@ -48,16 +48,15 @@ class EpsLaw:
     """``eps = clamp(1 - a * exp(-b * MSE + c), 0, 1)``, MSE between corresponding frames of
     adjacent GOPs, pixel values in [0, 1] (PSNR-YUV weighting, see bitstream_spec.md).
 
-    Provisional defaults until ``uar calibrate`` fits them on real clips: eps = 0.1 for an
-    unchanged scene, 0.2 at the gap of adjacent 5-frame GOPs of vtest (MSE 0.0046), 0.3 at
-    MSE 0.01 (20 dB between GOPs), 0.74 at 0.05. Chosen from one measurement
-    (benchmarks/bench_reference.py on vtest, p=5, m=4, 50k, preset fast): fixed eps 0.1 coded
-    the P-models in 5.5 kB against 11.1 kB without reference; the first provisional law
-    (eps ~0.6 there) cost more than no reference at all.
+    Defaults fitted by ``uar calibrate`` on four developer clips (docs/evaluation.md, "eps
+    law"): at every sampled pair (p = 10 and 30, gap MSE 0.0026..0.0125, preset fast) the best
+    RD loss was at eps = 0, i.e. the P-model starts from the previous decoded model. The fit
+    (a = 1.0000125, b = 1e-3, the lower bound of b) gives eps = 0 up to MSE 0.0125 and at most
+    0.001 at any MSE; the seed init enters a P-model only through ``--eps`` or ``--init``.
     """
 
-    a: float = 0.9
-    b: float = 25.0
+    a: float = 1.0000125
+    b: float = 0.001
     c: float = 0.0
 
     def eps(self, mse: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import subprocess
 import sys
@@ -60,13 +61,28 @@ class ProcessRun:
 
 # A minimal launcher process: it forks and execs the command and reports the child's own
 # peak RSS. Measuring from here directly would be wrong: a child spawned by this (large)
-# Python process inherits its peak RSS across exec in ru_maxrss.
+# Python process inherits its peak RSS across exec in ru_maxrss. On Linux the launcher and the
+# command are tied to their parents (PR_SET_PDEATHSIG), so killing a bench also stops the
+# encode it was measuring instead of leaving it running.
 _LAUNCHER = """
 import os, sys
+
+def die_with_parent(parent):
+    try:
+        import ctypes, signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        return
+    if os.getppid() != parent:
+        os._exit(143)
+
+die_with_parent(int(sys.argv[1]))
+launcher = os.getpid()
 pid = os.fork()
 if pid == 0:
     try:
-        os.execv(sys.argv[1], sys.argv[1:])
+        die_with_parent(launcher)
+        os.execv(sys.argv[2], sys.argv[2:])
     finally:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
@@ -82,7 +98,7 @@ def run_measured(args: Sequence[str], what: str) -> ProcessRun:
     The peak comes from ``wait4`` in a small launcher process (its own ~8 MB is a floor).
     Raises UarInputError with the tail of stderr when the command fails.
     """
-    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, *args]
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *args]
     start = time.perf_counter()
     proc = subprocess.run(launcher, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, check=False)

@@ -88,8 +88,15 @@ def bd_table_markdown(
                 values = columns[(codec, metric)]
                 average.append(_fmt(sum(values) / len(values) if values else None))
         lines.append("| " + " | ".join(average) + " |")
+        lines += ["", BD_NOTE]
         sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"
+
+
+BD_NOTE = (
+    "Negative is better (fewer bits at equal quality). Each value is taken over the quality "
+    "range both curves cover; n/a means the two curves do not overlap in that metric."
+)
 
 
 def points_table_markdown(results: Sequence[CodecResults]) -> str:
@@ -122,28 +129,65 @@ def _figure_class() -> Any:
     return Figure, FigureCanvasAgg
 
 
-def plot_rd(results: Sequence[CodecResults], out_png: Path, title: str = "") -> Path:
-    """One PNG: PSNR-YUV and MS-SSIM against bpp, one line per codec."""
-    figure_cls, canvas_cls = _figure_class()
-    fig = figure_cls(figsize=(11, 4.5), dpi=100)
-    canvas_cls(fig)
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("psnr_yuv", "ms_ssim"), strict=True):
-        for r in results:
-            curve = _curve(r, metric)
-            if curve is not None:
-                ax.plot(curve[0], curve[1], marker="o", label=r.codec)
-        ax.set_xlabel("bpp")
-        ax.set_ylabel(_METRIC_TITLES[metric] + (" (dB)" if metric != "ms_ssim" else ""))
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
+def codec_colors(results: Sequence[CodecResults]) -> dict[str, str]:
+    """The same matplotlib colour for a codec in every plot (by sorted codec name)."""
+    return {codec: f"C{i % 10}" for i, codec in enumerate(sorted({r.codec for r in results}))}
+
+
+def _draw_panel(ax: Any, results: Sequence[CodecResults], metric: str, colors: dict[str, str],
+                small: bool = False) -> None:
+    """``metric`` against bpp on one axes, one line per codec."""
+    for r in results:
+        curve = _curve(r, metric)
+        if curve is not None:
+            ax.plot(curve[0], curve[1], marker="o", markersize=3 if small else 6, label=r.codec,
+                    color=colors[r.codec])
+    ax.set_xlabel("bpp")
+    ax.set_ylabel(_METRIC_TITLES[metric] + (" (dB)" if metric != "ms_ssim" else ""))
+    ax.grid(True, alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8 if small else None)
+
+
+def _save(fig: Any, out_png: Path) -> Path:
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(out_png))
     return out_png
+
+
+def plot_rd(results: Sequence[CodecResults], out_png: Path, title: str = "") -> Path:
+    """One PNG: PSNR-YUV and MS-SSIM against bpp, one line per codec."""
+    figure_cls, canvas_cls = _figure_class()
+    fig = figure_cls(figsize=(11, 4.5), dpi=100)
+    canvas_cls(fig)
+    colors = codec_colors(results)
+    for ax, metric in zip(fig.subplots(1, 2), ("psnr_yuv", "ms_ssim"), strict=True):
+        _draw_panel(ax, results, metric, colors)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out_png)
+
+
+def plot_overview(results: Sequence[CodecResults], out_png: Path, metric: str = "psnr_yuv") -> Path:
+    """One PNG with a panel per clip: ``metric`` against bpp, one line per codec."""
+    figure_cls, canvas_cls = _figure_class()
+    by_clip: dict[str, list[CodecResults]] = defaultdict(list)
+    for r in results:
+        by_clip[r.clip.name].append(r)
+    cols = min(3, len(by_clip))
+    rows = -(-len(by_clip) // cols)
+    fig = figure_cls(figsize=(4.6 * cols, 3.8 * rows), dpi=100)
+    canvas_cls(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    colors = codec_colors(results)
+    for ax, (clip, group) in zip(axes, sorted(by_clip.items()), strict=False):
+        _draw_panel(ax, group, metric, colors, small=True)
+        ax.set_title(clip, fontsize=10)
+    for ax in axes[len(by_clip):]:
+        ax.set_visible(False)
+    return _save(fig, out_png)
 
 
 @dataclass(frozen=True)
@@ -157,7 +201,8 @@ class ReportFiles:
 def write_report(
     results: Sequence[CodecResults], out_dir: Path, anchor: str = DEFAULT_ANCHOR
 ) -> ReportFiles:
-    """``report.md`` (BD-rate tables and all points) and ``rd_<clip>_gop<G>.png`` per clip."""
+    """``report.md`` (BD-rate tables and all points), ``rd_<clip>_gop<G>.png`` per clip and,
+    when there are several clips, ``rd_overview_gop<G>.png`` (PSNR-YUV, a panel per clip)."""
     if not results:
         raise UarInputError("no results to report")
     out_dir = Path(out_dir)
@@ -169,6 +214,12 @@ def write_report(
         plot_rd(group, out_dir / f"rd_{clip}_gop{gop}.png", f"{clip}, GOP {gop}")
         for (clip, gop), group in sorted(groups.items(), key=lambda kv: str(kv[0]))
     ]
+    by_gop: dict[Any, list[CodecResults]] = defaultdict(list)
+    for r in results:
+        by_gop[_gop(r)].append(r)
+    for gop, group in sorted(by_gop.items(), key=lambda kv: str(kv[0])):
+        if len({r.clip.name for r in group}) > 1:
+            plots.append(plot_overview(group, out_dir / f"rd_overview_gop{gop}.png"))
     text = "# RD results\n\n" + bd_table_markdown(results, anchor) + "\n## Points\n\n"
     text += points_table_markdown(results)
     markdown = out_dir / "report.md"
