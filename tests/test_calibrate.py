@@ -163,6 +163,10 @@ def test_command_prints_the_law_and_its_quality(sample, tmp_path, monkeypatch):
     assert f"a = {fit.law.a:.6g}" in result.stdout and f"b = {fit.law.b:.6g}" in result.stdout
     assert "RMSE" in result.stdout and "R^2" in result.stdout and "c = 0" in result.stdout
     assert "skipped: other" in result.stdout
+    settings_line = next(line for line in result.stdout.splitlines() if line.startswith("settings: EpsLaw("))
+    printed = dict(kv.split("=") for kv in settings_line[len("settings: EpsLaw("):-1].split(", "))
+    assert float(printed["a"]) == pytest.approx(fit.law.a, rel=1e-7)  # enough digits to paste as defaults
+    assert float(printed["b"]) == pytest.approx(fit.law.b, rel=1e-7)
     assert (tmp_path / "law.png").read_bytes()[:4] == b"\x89PNG"
 
     as_json = json.loads(runner.invoke(main, ["calibrate", str(sample), "--json"]).stdout)
