@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from uarcodec.bench.calibrate import CalibrationResult, CalibrationSettings, calibrate_eps_law, plot_calibration
+from uarcodec.bench.calibrate import (
+    CalibrationResult,
+    CalibrationSettings,
+    calibrate_eps_law,
+    load_earlier_run,
+    plot_calibration,
+)
 from uarcodec.settings import DEFAULT_PRESET, PRESET_DIVISORS, parse_size
 
 from uarcodec_cli.bench_cmd import FAMILIES, int_list
@@ -15,7 +21,7 @@ from uarcodec_cli.progress import stderr
 
 
 @main.command("calibrate", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("clips", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("clips", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--gops", default="5,10,30", show_default=True, help="GOP sizes p, comma-separated.")
 @click.option("--pairs", type=int, default=2, show_default=True, help="Adjacent GOP pairs per clip and p.")
 @click.option("--eps-steps", type=int, default=6, show_default=True, help="eps values on [0, 1].")
@@ -33,12 +39,17 @@ from uarcodec_cli.progress import stderr
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of the samples, the fitted law and the RD loss curves.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fit and every sample as JSON on stdout.")
+@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Also fit the samples of an earlier run's --json output (same preset, lambda, epochs, "
+                   "model and seed). Repeatable; with no CLIPS it only refits.")
 @handle_errors
 def calibrate_cmd(clips, gops, pairs, eps_steps, model_size, family, preset, lmbda, epochs_i, epochs_p, frames,
-                  device, seed, threads, plot_path, as_json) -> None:
+                  device, seed, threads, plot_path, as_json, includes) -> None:
     """Fit the eps law eps = 1 - a*exp(-b*MSE + c) on CLIPS: for adjacent GOP pairs at several
     p, sweep eps over [0, 1], keep the eps with the best RD loss and fit (a, b) by least squares
-    (c = 0: only a*exp(c) is identifiable)."""
+    (c = 0: only a*exp(c) is identifiable). --include adds the samples of earlier runs."""
+    if not clips and not includes:
+        raise click.UsageError("give CLIPS to measure, or --include earlier runs to refit")
     if pairs < 1 or eps_steps < 2:
         raise click.BadParameter("--pairs must be at least 1 and --eps-steps at least 2")
     if threads is not None and threads < 1:
@@ -49,7 +60,8 @@ def calibrate_cmd(clips, gops, pairs, eps_steps, model_size, family, preset, lmb
         epochs_i=epochs_i, epochs_p=epochs_p, seed=seed, device=device, frames=frames, threads=threads,
     )
     show = loglevel() != "quiet"
-    result = calibrate_eps_law(clips, settings, (lambda msg: stderr.print(msg)) if show else None)
+    earlier = [load_earlier_run(path) for path in includes]
+    result = calibrate_eps_law(clips, settings, (lambda msg: stderr.print(msg)) if show else None, earlier)
     if plot_path is not None:
         plot_calibration(result, plot_path)
     if as_json:
@@ -70,6 +82,8 @@ def summary_text(result: CalibrationResult) -> str:
                      f"{s.gap_mse:>10.3g}   {s.best_eps:.3f} ({s.grid_best_eps:.2f})")
     for note in result.skipped:
         lines.append(f"skipped: {note}")
+    for source in result.included:
+        lines.append(f"included: {source}")
     fit, law = result.fit, result.fit.law
     r2 = "n/a (every sample has the same eps)" if fit.r2 is None else f"{fit.r2:.4f}"
     lines += [

@@ -192,6 +192,15 @@ def test_report_of_several_clips_adds_an_overview_plot_and_explains_na(tmp_path)
     assert "n/a means the two curves do not overlap" in table
 
 
+def test_bd_table_says_when_the_anchor_or_a_codec_was_not_run():
+    only_ours = bd_table_markdown([curve_results("uar", "a", 1.0)])
+    assert "No x265 results at GOP 30" in only_ours and "n/a" not in only_ours
+    partial = bd_table_markdown([curve_results("x265", "a", 1.0), curve_results("uar", "a", 0.75),
+                                 curve_results("uar", "b", 1.0)], metrics=("psnr_yuv",))
+    rows = {line.split(" | ")[0]: line for line in partial.splitlines() if line.startswith("| ")}
+    assert rows["| b"].endswith("| - |") and "-25.0%" in rows["| **average**"]
+
+
 def test_changed_settings_invalidate_the_cache(tmp_path):
     class FakeRunner:
         name = "fake"

@@ -238,6 +238,21 @@ def test_ablation_markdown_skips_clips_without_variants():
     assert "##" not in ablation_markdown([], ["hnerv"]).split("\n", 1)[1]
 
 
+def test_ablation_sections_go_by_increasing_p():
+    def curve(codec: str, gop: int, penalty: float) -> CodecResults:
+        points = [PointResult(f"{k}k", k * (1 + penalty) / 100, k, 30 + k / 10, 30, 30, 30 + k / 10 - penalty,
+                              30, None, 1.0, 0.1, None, 1000) for k in (10, 20, 40)]
+        return CodecResults(codec, {"gop": gop}, ClipInfo("c", 176, 144, 120, 30.0), {}, points)
+
+    results = [curve(name, gop, penalty) for gop in (60, 30, 6)
+               for name, penalty in (("uar-hnerv", 0.0), ("uar-hnerv-V1", 0.5))]
+    text = ablation_markdown(results, ["hnerv"])
+    assert [line for line in text.splitlines() if line.startswith("## c, p =")] == [
+        "## c, p = 6", "## c, p = 30", "## c, p = 60"]
+    average = text.split("## Average BD-rate against V0")[1]
+    assert [line.split(" | ")[0] for line in average.splitlines() if line[2:3].isdigit()] == ["| 6", "| 30", "| 60"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--codecs", "x265,foo"], "--codecs"), (["-p", "0"], "-p"), (["-p", "4,x"], "-p"),
     (["--model", "nerv"], "--model"), (["--sizes", "8k,8k"], "repeat"),

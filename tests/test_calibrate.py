@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from uarcodec import api
 from uarcodec.bench.calibrate import (
     CalibrationResult, CalibrationSettings, EpsTrial, PairCoder, PairSample, calibrate_eps_law,
-    fit_eps_law, law_eps, pair_starts, plot_calibration, refine_minimum, sweep_pair,
+    fit_eps_law, law_eps, load_earlier_run, pair_starts, plot_calibration, refine_minimum, sweep_pair,
 )
 from uarcodec.errors import UarInputError
 from uarcodec.settings import EpsLaw
@@ -147,7 +147,7 @@ def _canned_result() -> CalibrationResult:
 def test_command_prints_the_law_and_its_quality(sample, tmp_path, monkeypatch):
     seen = {}
 
-    def fake(clips, settings, on_progress=None):
+    def fake(clips, settings, on_progress=None, earlier=()):
         seen["settings"] = settings
         return _canned_result()
 
@@ -177,3 +177,61 @@ def test_command_prints_the_law_and_its_quality(sample, tmp_path, monkeypatch):
 def test_command_rejects_bad_lists(sample):
     result = CliRunner().invoke(main, ["calibrate", str(sample), "--gops", "5,x"])
     assert result.exit_code == 2 and "--gops" in result.output
+
+
+# ---------------------------------------------------------------------- refitting earlier runs
+
+
+def _saved(tmp_path, result: CalibrationResult, name: str):
+    path = tmp_path / name
+    path.write_text(json.dumps(result.to_dict()))
+    return path
+
+
+def test_an_earlier_run_reads_back_and_refits_to_the_same_law(tmp_path):
+    canned = _canned_result()
+    run = load_earlier_run(_saved(tmp_path, canned, "a.json"))
+    assert list(run.samples) == canned.samples and run.settings == canned.settings
+    refit = calibrate_eps_law([], CalibrationSettings(preset="slow"), None, [run])  # settings: the run's
+    assert refit.fit.law == canned.fit.law and refit.included == [run.source]
+    assert refit.settings == canned.settings
+
+
+def test_two_runs_are_fitted_together(tmp_path):
+    first = _canned_result()
+    far = dataclasses.replace(first.samples[0], clip="cut", gap_mse=0.05, best_eps=1.0, grid_best_eps=1.0)
+    second = CalibrationResult([far, first.samples[1]], first.fit, first.settings)
+    runs = [load_earlier_run(_saved(tmp_path, r, n)) for r, n in ((first, "a.json"), (second, "b.json"))]
+    merged = calibrate_eps_law([], CalibrationSettings(), None, runs)
+    assert [s.clip for s in merged.samples] == ["clip"] * 3 + ["cut", "clip"]
+    expected = fit_eps_law([s.gap_mse for s in merged.samples], [s.best_eps for s in merged.samples])
+    assert merged.fit.law == expected.law and merged.fit.points == 5
+
+
+def test_runs_of_other_training_settings_are_not_mixed(tmp_path, sample):
+    run = load_earlier_run(_saved(tmp_path, _canned_result(), "a.json"))  # preset medium
+    with pytest.raises(UarInputError, match="preset = 'medium'.*'fast'"):
+        calibrate_eps_law([sample], dataclasses.replace(TINY, preset="fast"), None, [run])
+    other = dataclasses.replace(_canned_result(), settings=CalibrationSettings(lmbda=100.0))
+    with pytest.raises(UarInputError, match="lmbda"):
+        calibrate_eps_law([], CalibrationSettings(), None, [run, load_earlier_run(_saved(tmp_path, other, "b.json"))])
+
+
+@pytest.mark.parametrize("text", ["", "[]", '{"settings": {}}', '{"settings": {"gops": [5]}, "samples": [{}]}'])
+def test_a_file_that_is_no_calibration_is_an_input_error(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(UarInputError, match="not the --json output of uar calibrate"):
+        load_earlier_run(path)
+
+
+def test_command_refits_included_runs_without_clips(tmp_path):
+    path = _saved(tmp_path, _canned_result(), "a.json")
+    runner = CliRunner()
+    result = runner.invoke(main, ["calibrate", "--include", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"included: {path}" in result.stdout and f"a = {_canned_result().fit.law.a:.6g}" in result.stdout
+    as_json = json.loads(runner.invoke(main, ["calibrate", "--include", str(path), "--json"]).stdout)
+    assert as_json["included"] == [str(path)] and len(as_json["samples"]) == 3
+    bare = runner.invoke(main, ["calibrate"])
+    assert bare.exit_code == 2 and "--include" in bare.output

@@ -48,14 +48,15 @@ class EpsLaw:
     """``eps = clamp(1 - a * exp(-b * MSE + c), 0, 1)``, MSE between corresponding frames of
     adjacent GOPs, pixel values in [0, 1] (PSNR-YUV weighting, see bitstream_spec.md).
 
-    Defaults fitted by ``uar calibrate`` on four developer clips (docs/evaluation.md, "eps
-    law"): at every sampled pair (p = 10 and 30, gap MSE 0.0026..0.0125, preset fast) the best
-    RD loss was at eps = 0, i.e. the P-model starts from the previous decoded model. The fit
-    (a = 1.0000125, b = 1e-3, the lower bound of b) gives eps = 0 up to MSE 0.0125 and at most
-    0.001 at any MSE; the seed init enters a P-model only through ``--eps`` or ``--init``.
+    Defaults fitted by ``uar calibrate`` on the five developer clips (docs/evaluation.md, "eps
+    law"): at every one of 12 sampled pairs (p = 10, 16 and 30, gap MSE 0.0026..0.0406, up to
+    and across a scene cut, preset fast) the best RD loss was at eps = 0, i.e. the P-model
+    starts from the previous decoded model. The fit (a = 1.0000406, b = 1e-3, the lower bound
+    of b) gives eps = 0 up to MSE 0.0406 and at most 0.001 at any MSE; the seed init enters a
+    P-model only through ``--eps`` or ``--init``.
     """
 
-    a: float = 1.0000125
+    a: float = 1.0000406
     b: float = 0.001
     c: float = 0.0
 

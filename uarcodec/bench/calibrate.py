@@ -23,6 +23,7 @@ and 1e-3..1e7), so a degenerate sample set ends at a bound instead of at 0 or in
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ class CalibrationResult:
     fit: EpsLawFit
     settings: CalibrationSettings
     skipped: list[str] = field(default_factory=list)
+    included: list[str] = field(default_factory=list)  # earlier runs whose samples were refitted
 
     def to_dict(self) -> dict[str, Any]:
         law = self.fit.law
@@ -153,8 +155,54 @@ class CalibrationResult:
                     "method": self.fit.method, "note": self.fit.note},
             "samples": [dataclasses.asdict(s) for s in self.samples],
             "skipped": list(self.skipped),
+            "included": list(self.included),
             "settings": dataclasses.asdict(self.settings),
         }
+
+
+# --------------------------------------------------------------------------------------------
+# Earlier runs (``uar calibrate --include``)
+# --------------------------------------------------------------------------------------------
+
+# Settings that decide which eps wins a pair: samples are only fitted together when they agree.
+SAMPLE_DEFINING_FIELDS = ("family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "seed")
+
+
+@dataclass(frozen=True)
+class EarlierRun:
+    """The samples and settings of an earlier calibration's ``--json`` output."""
+
+    source: str
+    settings: CalibrationSettings
+    samples: tuple[PairSample, ...]
+
+
+def load_earlier_run(path: str | Path) -> EarlierRun:
+    """Read a ``uar calibrate --json`` output back; :class:`UarInputError` when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        known = {f.name for f in dataclasses.fields(CalibrationSettings)}
+        raw = {k: v for k, v in data["settings"].items() if k in known}
+        settings = CalibrationSettings(**{**raw, "gops": tuple(raw.get("gops", ()))})
+        samples = tuple(
+            PairSample(**{**s, "trials": tuple(EpsTrial(**t) for t in s["trials"])}) for s in data["samples"]
+        )
+    except OSError as exc:
+        raise UarInputError(f"{path}: cannot read the calibration ({exc.strerror or exc})") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UarInputError(f"{path}: not the --json output of uar calibrate ({exc!r})") from exc
+    return EarlierRun(str(path), settings, samples)
+
+
+def check_same_conditions(reference: CalibrationSettings, run: EarlierRun, what: str) -> None:
+    """Raise when ``run`` was measured under other :data:`SAMPLE_DEFINING_FIELDS` than ``what``."""
+    for name in SAMPLE_DEFINING_FIELDS:
+        mine, theirs = getattr(reference, name), getattr(run.settings, name)
+        if mine != theirs:
+            raise UarInputError(
+                f"{run.source} was measured with {name} = {theirs!r}, {what} with {mine!r}: "
+                "samples of different training settings cannot be fitted together"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,24 +375,32 @@ def calibrate_eps_law(
     clips: Sequence[str | Path],
     settings: CalibrationSettings = CalibrationSettings(),
     on_progress: Progress | None = None,
+    earlier: Sequence[EarlierRun] = (),
 ) -> CalibrationResult:
-    """Sweep eps on adjacent GOP pairs of ``clips`` at every p and fit the eps law."""
-    settings.validate()
+    """Sweep eps on adjacent GOP pairs of ``clips`` at every p and fit the eps law to those
+    samples and the ``earlier`` runs' (which must share the :data:`SAMPLE_DEFINING_FIELDS`; with
+    no clips this is a refit of the earlier runs alone, under the first one's settings)."""
+    if not clips and not earlier:
+        raise UarInputError("no clips to calibrate on and no earlier run to refit")
     if not clips:
-        raise UarInputError("no clips to calibrate on")
+        settings = earlier[0].settings
+    settings.validate()
+    what = "this run" if clips else earlier[0].source
+    for run in earlier:
+        check_same_conditions(settings, run, what)
     threads_before = torch.get_num_threads()
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     try:
-        return _calibrate(clips, settings, on_progress or (lambda _: None))
+        return _calibrate(clips, settings, on_progress or (lambda _: None), earlier)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _calibrate(
-    clips: Sequence[str | Path], settings: CalibrationSettings, notify: Progress
+    clips: Sequence[str | Path], settings: CalibrationSettings, notify: Progress, earlier: Sequence[EarlierRun]
 ) -> CalibrationResult:
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device) if clips else None
     grid = settings.eps_grid()
     samples: list[PairSample] = []
     skipped: list[str] = []
@@ -364,13 +420,14 @@ def _calibrate(
                     first, second = reader.read(j * p, p), reader.read((j + 1) * p, p)
                     samples.append(sweep_pair(coder, name, first, second, j, grid, info.width,
                                                info.height, notify))
+    samples = [s for run in earlier for s in run.samples] + samples
     if len(samples) < 2:
         raise UarInputError(
             f"only {len(samples)} GOP pair(s) could be measured; the fit needs at least 2 "
             f"(more clips, --pairs or smaller --gops){'; ' + '; '.join(skipped) if skipped else ''}"
         )
     fit = fit_eps_law([s.gap_mse for s in samples], [s.best_eps for s in samples])
-    return CalibrationResult(samples, fit, settings, skipped)
+    return CalibrationResult(samples, fit, settings, skipped, [run.source for run in earlier])
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,10 +461,11 @@ def plot_calibration(result: CalibrationResult, out_png: Path, current: EpsLaw =
     left.set_ylim(-0.05, 1.05)
     left.grid(True, alpha=0.3)
     left.legend(fontsize=8)
-    for s in result.samples:
+    markers = "osD^v<>"
+    for i, s in enumerate(result.samples):  # colour and marker together tell up to 70 pairs apart
         losses = np.array([t.loss for t in s.trials])
-        right.plot([t.eps for t in s.trials], losses - losses.min(), marker="o",
-                   label=f"{s.clip} p={s.gop_size} GOP {s.first_gop}")
+        right.plot([t.eps for t in s.trials], losses - losses.min(), marker=markers[(i // 10) % len(markers)],
+                   color=f"C{i % 10}", label=f"{s.clip} p={s.gop_size} GOP {s.first_gop}")
     right.set_xlabel("eps")
     right.set_ylabel("RD loss - min (bpp + lambda * MSE)")
     right.grid(True, alpha=0.3)
@@ -424,7 +482,8 @@ def _r2_text(r2: float | None) -> str:
 
 
 __all__ = [
-    "A_BOUNDS", "B_BOUNDS", "C_NOTE", "CalibrationResult", "CalibrationSettings", "EpsLawFit", "EpsTrial",
-    "PairCoder", "PairSample", "calibrate_eps_law", "fit_eps_law", "law_eps", "pair_starts",
+    "A_BOUNDS", "B_BOUNDS", "C_NOTE", "SAMPLE_DEFINING_FIELDS", "CalibrationResult", "CalibrationSettings",
+    "EarlierRun", "EpsLawFit", "EpsTrial", "PairCoder", "PairSample", "calibrate_eps_law",
+    "check_same_conditions", "fit_eps_law", "law_eps", "load_earlier_run", "pair_starts",
     "plot_calibration", "refine_minimum", "sweep_pair",
 ]

@@ -62,9 +62,14 @@ def bd_table_markdown(
     sections = []
     for gop, clips in by_gop.items():
         codecs = sorted({c for per_clip in clips.values() for c in per_clip if c != anchor})
+        title = f"### BD-rate against {anchor}, GOP {gop} ({method}, rate in bpp)"
+        if not any(anchor in per_clip for per_clip in clips.values()):
+            sections.append(f"{title}\n\nNo {anchor} results at GOP {gop}: run the bench with {anchor} "
+                            "among --codecs (into the same --out) to get BD-rates.")
+            continue
         header = ["clip"] + [f"{c} {_METRIC_TITLES.get(m, m)}" for c in codecs for m in metrics]
         lines = [
-            f"### BD-rate against {anchor}, GOP {gop} ({method}, rate in bpp)",
+            title,
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
@@ -75,9 +80,10 @@ def bd_table_markdown(
             row = [clip_name]
             for codec in codecs:
                 for metric in metrics:
-                    value = None
-                    if anchor in per_clip and codec in per_clip:
-                        value = bd_rate_against(per_clip[anchor], per_clip[codec], metric, method)
+                    if anchor not in per_clip or codec not in per_clip:
+                        row.append(NOT_RUN)
+                        continue
+                    value = bd_rate_against(per_clip[anchor], per_clip[codec], metric, method)
                     if value is not None:
                         columns[(codec, metric)].append(value)
                     row.append(_fmt(value))
@@ -93,9 +99,11 @@ def bd_table_markdown(
     return "\n\n".join(sections) + "\n"
 
 
+NOT_RUN = "-"
 BD_NOTE = (
     "Negative is better (fewer bits at equal quality). Each value is taken over the quality "
-    "range both curves cover; n/a means the two curves do not overlap in that metric."
+    "range both curves cover; n/a means the two curves do not overlap in that metric, "
+    f"{NOT_RUN} that the codec or the anchor has no results for that clip."
 )
 
 
