@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -67,7 +66,10 @@ Row = dict[str, Any]
 
 
 def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
+    """This worker's peak RSS, as the encoder reports it (imported here: workers import lazily)."""
+    from uarcodec.pipeline.encoder import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 def read_clip(path: str, count: int):

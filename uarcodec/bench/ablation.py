@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uarcodec.bench.report import DEFAULT_ANCHOR, bd_rate_against
+from uarcodec.bench.report import DEFAULT_ANCHOR, bd_rate_against, gop_order
 from uarcodec.bench.results import ClipInfo, CodecResults
 from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
 from uarcodec.errors import UarInputError
@@ -159,11 +159,6 @@ def _base_ours_table(by_codec: dict[str, CodecResults], families: Sequence[str],
     return lines
 
 
-def _gop_order(gop: Any) -> tuple[int, float, str]:
-    """Numeric GOP sizes in increasing order (6 before 30 before 60), anything else after."""
-    return (0, float(gop), "") if isinstance(gop, (int, float)) else (1, 0.0, str(gop))
-
-
 def ablation_markdown(results: Sequence[CodecResults], families: Sequence[str],
                       anchor: str = DEFAULT_ANCHOR) -> str:
     """The ablation tables of ``results`` (every curve of a bench; others are ignored)."""
@@ -183,7 +178,7 @@ def ablation_markdown(results: Sequence[CodecResults], families: Sequence[str],
             f"{v.key} = init {v.init}, {'ref' if v.use_ref else 'no ref'}, {v.quant}" for v in VARIANTS
         ) + ".",
     ]
-    for (gop, clip) in sorted(groups, key=lambda k: (_gop_order(k[0]), k[1])):
+    for (gop, clip) in sorted(groups, key=lambda k: (gop_order(k[0]), k[1])):
         by_codec = groups[(gop, clip)]
         variants = _variant_table(by_codec, first, averages, gop)
         base_ours = _base_ours_table(by_codec, families, anchor)
@@ -194,7 +189,7 @@ def ablation_markdown(results: Sequence[CodecResults], families: Sequence[str],
             out += ["", f"Variants ({first}):", "", *variants]
         if base_ours:
             out += ["", "Base vs ours:", "", *base_ours]
-    gops = sorted({gop for gop, _ in averages}, key=_gop_order)
+    gops = sorted({gop for gop, _ in averages}, key=gop_order)
     if gops:
         out += ["", f"## Average BD-rate against V0 over clips ({first})", "",
                 "| p | " + " | ".join(v.key for v in VARIANTS[1:]) + " |", "|" + "---|" * len(VARIANTS)]

@@ -44,6 +44,11 @@ def bd_rate_against(
         return None
 
 
+def gop_order(gop: Any) -> tuple[int, float, str]:
+    """Sort key of GOP settings: numeric sizes in increasing order (6, 30, 60), anything else after."""
+    return (0, float(gop), "") if isinstance(gop, (int, float)) else (1, 0.0, str(gop))
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}%"
 
@@ -225,7 +230,7 @@ def write_report(
     by_gop: dict[Any, list[CodecResults]] = defaultdict(list)
     for r in results:
         by_gop[_gop(r)].append(r)
-    for gop, group in sorted(by_gop.items(), key=lambda kv: str(kv[0])):
+    for gop, group in sorted(by_gop.items(), key=lambda kv: gop_order(kv[0])):
         if len({r.clip.name for r in group}) > 1:
             plots.append(plot_overview(group, out_dir / f"rd_overview_gop{gop}.png"))
     text = "# RD results\n\n" + bd_table_markdown(results, anchor) + "\n## Points\n\n"
