@@ -11,19 +11,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange, ModelKind, OutputSpace
 from uarcodec.metrics import QualityAccumulator
-from uarcodec.models.registry import family_by_name
-from uarcodec.pipeline.encoder import load_params
-from uarcodec.pipeline.fit import fit_model
-from uarcodec.pipeline.model_coding import code_model, plan_model
-from uarcodec.pipeline.render import make_target, render_gop
-from uarcodec.settings import TrainingSettings, parse_size
+from uarcodec.pipeline.gop_coding import GopCoder
+from uarcodec.pipeline.plan import stream_header
+from uarcodec.settings import EncoderSettings, TrainingSettings, parse_size
 from uarcodec.video import open_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,26 +26,18 @@ DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "carphone_qcif_120f.y4m"
 DEV = torch.device("cpu")
 
 
-def run_variant(clip, family: str, params: int, epochs: int, training: TrainingSettings) -> dict:
-    space = OutputSpace.RGB if training.distortion == "rgb" else OutputSpace.YUV
-    cls = family_by_name(family)
-    model = cls(cls.config_for_size(params, clip.height, clip.width, clip.num_frames), clip.height, clip.width,
-                clip.num_frames)
-    specs = model.coded_specs()
-    target = make_target(clip, space, ColorMatrix.BT601, ColorRange.LIMITED, DEV)
-    plan = plan_model(specs, ModelKind.I, 99, 1.0, None, True, {})
-    t0 = time.perf_counter()
-    fit = fit_model(model, target, plan.init, plan.refs, training, epochs, device=DEV, seed=3)
-    seconds = time.perf_counter() - t0
-    record, theta_hat = code_model(specs, plan, fit.theta, fit.steps, None, clip.num_frames, training.min_std)
-    load_params(model, specs, theta_hat)
-    recon = render_gop(model, clip.num_frames, space, ColorMatrix.BT601, ColorRange.LIMITED, DEV)
+def run_variant(clip, info, family: str, params: int, epochs: int, training: TrainingSettings) -> dict:
+    """One I-model fitted, coded and decoded back by the encoder's own unit."""
+    training = dataclasses.replace(training, epochs_i=epochs)
+    settings = EncoderSettings(gop_size=clip.num_frames, gom_size=1, family=family, model_size=params,
+                               training=training)
+    coded = GopCoder(stream_header(info, clip.num_frames, settings, DEV), settings, DEV).code(clip, 0, 1.0, None)
     acc = QualityAccumulator(with_ms_ssim=False)
-    acc.add(clip, recon)
+    acc.add(clip, coded.recon)
     q = acc.report()
-    nbytes = sum(t.coded_bytes for t in record.tensors)
-    return {"psnr_yuv": q.psnr_yuv, "psnr_rgb": q.psnr_rgb, "psnr_y": q.psnr_y, "bytes": nbytes,
-            "bpp": nbytes * 8 / (clip.width * clip.height * clip.num_frames), "seconds": seconds}
+    return {"psnr_yuv": q.psnr_yuv, "psnr_rgb": q.psnr_rgb, "psnr_y": q.psnr_y, "bytes": coded.coded_bytes,
+            "bpp": coded.coded_bytes * 8 / (clip.width * clip.height * clip.num_frames),
+            "seconds": coded.fit_seconds}
 
 
 def main() -> None:
@@ -68,7 +55,7 @@ def main() -> None:
         sys.exit(f"clip {args.clip} not found")
     torch.set_num_threads(args.threads)
     with open_video(args.clip) as reader:
-        clip = reader.read(0, args.frames)
+        clip, info = reader.read(0, args.frames), reader.info
     base = TrainingSettings(lr=2e-3, batch_size=2, lmbda=args.lmbda, precision="bf16")
     variants = {}
     if args.only in (None, "distortion"):
@@ -82,7 +69,7 @@ def main() -> None:
     print("| variant | PSNR-YUV dB | PSNR-RGB dB | PSNR-Y dB | bytes | bpp | fit s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, training in variants.items():
-        r = run_variant(clip, args.family, parse_size(args.size), args.epochs, training)
+        r = run_variant(clip, info, args.family, parse_size(args.size), args.epochs, training)
         print(f"| {name} | {r['psnr_yuv']:.2f} | {r['psnr_rgb']:.2f} | {r['psnr_y']:.2f} | {r['bytes']} | "
               f"{r['bpp']:.4f} | {r['seconds']:.1f} |", flush=True)
 

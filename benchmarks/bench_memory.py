@@ -67,7 +67,7 @@ Row = dict[str, Any]
 
 def max_rss_mb() -> float:
     """This worker's peak RSS, as the encoder reports it (imported here: workers import lazily)."""
-    from uarcodec.pipeline.encoder import peak_rss_mb
+    from uarcodec.sysinfo import peak_rss_mb
 
     return peak_rss_mb()
 
@@ -83,7 +83,7 @@ def work_idle(spec: Row) -> Row:
     """RSS of a process that imports torch and uarcodec and reads (and converts) p frames."""
     import torch
 
-    from uarcodec.pipeline.render import make_target
+    from uarcodec.pipeline.training_target import make_target
 
     info, clip = read_clip(spec["clip"], spec["p"])
     make_target(clip, _yuv_space(), info.color_matrix, info.color_range, torch.device("cpu"))
@@ -144,14 +144,13 @@ def _macs(module, *args) -> int:
 def work_encode(spec: Row) -> Row:
     """One ``uarcodec.api.encode`` of ``spec["frames"]`` frames into ``spec["output"]``."""
     from uarcodec import api
-    from uarcodec.settings import EncoderSettings, TrainingSettings, parse_size, preset_training
+    from uarcodec.settings import DEFAULT_PRESET, EncoderSettings, TrainingSettings, parse_size, preset_training
 
     p, m, size = spec["p"], spec["m"], parse_size(str(spec["size"]))
-    if spec.get("preset"):
+    if spec.get("preset"):  # the preset's training; else its label stays the default, epochs as given
         training, preset = preset_training(spec["preset"], p), spec["preset"]
     else:
-        training = TrainingSettings(epochs_i=spec["epochs"], epochs_p=spec["epochs"], batch_size=1)
-        preset = "custom"
+        training, preset = TrainingSettings(epochs_i=spec["epochs"], epochs_p=spec["epochs"], batch_size=1), DEFAULT_PRESET
     settings = EncoderSettings(gop_size=p, gom_size=m, family=FAMILY, model_size=size,
                                training=training, preset=preset)
     report = api.encode(spec["clip"], spec["output"], settings, frames=spec["frames"], device="cpu", overwrite=True)
@@ -209,13 +208,13 @@ def progress(text: str, end: str = "\n") -> None:
 
 
 def label(size: int) -> str:
-    from uarcodec.bench.uar_runner import size_label
+    from uarcodec.bench.rate_points import size_label
 
     return size_label(size)
 
 
 def steps_sizes(args: argparse.Namespace, info, p: int) -> list[int]:
-    from uarcodec.bench.uar_runner import default_sizes
+    from uarcodec.bench.rate_points import default_sizes
     from uarcodec.settings import parse_size
 
     if args.sizes:
@@ -292,7 +291,7 @@ def gops_markdown(rows: list[Row], args: argparse.Namespace) -> str:
 
 
 def whole_sizes(args: argparse.Namespace, info) -> tuple[list[int], list[int]]:
-    from uarcodec.bench.uar_runner import default_sizes, parse_sizes
+    from uarcodec.bench.rate_points import default_sizes, parse_sizes
 
     frames = min(args.frames, info.num_frames)
     gops = math.ceil(frames / args.uar_gop)
@@ -444,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.clip.is_file():
         sys.exit(f"clip {args.clip} not found (the developer clips live in ../shared/data)")
+    from uarcodec.sysinfo import atomic_write_text
     from uarcodec.video import open_video
 
     with open_video(str(args.clip)) as reader:
@@ -465,9 +465,9 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n\n".join(f"## {title}\n\n{head}\n\n{body}" for title, body in parts)
     print(text)
     if args.out_md:
-        args.out_md.write_text(text + "\n")
+        atomic_write_text(args.out_md, text + "\n")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 import torch
 
 from uarcodec.bitstream.records import ColorMatrix, ColorRange, OutputSpace
-from uarcodec.pipeline.render import make_target
+from uarcodec.pipeline.training_target import make_target
+from uarcodec.sysinfo import atomic_write_text, peak_rss_mb
 from uarcodec.video import open_video
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_cif_120f.y4m"
@@ -50,10 +50,6 @@ def load_frames(clip: Path, count: int) -> tuple[torch.Tensor, str]:
     return torch.rand(count, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(0)), "random"
 
 
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
-
-
 def measure(args: argparse.Namespace) -> dict[str, object]:
     """One configuration in one mode, run inside its own process."""
     from uarcodec.models import registry
@@ -63,7 +59,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     frames, source = load_frames(Path(args.clip), args.frames)
     row: dict[str, object] = {"family": args.family, "target": args.size, "mode": args.mode, "source": source}
     if args.mode == "idle":
-        row["peak_rss_mb"] = max_rss_mb()
+        row["peak_rss_mb"] = peak_rss_mb()
         return row
     cls = registry.family_by_name(args.family)
     torch.manual_seed(0)
@@ -102,7 +98,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             step()
         seconds = time.perf_counter() - start
         row["ms_per_frame"] = 1000.0 * seconds / (args.steps * args.batch)
-    row["peak_rss_mb"] = max_rss_mb()
+    row["peak_rss_mb"] = peak_rss_mb()
     return row
 
 
@@ -192,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  done {family} {size}", file=sys.stderr)
     print(markdown(results, float(idle["peak_rss_mb"])))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,48 +8,26 @@ from pathlib import Path
 import click
 
 from uarcodec.bench import ClipSpec
-from uarcodec.bench.uar_runner import UarRunnerConfig, bench_clips, parse_sizes
-from uarcodec.settings import DEFAULT_PRESET, PRESET_DIVISORS
+from uarcodec.bench.rate_points import parse_sizes
+from uarcodec.bench.suite import bench_clips
+from uarcodec.bench.uar_runner import UarRunnerConfig
+from uarcodec.settings import TrainingOptions
 
-from uarcodec_cli.main import handle_errors, loglevel, main, print_json
+from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, int_list, loglevel, names_list, print_json
+from uarcodec_cli.options import training_options
 from uarcodec_cli.progress import stderr
 
 CODECS = ("x264", "x265", "svtav1", "uar")
-FAMILIES = ("hnerv", "hinerv")
 
 
-def int_list(text: str, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise click.BadParameter(f"{what}: expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise click.BadParameter(f"{what}: expected positive integers, got {text!r}")
-    return values
-
-
-def names_list(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
-    names = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [n for n in names if n not in known]
-    if not names or unknown:
-        raise click.BadParameter(f"{what}: use a comma-separated list of {', '.join(known)} (got {text!r})")
-    return names
-
-
-@main.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("bench", context_settings=COMMAND_CONTEXT)
 @click.argument("clips", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("-p", "--gop-size", "gops", default="30", show_default=True,
               help="GOP size(s) p, comma-separated (e.g. 6,30,120); classic codecs use the same GOP.")
 @click.option("-m", "--gom-size", type=int, default=5, show_default=True, help="Models per GOM.")
-@click.option("--model", "models", default="hnerv", show_default=True,
-              help="INR famil(y/ies), comma-separated: hnerv, hinerv.")
 @click.option("--sizes", help="Model sizes (rate points), e.g. 50k,100k,200k,400k. Default: the "
               "paper's four sizes for the p class scaled to this frame size and p.")
-@click.option("--preset", type=click.Choice(list(PRESET_DIVISORS)), default=DEFAULT_PRESET, show_default=True,
-              help="Training length of uarcodec points.")
-@click.option("--lambda", "lmbda", type=float, help="Rate-distortion trade-off of uarcodec points.")
-@click.option("--epochs-i", type=int, help="Epochs of I-models (overrides the preset).")
-@click.option("--epochs-p", type=int, help="Epochs of P-models (overrides the preset).")
+@training_options(several_families=True)
 @click.option("--codecs", default=",".join(CODECS), show_default=True,
               help="Codecs to run (svtav1 is skipped when this ffmpeg lacks it).")
 @click.option("--qps", help="QPs of x264/x265, comma-separated (default 22,27,32,37,42).")
@@ -58,14 +36,10 @@ def names_list(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
               show_default=True, help="Results, streams, report and plots (finished points are reused).")
 @click.option("--ablation", is_flag=True,
               help="Also run the Table III variants V0-V3 (first --model) and base vs ours (every --model).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--threads", type=int,
-              help="Torch threads of each uarcodec encode (default: torch's; 1 is faster on a busy machine).")
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the written files as JSON on stdout.")
 @handle_errors
-def bench_cmd(clips, gops, gom_size, models, sizes, preset, lmbda, epochs_i, epochs_p, codecs, qps, frames,
-              out_dir, ablation, device, threads, seed, as_json) -> None:
+def bench_cmd(clips, gops, gom_size, sizes, training: TrainingOptions, families, codecs, qps, frames,
+              out_dir, ablation, as_json) -> None:
     """RD bench of CLIPS: x264/x265/SVT-AV1 and uarcodec at the same GOP, measured alike from
     the real output files and the decoded 8-bit frames. Writes one results JSON per codec, clip
     and GOP, RD plots and report.md (BD-rate against x265); with --ablation also ablation.md."""
@@ -73,19 +47,13 @@ def bench_cmd(clips, gops, gom_size, models, sizes, preset, lmbda, epochs_i, epo
         raise click.BadParameter("-m must be at least 1")
     if frames is not None and frames < 1:
         raise click.BadParameter("--frames must be at least 1")
-    if threads is not None and threads < 1:
-        raise click.BadParameter("--threads must be at least 1")
     gop_list = int_list(gops, "-p")
     codec_list = names_list(codecs, CODECS, "--codecs")
-    families = names_list(models, FAMILIES, "--model")
     qp_map = None
     if qps:
         qp_list = int_list(qps, "--qps")
         qp_map = {"x264": qp_list, "x265": qp_list}
-    template = UarRunnerConfig(
-        gom_size=gom_size, sizes=parse_sizes(sizes) if sizes else (), preset=preset, lmbda=lmbda,
-        epochs_i=epochs_i, epochs_p=epochs_p, seed=seed, device=device, threads=threads,
-    )
+    template = UarRunnerConfig(gom_size=gom_size, sizes=parse_sizes(sizes) if sizes else (), training=training)
     show = loglevel() != "quiet"
     started: dict[tuple[str, str, int, str], float] = {}
 

@@ -6,36 +6,29 @@ from pathlib import Path
 
 import click
 
-from uarcodec.bench.calibrate import (
+from uarcodec.bench.calibration import (
     CalibrationResult,
     CalibrationSettings,
     calibrate_eps_law,
     load_earlier_run,
-    plot_calibration,
 )
-from uarcodec.settings import DEFAULT_PRESET, PRESET_DIVISORS, parse_size
+from uarcodec.bench.calibration_plot import plot_calibration
+from uarcodec.settings import TrainingOptions, parse_size
 
-from uarcodec_cli.bench_cmd import FAMILIES, int_list
-from uarcodec_cli.main import handle_errors, loglevel, main, print_json
+from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, int_list, loglevel, print_json
+from uarcodec_cli.options import training_options
 from uarcodec_cli.progress import stderr
 
 
-@main.command("calibrate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("calibrate", context_settings=COMMAND_CONTEXT)
 @click.argument("clips", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--gops", default="5,10,30", show_default=True, help="GOP sizes p, comma-separated.")
 @click.option("--pairs", type=int, default=2, show_default=True, help="Adjacent GOP pairs per clip and p.")
 @click.option("--eps-steps", type=int, default=6, show_default=True, help="eps values on [0, 1].")
 @click.option("--size", "model_size", metavar="N",
               help="Parameters per model (default: the bench's second rate point at each p).")
-@click.option("--model", "family", type=click.Choice(list(FAMILIES)), default="hnerv", show_default=True)
-@click.option("--preset", type=click.Choice(list(PRESET_DIVISORS)), default=DEFAULT_PRESET, show_default=True)
-@click.option("--lambda", "lmbda", type=float, help="Rate-distortion trade-off (also weights the RD loss).")
-@click.option("--epochs-i", type=int, help="Epochs of I-models (overrides the preset).")
-@click.option("--epochs-p", type=int, help="Epochs of P-models (overrides the preset).")
+@training_options()
 @click.option("--frames", "-frames", "frames", type=int, help="Use only the first N frames of each clip.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, help="Torch threads (default: torch's; 1 is faster on a busy machine).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of the samples, the fitted law and the RD loss curves.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fit and every sample as JSON on stdout.")
@@ -43,8 +36,8 @@ from uarcodec_cli.progress import stderr
               help="Also fit the samples of an earlier run's --json output (same preset, lambda, epochs, "
                    "model and seed). Repeatable; with no CLIPS it only refits.")
 @handle_errors
-def calibrate_cmd(clips, gops, pairs, eps_steps, model_size, family, preset, lmbda, epochs_i, epochs_p, frames,
-                  device, seed, threads, plot_path, as_json, includes) -> None:
+def calibrate_cmd(clips, gops, pairs, eps_steps, model_size, training: TrainingOptions, frames, plot_path, as_json,
+                  includes) -> None:
     """Fit the eps law eps = 1 - a*exp(-b*MSE + c) on CLIPS: for adjacent GOP pairs at several
     p, sweep eps over [0, 1], keep the eps with the best RD loss and fit (a, b) by least squares
     (c = 0: only a*exp(c) is identifiable). --include adds the samples of earlier runs."""
@@ -52,12 +45,9 @@ def calibrate_cmd(clips, gops, pairs, eps_steps, model_size, family, preset, lmb
         raise click.UsageError("give CLIPS to measure, or --include earlier runs to refit")
     if pairs < 1 or eps_steps < 2:
         raise click.BadParameter("--pairs must be at least 1 and --eps-steps at least 2")
-    if threads is not None and threads < 1:
-        raise click.BadParameter("--threads must be at least 1")
     settings = CalibrationSettings(
-        gops=int_list(gops, "--gops"), pairs=pairs, eps_steps=eps_steps, family=family,
-        size=parse_size(model_size) if model_size else None, preset=preset, lmbda=lmbda,
-        epochs_i=epochs_i, epochs_p=epochs_p, seed=seed, device=device, frames=frames, threads=threads,
+        gops=int_list(gops, "--gops"), pairs=pairs, eps_steps=eps_steps,
+        size=parse_size(model_size) if model_size else None, frames=frames, training=training,
     )
     show = loglevel() != "quiet"
     earlier = [load_earlier_run(path) for path in includes]

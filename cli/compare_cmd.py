@@ -8,10 +8,10 @@ import click
 
 from uarcodec.api import compare_videos
 
-from uarcodec_cli.main import handle_errors, main, parse_fps, parse_wxh, print_json
+from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, parse_fps, parse_wxh, print_json
 
 
-@main.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("compare", context_settings=COMMAND_CONTEXT)
 @click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("decoded", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--stream", "stream_path", type=click.Path(dir_okay=False, path_type=Path),

@@ -8,11 +8,11 @@ import click
 
 from uarcodec.api import decode
 
-from uarcodec_cli.main import handle_errors, loglevel, main, print_json
+from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, loglevel, print_json
 from uarcodec_cli.progress import frame_progress, stderr
 
 
-@main.command("decode", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("decode", context_settings=COMMAND_CONTEXT)
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, help="Output video (.yuv/.y4m/.mp4/.mkv; '-' = y4m on stdout).")
 @click.option("--gom", type=int, help="Decode only GOM K (random access).")

@@ -11,10 +11,10 @@ from rich.table import Table
 
 from uarcodec.api import stream_info
 
-from uarcodec_cli.main import handle_errors, main, print_json
+from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, print_json
 
 
-@main.command("info", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("info", context_settings=COMMAND_CONTEXT)
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Also list every coded tensor.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from uarcodec.pipeline.encoder import EncodeEvents, ModelDone
-from uarcodec.pipeline.fit import FitProgress
-from uarcodec.pipeline.partition import Gom, Gop
+from uarcodec.api import EncodeEvents, FitProgress, Gom, Gop, ModelDone
 
 stderr = Console(stderr=True)
 
@@ -24,34 +22,62 @@ def _progress() -> Progress:
 
 
 @contextmanager
+def _shown_from_first_update() -> Iterator[Callable[[], Progress]]:
+    """A progress display that appears on its first update (a command that fails before any
+    work leaves only its one-line error) and is closed on exit; yields the getter that starts it."""
+    progress = _progress()
+    started = False
+
+    def shown() -> Progress:
+        nonlocal started
+        if not started:
+            progress.start()
+            started = True
+        return progress
+
+    try:
+        yield shown
+    finally:
+        if started:
+            progress.stop()
+
+
+@contextmanager
 def encode_progress(total_frames: int, total_goms: int, enabled: bool) -> Iterator[EncodeEvents]:
     """Encode progress: overall frames, GOMs, and the current model's epochs with loss,
     PSNR and estimated bpp."""
     if not enabled:
         yield EncodeEvents()
         return
-    with _progress() as progress:
-        frames = progress.add_task("frames", total=total_frames, status="")
-        goms = progress.add_task("GOMs  ", total=total_goms, status="")
-        model = progress.add_task("model ", total=1, status="")
+    with _shown_from_first_update() as shown:
+        tasks: dict[str, int] = {}
+
+        def bar() -> Progress:
+            progress = shown()
+            if not tasks:
+                tasks["frames"] = progress.add_task("frames", total=total_frames, status="")
+                tasks["goms"] = progress.add_task("GOMs  ", total=total_goms, status="")
+                tasks["model"] = progress.add_task("model ", total=1, status="")
+            return progress
 
         def on_model_start(gom: Gom, gop: Gop, kind, epochs: int) -> None:
-            progress.reset(model, total=epochs, description=f"{kind.name}-model GOP {gop.index}", status="")
+            bar().reset(tasks["model"], total=epochs, description=f"{kind.name}-model GOP {gop.index}", status="")
 
         def on_epoch(p: FitProgress) -> None:
-            progress.update(
-                model, completed=p.epoch,
+            bar().update(
+                tasks["model"], completed=p.epoch,
                 status=f"loss {p.loss:.4g}  PSNR {p.psnr:.2f} dB  est. {p.bpp:.4f} bpp",
             )
 
         def on_model_done(d: ModelDone) -> None:
-            progress.update(goms, status=f"last model: {d.coded_bytes} B, {d.psnr_yuv:.2f} dB decoded")
+            bar().update(tasks["goms"], status=f"last model: {d.coded_bytes} B, {d.psnr_yuv:.2f} dB decoded")
 
         def on_gom_done(gom: Gom, skipped: bool) -> None:
-            progress.advance(goms)
-            progress.advance(frames, gom.num_frames)
+            progress = bar()
+            progress.advance(tasks["goms"])
+            progress.advance(tasks["frames"], gom.num_frames)
             if skipped:
-                progress.update(goms, status=f"GOM {gom.index} kept from the partial file")
+                progress.update(tasks["goms"], status=f"GOM {gom.index} kept from the partial file")
 
         yield EncodeEvents(on_model_start, on_epoch, on_model_done, on_gom_done)
 
@@ -62,10 +88,13 @@ def frame_progress(description: str, enabled: bool) -> Iterator:
     if not enabled:
         yield None
         return
-    with _progress() as progress:
-        task = progress.add_task(description, total=None, status="")
+    with _shown_from_first_update() as shown:
+        tasks: list[int] = []
 
         def on_frames(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            progress = shown()
+            if not tasks:
+                tasks.append(progress.add_task(description, total=total, status=""))
+            progress.update(tasks[0], completed=done, total=total)
 
         yield on_frames

@@ -38,7 +38,7 @@ def yuv444_frames(path: Path, count: int) -> torch.Tensor:
     """The first ``count`` frames of a clip as ``(count, 3, H, W)`` YUV in [0, 1], chroma
     repeated 2x2: what a network of the codec is trained to output."""
     from uarcodec.bitstream.records import ColorMatrix, ColorRange, OutputSpace
-    from uarcodec.pipeline.render import make_target
+    from uarcodec.pipeline.training_target import make_target
     from uarcodec.video import open_video
 
     with open_video(str(path)) as reader:
@@ -51,6 +51,6 @@ def tiny_settings(**overrides) -> EncoderSettings:
     """A few training steps on a small HNeRV: for behaviour, not quality."""
     training = TrainingSettings(epochs_i=overrides.pop("epochs_i", 3), epochs_p=overrides.pop("epochs_p", 2),
                                 lr=5e-3, lmbda=overrides.pop("lmbda", 500.0), batch_size=2)
-    base = dict(gop_size=4, gom_size=2, family="hnerv", model_size=12_000, training=training, preset="custom")
+    base = dict(gop_size=4, gom_size=2, family="hnerv", model_size=12_000, training=training)
     base.update(overrides)
     return EncoderSettings(**base)

@@ -18,12 +18,14 @@ from uarcodec.bench.classic import ClassicRunner
 from uarcodec.bench.ffmpeg import available_encoders
 from uarcodec.bench.results import ClipInfo, CodecResults, PointResult
 from uarcodec.bench.runner import ClipSpec
-from uarcodec.bench.uar_runner import (
-    PAPER_SIZES_MB, UarRunner, UarRunnerConfig, default_sizes, encode_job, parse_sizes, round_significant,
-    settings_to_dict, size_label, smallest_model_size, uar_runner_for_clip,
+from uarcodec.bench.encode_child import encode_job
+from uarcodec.bench.rate_points import (
+    PAPER_SIZES_MB, default_sizes, parse_sizes, round_significant, size_label, smallest_model_size,
 )
+from uarcodec.bench.settings_json import settings_to_dict
+from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
 from uarcodec.errors import UarInputError, UarSettingsError
-from uarcodec.settings import parse_size
+from uarcodec.settings import TrainingOptions, parse_size
 from uarcodec_cli.main import main
 
 TINY = ["--frames", "8", "-p", "4", "-m", "2", "--sizes", "8k,12k", "--epochs-i", "1", "--epochs-p", "1",
@@ -77,12 +79,12 @@ def test_unreachable_sizes_are_refused_before_encoding():
 
 
 def test_runner_settings_cover_what_results_depend_on():
-    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000, 12000), epochs_i=3, threads=1))
+    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000, 12000), training=TrainingOptions(epochs_i=3, threads=1)))
     settings = runner.settings()
     assert settings["gop"] == 4 and settings["gom"] == 2 and settings["sizes"] == {"8k": 8000, "12k": 12000}
     assert settings["encoder"]["training"]["epochs_i"] == 3 and settings["encoder"]["init"] == "ii"
     json.dumps(settings)  # JSON-ready
-    other = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000, 12000), epochs_i=3, threads=2))
+    other = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000, 12000), training=TrainingOptions(epochs_i=3, threads=2)))
     assert other.settings() == settings  # threads do not change results
     assert runner.points() == ["8k", "12k"] and runner.model_size("12k") == 12000
 
@@ -137,8 +139,7 @@ def test_tiny_bench_end_to_end_is_measured_cached_and_reported(sample, tmp_path,
 
 
 def test_a_failed_encode_is_a_one_line_input_error(tmp_path):
-    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000,), epochs_i=1, epochs_p=1,
-                                       device="cpu", threads=1))
+    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000,), training=TrainingOptions(epochs_i=1, epochs_p=1, device="cpu", threads=1)))
     clip = tmp_path / "broken.y4m"
     clip.write_bytes(b"not a video")
 
@@ -151,7 +152,7 @@ def test_a_failed_encode_is_a_one_line_input_error(tmp_path):
 
 
 def _job(tmp_path, sample, name: str, epochs_i: int) -> Path:
-    settings = UarRunnerConfig(gop_size=4, gom_size=1, sizes=(8000,), epochs_i=epochs_i, epochs_p=1)
+    settings = UarRunnerConfig(gop_size=4, gom_size=1, sizes=(8000,), training=TrainingOptions(epochs_i=epochs_i, epochs_p=1))
     job = {"input": str(sample), "output": str(tmp_path / f"{name}.uar"), "report": str(tmp_path / f"{name}.json"),
            "frames": 8, "device": "cpu", "threads": None,
            "settings": settings_to_dict(settings.encoder_settings(8000))}
@@ -199,9 +200,10 @@ def test_ablation_variants_map_to_the_papers_table_iii():
 def _fake_point(runner: UarRunner, label: str, clip: ClipSpec) -> PointResult:
     """A synthetic RD point: worse for the weaker variants, better with size."""
     c = runner.config
-    penalty = {("ii", True, "rqec"): 0.0, ("random", False, "rqec"): 0.3, ("direct", False, "qat"): 0.8,
-               ("ii", False, "rqec"): 0.2}[(c.init, c.use_ref, c.quant)]
     size = runner.model_size(label)
+    quant = c.encoder_settings(size).training.quant
+    penalty = {("ii", True, "rqec"): 0.0, ("random", False, "rqec"): 0.3, ("direct", False, "qat"): 0.8,
+               ("ii", False, "rqec"): 0.2}[(c.init, c.use_ref, quant)]
     bpp = size * 4 / PIXELS * (1 + penalty)
     psnr = 20 + 8 * math.log10(size / 1000) - 2 * penalty + (1.0 if c.family == "hinerv" else 0.0)
     ssim = 1 - 10 ** (-psnr / 20)

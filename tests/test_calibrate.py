@@ -12,12 +12,15 @@ import torch
 from click.testing import CliRunner
 
 from uarcodec import api
-from uarcodec.bench.calibrate import (
-    CalibrationResult, CalibrationSettings, EpsTrial, PairCoder, PairSample, calibrate_eps_law,
-    fit_eps_law, law_eps, load_earlier_run, pair_starts, plot_calibration, refine_minimum, sweep_pair,
+from uarcodec.bench.calibration import (
+    CalibrationResult, CalibrationSettings, EpsTrial, PairSample, calibrate_eps_law, load_earlier_run, pair_starts,
+    sweep_pair,
 )
+from uarcodec.bench.calibration_plot import plot_calibration
+from uarcodec.bench.eps_law_fit import fit_eps_law, law_eps, refine_minimum
+from uarcodec.bench.pair_coder import PairCoder
 from uarcodec.errors import UarInputError
-from uarcodec.settings import EpsLaw
+from uarcodec.settings import EpsLaw, TrainingOptions
 from uarcodec.video import open_video
 from uarcodec_cli.main import main
 
@@ -84,8 +87,7 @@ def test_refine_minimum_and_pair_starts():
 # ---------------------------------------------------------------------- the sweep
 
 
-TINY = CalibrationSettings(gops=(4,), pairs=2, eps_steps=3, size=8000, epochs_i=1, epochs_p=1, frames=12,
-                           device="cpu", threads=1)
+TINY = CalibrationSettings(gops=(4,), pairs=2, eps_steps=3, size=8000, frames=12, training=TrainingOptions(epochs_i=1, epochs_p=1, device="cpu", threads=1))
 
 
 def test_tiny_calibration_returns_a_finite_law(sample, tmp_path):
@@ -113,8 +115,7 @@ def test_tiny_calibration_returns_a_finite_law(sample, tmp_path):
 def test_a_sweep_point_is_what_the_encoder_writes(sample, tmp_path):
     """The P-model coded at eps = 0.5 in the sweep has exactly the bytes of the P-model of a
     real encode with --eps 0.5 (same init, seeds, fit and coding)."""
-    settings = CalibrationSettings(gops=(4,), pairs=1, eps_steps=3, size=8000, epochs_i=1, epochs_p=1,
-                                   frames=8, device="cpu")
+    settings = CalibrationSettings(gops=(4,), pairs=1, eps_steps=3, size=8000, frames=8, training=TrainingOptions(epochs_i=1, epochs_p=1, device="cpu"))
     with open_video(str(sample)) as reader:
         enc = settings.encoder_settings(4, 8000)
         coder = PairCoder(reader.info, enc, torch.device("cpu"))
@@ -127,8 +128,7 @@ def test_a_sweep_point_is_what_the_encoder_writes(sample, tmp_path):
 
 
 def test_too_few_pairs_is_an_input_error(sample):
-    settings = CalibrationSettings(gops=(30,), pairs=1, eps_steps=2, size=50_000, frames=30, device="cpu",
-                                   threads=1)
+    settings = CalibrationSettings(gops=(30,), pairs=1, eps_steps=2, size=50_000, frames=30, training=TrainingOptions(device="cpu", threads=1))
     with pytest.raises(UarInputError, match="p=30 needs 60 frames"):
         calibrate_eps_law([sample], settings)
 
@@ -158,7 +158,7 @@ def test_command_prints_the_law_and_its_quality(sample, tmp_path, monkeypatch):
                                   "--plot", str(tmp_path / "law.png")])
     assert result.exit_code == 0, result.output
     s = seen["settings"]
-    assert (s.gops, s.pairs, s.eps_steps, s.size, s.epochs_p) == ((5, 10, 30), 3, 11, 50_000, 7)
+    assert (s.gops, s.pairs, s.eps_steps, s.size, s.training.epochs_p) == ((5, 10, 30), 3, 11, 50_000, 7)
     fit = _canned_result().fit
     assert f"a = {fit.law.a:.6g}" in result.stdout and f"b = {fit.law.b:.6g}" in result.stdout
     assert "RMSE" in result.stdout and "R^2" in result.stdout and "c = 0" in result.stdout
@@ -192,7 +192,7 @@ def test_an_earlier_run_reads_back_and_refits_to_the_same_law(tmp_path):
     canned = _canned_result()
     run = load_earlier_run(_saved(tmp_path, canned, "a.json"))
     assert list(run.samples) == canned.samples and run.settings == canned.settings
-    refit = calibrate_eps_law([], CalibrationSettings(preset="slow"), None, [run])  # settings: the run's
+    refit = calibrate_eps_law([], CalibrationSettings(training=TrainingOptions(preset="slow")), None, [run])  # settings: the run's
     assert refit.fit.law == canned.fit.law and refit.included == [run.source]
     assert refit.settings == canned.settings
 
@@ -211,8 +211,8 @@ def test_two_runs_are_fitted_together(tmp_path):
 def test_runs_of_other_training_settings_are_not_mixed(tmp_path, sample):
     run = load_earlier_run(_saved(tmp_path, _canned_result(), "a.json"))  # preset medium
     with pytest.raises(UarInputError, match="preset = 'medium'.*'fast'"):
-        calibrate_eps_law([sample], dataclasses.replace(TINY, preset="fast"), None, [run])
-    other = dataclasses.replace(_canned_result(), settings=CalibrationSettings(lmbda=100.0))
+        calibrate_eps_law([sample], dataclasses.replace(TINY, training=dataclasses.replace(TINY.training, preset="fast")), None, [run])
+    other = dataclasses.replace(_canned_result(), settings=CalibrationSettings(training=TrainingOptions(lmbda=100.0)))
     with pytest.raises(UarInputError, match="lmbda"):
         calibrate_eps_law([], CalibrationSettings(), None, [run, load_earlier_run(_saved(tmp_path, other, "b.json"))])
 

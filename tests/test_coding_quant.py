@@ -12,7 +12,6 @@ from uarcodec.coding.entropy import encode_tensor
 from uarcodec.coding.quant import (
     DEFAULT_STEP,
     FixedBitsQuantizer,
-    QuantSettings,
     TensorQuantizer,
     dequantize,
     estimate_bits,
@@ -21,7 +20,6 @@ from uarcodec.coding.quant import (
     initial_step,
     interpolated_reference,
     quantize_residual,
-    quantize_tensor,
 )
 from uarcodec.errors import UarCodingError
 
@@ -41,9 +39,10 @@ def concentrated_residual(n: int, seed: int = 1) -> np.ndarray:
 
 
 def coded_bits(theta: np.ndarray, ref: np.ndarray, step: float) -> tuple[float, int]:
-    qt = quantize_tensor(theta, ref, step)
-    enc = encode_tensor(qt.q, qt.mean, qt.std)
-    return estimate_bits(qt.q, qt.mean, qt.std), 32 * enc.words.size
+    q = quantize_residual(theta, ref, step)
+    mean, std = gaussian_params(q)
+    enc = encode_tensor(q, mean, std)
+    return estimate_bits(q, mean, std), 32 * enc.words.size
 
 
 # --- the stream side ------------------------------------------------------------------------------
@@ -69,8 +68,8 @@ def test_training_rate_equals_the_stream_estimate():
     ref = trained_like_weights(30_000, seed=3, scale=0.005)
     quantizer = TensorQuantizer(3e-3)
     rate = quantizer.rate_bits(torch.from_numpy(w), torch.from_numpy(ref), noise=False).item()
-    qt = quantize_tensor(w, ref, quantizer.stream_step())
-    assert rate == pytest.approx(estimate_bits(qt.q, qt.mean, qt.std), rel=1e-3)
+    q = quantize_residual(w, ref, quantizer.stream_step())
+    assert rate == pytest.approx(estimate_bits(q, *gaussian_params(q)), rel=1e-3)
 
 
 def test_quantize_residual_is_float32_round_half_to_even():
@@ -230,9 +229,7 @@ def test_initial_step_from_settings():
     assert initial_step(theta, 8) == pytest.approx(1.0 / 255)
     assert initial_step(torch.zeros(10), 8) == DEFAULT_STEP
     assert initial_step(torch.full((4,), 0.6), 8) == pytest.approx(0.6 / 127)
-    assert QuantSettings().step_for(theta) == pytest.approx(1.0 / 255)
-    assert QuantSettings(init_step=0.01).step_for(theta) == 0.01
-    quantizer = TensorQuantizer.for_tensor(theta, QuantSettings(init_bits=6, min_std=0.1))
+    quantizer = TensorQuantizer(initial_step(theta, 6), min_std=0.1)
     assert quantizer.step().item() == pytest.approx(1.0 / 63, rel=1e-6) and quantizer.min_std == 0.1
     with pytest.raises(UarCodingError):
         TensorQuantizer(0.0)

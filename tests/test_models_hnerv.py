@@ -53,7 +53,10 @@ def test_size_solver_widths_shrink_by_about_the_reduce_factor():
 @pytest.mark.parametrize("target", [20_000, 75_000, 600_000])
 def test_coded_parameter_count_matches_the_module_and_the_target(target):
     config = HNeRV.config_for_size(target, 144, 176, 6)
-    model = HNeRV(config, 144, 176, 6)
+    with torch.device("meta"):  # only built and counted, never run: shapes without storage
+        model = HNeRV(config, 144, 176, 6)
+    assert all(p.is_meta for p in model.parameters())
+    assert sum(math.prod(s.shape) for s in model.coded_specs()) == model.num_coded_params()
     n_module = sum(p.numel() for p in model.parameters())
     assert count_coded_params(config, 144, 176, 6) == n_module == model.num_coded_params()
     assert abs(n_module - target) <= 0.02 * target

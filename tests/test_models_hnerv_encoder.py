@@ -14,7 +14,7 @@ from uarcodec.errors import UarInputError
 from uarcodec.models.hnerv import HNeRV, HNeRVEncoder
 from uarcodec.pipeline.fit import fit_model
 from uarcodec.pipeline.model_coding import plan_model
-from uarcodec.pipeline.render import distortion_mse, make_target
+from uarcodec.pipeline.training_target import distortion_mse, make_target
 from uarcodec.settings import TrainingSettings
 from uarcodec.video import open_video
 from conftest import SHARED_DATA

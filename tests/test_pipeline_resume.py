@@ -73,40 +73,63 @@ def test_failure_before_any_gom_leaves_nothing(sample, tmp_path):
     assert not out.exists() and not partial_path(out).exists()
 
 
-def test_ctrl_c_exits_130_and_resume_finishes(sample, tmp_path):
-    """A real SIGINT to `uar encode` after its first GOM: exit 130, a resumable partial file,
-    and `--resume` completes it."""
-    import signal
-    import subprocess
-    import sys
-    import time
+def test_ctrl_c_exits_130_and_resume_finishes(sample, tmp_path, monkeypatch):
+    """Ctrl-C during `uar encode` just after GOM k (raised from the encoder's GOM-done hook, with
+    the CLI run in-process: no signal, no polling, the same GOM every run): exit 130, a message
+    pointing at the kept partial file and --resume, and `--resume` completes it, keeping the
+    GOMs already done, into the same bytes as an uninterrupted encode."""
+    import dataclasses
+    import json
 
+    from click.testing import CliRunner
+
+    import uarcodec_cli.encode_cmd as encode_cmd
     from uarcodec.bitstream import UarReader
+    from uarcodec_cli.main import main
+
+    stop_after = 1  # GOM k: GOMs 0..k are complete when Ctrl-C arrives
+    real_encode = encode_cmd.encode
+    goms_done: list[int] = []
+
+    def encode_with_ctrl_c_after_gom_k(*args, events=None, **kwargs):
+        events = events if events is not None else EncodeEvents()
+        shown = events.on_gom_done
+
+        def on_gom_done(gom, skipped):
+            if shown is not None:
+                shown(gom, skipped)
+            goms_done.append(gom.index)
+            if gom.index == stop_after:
+                raise KeyboardInterrupt
+
+        return real_encode(*args, events=dataclasses.replace(events, on_gom_done=on_gom_done), **kwargs)
+
+    def uar(*args: str):
+        return CliRunner().invoke(main, list(args))
 
     out = tmp_path / "c.uar"
-    cmd = [sys.executable, "-m", "uarcodec_cli", "-v", "quiet", "encode", str(sample), "-o", str(out),
-           "-p", "2", "-m", "1", "--size", "8000", "--epochs-i", "3", "--frames", "12", "--device", "cpu"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    args = ["-v", "quiet", "encode", str(sample), "-p", "2", "-m", "1", "--size", "8000",
+            "--epochs-i", "1", "--epochs-p", "1", "--frames", "8", "--device", "cpu"]
+    with monkeypatch.context() as patch:
+        patch.setattr(encode_cmd, "encode", encode_with_ctrl_c_after_gom_k)
+        interrupted = uar(*args, "-o", str(out))
+    assert goms_done == list(range(stop_after + 1))
+    assert interrupted.exit_code == 130, interrupted.output
     partial = partial_path(out)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if partial.exists():
-            try:
-                with open(partial, "rb") as fh:
-                    if len(UarReader(fh).index) >= 1:
-                        break
-            except Exception:
-                pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the encode ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "--resume" in err
+    said = "".join(interrupted.stderr.split())  # rich may wrap a long path across lines
+    assert "".join(str(partial).split()) in said and "--resume" in said
     assert partial.exists() and not out.exists()
-    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    with open(partial, "rb") as fh:
+        assert len(UarReader(fh).index) == stop_after + 1
+
+    done = uar(*args, "-o", str(out), "--resume", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["resumed_goms"] == stop_after + 1
     assert out.exists() and not partial.exists()
     with open(out, "rb") as fh:
         reader = UarReader(fh)
-        assert not reader.recovered and len(reader.index) == 6
+        assert not reader.recovered and len(reader.index) == 4
+
+    uninterrupted = tmp_path / "u.uar"
+    assert uar(*args, "-o", str(uninterrupted)).exit_code == 0
+    assert out.read_bytes() == uninterrupted.read_bytes()

@@ -1,33 +1,50 @@
 """uarcodec: the UAR-NVC neural video codec.
 
-The public API lives in :mod:`uarcodec.api` and is re-exported here.
+The public API lives in :mod:`uarcodec.api` and is re-exported here. The re-exports load on
+first use, so that importing a ground-floor package (``uarcodec.video``, ``uarcodec.coding``,
+...) does not load the codec, torch models or the container code.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from uarcodec.api import (  # noqa: E402
-    DecodeReport,
-    InputOptions,
-    UarStream,
-    compare_videos,
-    decode,
-    encode,
-    open_stream,
-    select_frames,
-    stream_info,
-)
-from uarcodec.errors import (  # noqa: E402
-    UarCodingError,
-    UarError,
-    UarFormatError,
-    UarInputError,
-    UarSettingsError,
-    UarVersionError,
-)
-from uarcodec.settings import EncoderSettings, TrainingSettings  # noqa: E402
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "DecodeReport": "uarcodec.api",
+    "InputOptions": "uarcodec.api",
+    "UarStream": "uarcodec.api",
+    "compare_videos": "uarcodec.api",
+    "decode": "uarcodec.api",
+    "encode": "uarcodec.api",
+    "open_stream": "uarcodec.api",
+    "plan_encode": "uarcodec.api",
+    "select_frames": "uarcodec.api",
+    "stream_info": "uarcodec.api",
+    "UarCodingError": "uarcodec.errors",
+    "UarError": "uarcodec.errors",
+    "UarFormatError": "uarcodec.errors",
+    "UarInputError": "uarcodec.errors",
+    "UarSettingsError": "uarcodec.errors",
+    "UarVersionError": "uarcodec.errors",
+    "EncoderSettings": "uarcodec.settings",
+    "TrainingSettings": "uarcodec.settings",
+}
 
-__all__ = [
-    "DecodeReport", "EncoderSettings", "InputOptions", "TrainingSettings", "UarCodingError", "UarError",
-    "UarFormatError", "UarInputError", "UarSettingsError", "UarStream", "UarVersionError", "__version__",
-    "compare_videos", "decode", "encode", "open_stream", "select_frames", "stream_info",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'uarcodec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

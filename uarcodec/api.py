@@ -21,12 +21,27 @@ from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, Video
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.metrics import QualityReport
 from uarcodec.pipeline.decoder import decode_frames
-from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, encode_stream
+from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, check_output, encode_stream
 from uarcodec.pipeline.fit import resolve_device
 from uarcodec.pipeline.partition import GopPartition
+from uarcodec.pipeline.plan import EncodePlan
+from uarcodec.pipeline.plan import plan_encode as plan_video_encode
 from uarcodec.settings import EncoderSettings
 from uarcodec.video import open_video, open_writer
 from uarcodec.video.frames import YuvClip
+
+# Re-exported for front ends: the `uar` CLI reaches the codec only through this module. Besides the
+# functions below it uses EncodeEvents, EncodeReport, GopPartition and open_video (imported above) and:
+from uarcodec.pipeline.encoder import ModelDone, partial_path
+from uarcodec.pipeline.fit import FitProgress
+from uarcodec.pipeline.partition import Gom, Gop
+
+
+def set_threads(threads: int) -> None:
+    """CPU threads torch may use in this process (training and decoding)."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,28 @@ class InputOptions:
     size: tuple[int, int] | None = None
     fps: Fraction | None = None
     pix_fmt: str | None = None
+
+
+def plan_encode(
+    input_path: str | Path,
+    output_path: str | Path,
+    settings: EncoderSettings,
+    *,
+    input_options: InputOptions = InputOptions(),
+    frames: int | None = None,
+    bpp: float | None = None,
+    overwrite: bool = False,
+) -> EncodePlan:
+    """What :func:`encode` will do with these arguments, checked before anything is trained or
+    written: the input's parameters, the frames coded, the settings with the model size
+    resolved (from ``bpp`` when given) and the GOM count. Raises as :func:`encode` would for a
+    bad input, bad settings or an output it may not write."""
+    with open_video(
+        str(input_path), size=input_options.size, fps=input_options.fps, pix_fmt=input_options.pix_fmt
+    ) as reader:
+        plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp)
+    check_output(Path(output_path), overwrite)
+    return plan
 
 
 def encode(

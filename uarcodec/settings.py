@@ -1,39 +1,121 @@
-"""Encoder settings and presets.
+"""Encoder settings and presets, declared once.
 
 Everything an encode depends on lives in :class:`EncoderSettings`; the fields a decoder needs
-go into the stream's coding parameters, the rest into its (informational) encoder settings.
+go into the stream's coding parameters, all the others into its informational encoder settings
+(:meth:`EncoderSettings.informational_fields`, derived from the dataclasses).
+:class:`TrainingOptions` is what a user picks for training (``None``: the preset's value at
+each p); the CLI's encode, bench and calibrate commands and the bench's runners share it.
+
+Every choice is an enum; a string is accepted where the enum is expected and a wrong one
+raises :class:`UarSettingsError` naming the field and the choices.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, TypeVar
 
-from uarcodec.bitstream.records import FieldValue
 from uarcodec.errors import UarSettingsError
+from uarcodec.vocabulary import ChoiceEnum, FieldValue, ModelFamily
 
-InitMode = Literal["ii", "random", "direct"]
-Precision = Literal["auto", "fp32", "bf16"]
-Distortion = Literal["yuv", "rgb"]
-QuantMode = Literal["rqec", "qat"]
+
+class Preset(ChoiceEnum):
+    """Named training lengths (veryslow = the paper's epochs)."""
+
+    ULTRAFAST = "ultrafast"
+    SUPERFAST = "superfast"
+    VERYFAST = "veryfast"
+    FAST = "fast"
+    MEDIUM = "medium"
+    SLOW = "slow"
+    VERYSLOW = "veryslow"
+
+
+class InitMode(ChoiceEnum):
+    """Where a P-model starts: II (interpolation), the seeded init, or the previous model."""
+
+    II = "ii"
+    RANDOM = "random"
+    DIRECT = "direct"
+
+
+class Precision(ChoiceEnum):
+    AUTO = "auto"  # bf16 autocast where the hardware is fast at it, else fp32
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
+class Distortion(ChoiceEnum):
+    YUV = "yuv"  # 6:1:1 weighted MSE on the 4:2:0 planes
+    RGB = "rgb"
+
+
+class QuantMode(ChoiceEnum):
+    RQEC = "rqec"  # rate-constrained quantization with an entropy model (the paper's method)
+    QAT = "qat"  # fixed-bit quantization-aware training without a rate term (the paper's base)
+
+
+class Device(ChoiceEnum):
+    AUTO = "auto"  # CUDA when available, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+E = TypeVar("E", bound=ChoiceEnum)
+
+
+def parse_choice(enum_type: type[E], value: object, field_name: str) -> E:
+    """``value`` (an ``enum_type`` member or its string) as the enum member; anything else
+    raises UarSettingsError naming ``field_name`` and the choices."""
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise UarSettingsError(
+            f"{field_name}: unknown value {value!r} (choices: {', '.join(enum_type.choices())})"
+        ) from None
+
+
+def _coerce_choices(obj: object) -> None:
+    """Turn the string values of ``obj``'s enum-typed fields into members (validated)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        enum_type = _ENUM_FIELDS.get(f.name)
+        if enum_type is not None and value is not None:
+            object.__setattr__(obj, f.name, parse_choice(enum_type, value, f.name))
+
+
+# Field name -> the enum its values come from (the same name means the same concept everywhere).
+_ENUM_FIELDS: dict[str, type[ChoiceEnum]] = {
+    "family": ModelFamily,
+    "preset": Preset,
+    "init": InitMode,
+    "precision": Precision,
+    "distortion": Distortion,
+    "quant": QuantMode,
+    "device": Device,
+}
+
 
 # Training length of the paper (Section IV-A): epochs for (small, medium, large) p.
 PAPER_EPOCHS_I = (3000, 1500, 1500)
 PAPER_EPOCHS_P = (2000, 2000, 1000)
 
 # Named training lengths as a divisor of the paper's epochs (veryslow = the paper).
-PRESET_DIVISORS: dict[str, int] = {
-    "ultrafast": 500,
-    "superfast": 250,
-    "veryfast": 100,
-    "fast": 40,
-    "medium": 15,
-    "slow": 5,
-    "veryslow": 1,
+PRESET_DIVISORS: dict[Preset, int] = {
+    Preset.ULTRAFAST: 500,
+    Preset.SUPERFAST: 250,
+    Preset.VERYFAST: 100,
+    Preset.FAST: 40,
+    Preset.MEDIUM: 15,
+    Preset.SLOW: 5,
+    Preset.VERYSLOW: 1,
 }
-DEFAULT_PRESET = "medium"
+DEFAULT_PRESET = Preset.MEDIUM
 
 
 def p_class(gop_size: int) -> int:
@@ -72,15 +154,18 @@ class TrainingSettings:
     batch_size: int = 1
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay
     lmbda: float = 500.0  # loss = bits per pixel + lmbda * MSE (pixels in [0, 1])
-    precision: Precision = "auto"  # auto: bf16 autocast where the hardware has fast bf16
-    distortion: Distortion = "yuv"
-    quant: QuantMode = "rqec"
+    precision: Precision = Precision.AUTO  # auto: bf16 autocast where the hardware has fast bf16
+    distortion: Distortion = Distortion.YUV
+    quant: QuantMode = QuantMode.RQEC
     qat_bits: int = 8  # bit width of the base (QAT) variant
     init_bits: int = 6  # initial quantization step: the tensor's range in 2^init_bits steps
     step_lr_scale: float = 30.0  # learning rate of the log quantization steps / lr
     min_std: float = 0.05  # floor of the per-tensor Gaussian std, in quantization steps
     rate_noise: bool = False  # rate on codes + uniform noise (paper) or on rounded codes (STE)
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
+
+    def __post_init__(self) -> None:
+        _coerce_choices(self)
 
     def validate(self) -> None:
         if self.epochs_i < 1 or self.epochs_p < 1:
@@ -95,21 +180,30 @@ class TrainingSettings:
             raise UarSettingsError(f"lambda must be positive, got {self.lmbda}")
         if not 2 <= self.qat_bits <= 16:
             raise UarSettingsError("QAT bits must be in 2..16")
+        if not 2 <= self.init_bits <= 24:
+            raise UarSettingsError("init bits must be in 2..24")
+        if not (self.min_std > 0 and math.isfinite(self.min_std)):
+            raise UarSettingsError(f"min_std must be positive, got {self.min_std}")
+        if not (self.step_lr_scale > 0 and math.isfinite(self.step_lr_scale)):
+            raise UarSettingsError(f"step_lr_scale must be positive, got {self.step_lr_scale}")
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
     gop_size: int = 30  # p
     gom_size: int = 5  # m
-    family: str = "hnerv"
+    family: ModelFamily = ModelFamily.HNERV
     model_size: int = 100_000  # coded parameters per model
     training: TrainingSettings = field(default_factory=TrainingSettings)
-    init: InitMode = "ii"
+    init: InitMode = InitMode.II
     eps: float | None = None  # fixed eps for every P-model (ablations); None: the eps law
     eps_law: EpsLaw = field(default_factory=EpsLaw)
     use_ref: bool = True  # code P-models as residuals against their initialisation
     seed: int = 0  # base seed; model k of the stream uses derive_seed(seed, k)
-    preset: str = DEFAULT_PRESET
+    preset: Preset = DEFAULT_PRESET
+
+    def __post_init__(self) -> None:
+        _coerce_choices(self)
 
     def validate(self) -> None:
         if self.gop_size < 1:
@@ -118,42 +212,49 @@ class EncoderSettings:
             raise UarSettingsError(f"GOM size m must be at least 1, got {self.gom_size}")
         if self.model_size < 1000:
             raise UarSettingsError(f"model size must be at least 1000 parameters, got {self.model_size}")
-        if self.init not in ("ii", "random", "direct"):
-            raise UarSettingsError(f"unknown init mode {self.init!r}")
         if self.eps is not None and not 0.0 <= self.eps <= 1.0:
             raise UarSettingsError(f"eps must be in [0, 1], got {self.eps}")
         if not 0 <= self.seed < 2**32:
             raise UarSettingsError("seed must fit in 32 bits")
         self.training.validate()
 
-    def informational_fields(self) -> dict[str, FieldValue]:
-        """What the stream records about how it was made (not needed to decode)."""
-        t = self.training
-        return {
-            "preset": self.preset,
-            "model_size": self.model_size,
-            "lambda": t.lmbda,
-            "lr": t.lr,
-            "epochs_i": t.epochs_i,
-            "epochs_p": t.epochs_p,
-            "batch_size": t.batch_size,
-            "precision": t.precision,
-            "distortion": t.distortion,
-            "quant": t.quant,
-            "use_encoder": t.use_encoder,
-            "init": self.init,
-            "eps_fixed": -1.0 if self.eps is None else self.eps,
-            "eps_law": [self.eps_law.a, self.eps_law.b, self.eps_law.c],
-            "use_ref": self.use_ref,
-            "seed": self.seed,
-        }
+    def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
+        """What the stream records about how it was made (not needed to decode): every field
+        of these settings and of their training settings, by field name, except those the
+        coding parameters already hold (p, m, family). ``resolved`` overrides a value with the
+        one actually used (e.g. ``precision="bf16"`` where the settings say ``auto``) or adds
+        one (``device="cpu"``). ``None`` values (e.g. no fixed eps) are left out."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in _CODING_FIELDS:
+                continue
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value) and f.name == "training":
+                values.update({t.name: getattr(value, t.name) for t in dataclasses.fields(value)})
+            else:
+                values[f.name] = value
+        values.update(resolved)
+        return {k: _field_value(k, v) for k, v in values.items() if v is not None}
 
 
-def preset_training(preset: str, gop_size: int, **overrides: object) -> TrainingSettings:
+# Settings the stream's coding parameters hold already.
+_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family"})
+
+
+def _field_value(name: str, value: Any) -> FieldValue:
+    """A setting as a stream field value: enums by value, small dataclasses as float lists."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if dataclasses.is_dataclass(value):
+        return [float(getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise UarSettingsError(f"setting {name!r} has no stream representation ({type(value).__name__})")
+
+
+def preset_training(preset: Preset | str, gop_size: int, **overrides: object) -> TrainingSettings:
     """Training settings of a named preset at this p, with explicit overrides applied."""
-    if preset not in PRESET_DIVISORS:
-        raise UarSettingsError(f"unknown preset {preset!r} (known: {', '.join(PRESET_DIVISORS)})")
-    div = PRESET_DIVISORS[preset]
+    div = PRESET_DIVISORS[parse_choice(Preset, preset, "preset")]
     k = p_class(gop_size)
     base = TrainingSettings(
         epochs_i=max(2, round(PAPER_EPOCHS_I[k] / div)),
@@ -162,6 +263,57 @@ def preset_training(preset: str, gop_size: int, **overrides: object) -> Training
     )
     clean = {key: v for key, v in overrides.items() if v is not None}
     return dataclasses.replace(base, **clean)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a user picks for training and where it runs: the options ``uar encode``, ``uar
+    bench`` and ``uar calibrate`` share (one click decorator in the CLI) and the bench's runners
+    and calibration take. ``None`` training values take the preset's value at each p
+    (:func:`preset_training`). ``device`` and ``threads`` change where and how fast torch runs,
+    not what the settings ask for."""
+
+    family: ModelFamily = ModelFamily.HNERV
+    preset: Preset = DEFAULT_PRESET
+    lmbda: float | None = None
+    epochs_i: int | None = None
+    epochs_p: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    precision: Precision | None = None
+    distortion: Distortion | None = None
+    quant: QuantMode | None = None
+    use_encoder: bool | None = None
+    seed: int = 0
+    device: Device = Device.AUTO
+    threads: int | None = None  # torch threads (None: torch's choice)
+
+    # The fields that decide what is trained (all but where and how fast it runs).
+    RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
+        "quant", "use_encoder", "seed",
+    )
+
+    def __post_init__(self) -> None:
+        _coerce_choices(self)
+        if self.threads is not None and self.threads < 1:
+            raise UarSettingsError(f"threads must be at least 1, got {self.threads}")
+
+    def training(self, gop_size: int) -> TrainingSettings:
+        """The training settings at this p: the preset's, with the values given here."""
+        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainingSettings)
+                     if hasattr(self, f.name)}
+        return preset_training(self.preset, gop_size, **overrides)
+
+    def encoder_settings(self, gop_size: int, gom_size: int, model_size: int, **coding: Any) -> EncoderSettings:
+        """Validated encoder settings at this p, m and size; ``coding`` sets the remaining
+        :class:`EncoderSettings` fields (init, eps, eps_law, use_ref)."""
+        settings = EncoderSettings(
+            gop_size=gop_size, gom_size=gom_size, family=self.family, model_size=model_size,
+            training=self.training(gop_size), seed=self.seed, preset=self.preset, **coding,
+        )
+        settings.validate()
+        return settings
 
 
 def derive_seed(base_seed: int, model_index: int) -> int:

@@ -28,6 +28,7 @@ from uarcodec.bench.results import ClipInfo, CodecResults
 from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
 from uarcodec.errors import UarInputError
 from uarcodec.settings import InitMode, QuantMode
+from uarcodec.sysinfo import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ class Variant:
 
 
 VARIANTS: tuple[Variant, ...] = (
-    Variant("V0", "II init + ref", "ii", True, "rqec"),
-    Variant("V1", "random init, no ref", "random", False, "rqec"),
-    Variant("V2", "direct init + QAT, no ref (base)", "direct", False, "qat"),
-    Variant("V3", "II init, no ref", "ii", False, "rqec"),
+    Variant("V0", "II init + ref", InitMode.II, True, QuantMode.RQEC),
+    Variant("V1", "random init, no ref", InitMode.RANDOM, False, QuantMode.RQEC),
+    Variant("V2", "direct init + QAT, no ref (base)", InitMode.DIRECT, False, QuantMode.QAT),
+    Variant("V3", "II init, no ref", InitMode.II, False, QuantMode.RQEC),
 )
 OURS, BASE = "V0", "V2"
 _BY_KEY = {v.key: v for v in VARIANTS}
@@ -61,8 +62,9 @@ def variant_config(config: UarRunnerConfig, key: str) -> UarRunnerConfig:
     """``config`` with a variant's init, reference and quantizer. A fixed eps is kept only for
     II (random and direct init fix eps to 1 and 0 themselves)."""
     v = variant(key)
-    eps = config.eps if v.init == "ii" else None
-    return dataclasses.replace(config, init=v.init, use_ref=v.use_ref, quant=v.quant, eps=eps)
+    eps = config.eps if v.init == InitMode.II else None
+    training = dataclasses.replace(config.training, quant=v.quant)
+    return dataclasses.replace(config, init=v.init, use_ref=v.use_ref, training=training, eps=eps)
 
 
 def variant_name(family: str, key: str) -> str:
@@ -207,7 +209,7 @@ def write_ablation_report(results: Sequence[CodecResults], families: Sequence[st
     """Write ``ablation.md`` into ``out_dir``."""
     path = Path(out_dir) / "ablation.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(ablation_markdown(results, families, anchor), encoding="utf-8")
+    atomic_write_text(path, ablation_markdown(results, families, anchor))
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from uarcodec.bench.results import CodecResults
 from uarcodec.errors import UarInputError
 from uarcodec.metrics import BdMethod, bd_rate
+from uarcodec.sysinfo import atomic_write_text
 
 DEFAULT_ANCHOR = "x265"
 _METRIC_TITLES = {"psnr_yuv": "PSNR-YUV", "ms_ssim": "MS-SSIM", "psnr_rgb": "PSNR-RGB",
@@ -236,7 +237,7 @@ def write_report(
     text = "# RD results\n\n" + bd_table_markdown(results, anchor) + "\n## Points\n\n"
     text += points_table_markdown(results)
     markdown = out_dir / "report.md"
-    markdown.write_text(text, encoding="utf-8")
+    atomic_write_text(markdown, text)
     return ReportFiles(markdown, plots)
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from uarcodec.errors import UarInputError
+from uarcodec.sysinfo import atomic_write_text
 
 SCHEMA_NAME = "uarcodec-bench-results"
 SCHEMA_VERSION = 1
@@ -116,9 +116,7 @@ class CodecResults:
         """Write atomically: a temporary file renamed over ``path``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> CodecResults:

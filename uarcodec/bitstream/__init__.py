@@ -4,7 +4,7 @@ Knows nothing of torch: it turns the records of ``records.py`` into bytes and ba
 """
 
 from uarcodec.bitstream.chunks import MAGIC, encode_chunk
-from uarcodec.bitstream.gom import parse_gom, serialize_gom
+from uarcodec.bitstream.gom import parse_gom, parse_model, serialize_gom, serialize_model
 from uarcodec.bitstream.header import FORMAT_VERSION, parse_header, serialize_header
 from uarcodec.bitstream.reader import UarReader, read_header
 from uarcodec.bitstream.writer import UarWriter
@@ -17,7 +17,9 @@ __all__ = [
     "encode_chunk",
     "parse_gom",
     "parse_header",
+    "parse_model",
     "read_header",
     "serialize_gom",
     "serialize_header",
+    "serialize_model",
 ]

@@ -103,6 +103,14 @@ def _write_model(out: PayloadBuilder, m: ModelRecord, j: int, header: StreamHead
         _write_tensor(out, t, kind, f"{what} tensor {i}")
 
 
+def serialize_model(model: ModelRecord, position: int, header: StreamHeader | None = None) -> bytes:
+    """The bytes of one model record as it stands at ``position`` (0 = first) inside a GOMD
+    payload; invalid records raise UarCodingError."""
+    out = PayloadBuilder(UarCodingError)
+    _write_model(out, model, position, header)
+    return out.bytes()
+
+
 def serialize_gom(gom: GomRecord, header: StreamHeader | None = None) -> bytes:
     """The GOMD payload of ``gom``; invalid records raise UarCodingError."""
     out = PayloadBuilder(UarCodingError)
@@ -193,6 +201,14 @@ def _read_model(src: PayloadReader, j: int, header: StreamHeader | None) -> Mode
     count = src.u32(f"{what} tensor_count")
     tensors = [_read_tensor(src, kind, f"{what} tensor {i}") for i in range(count)]
     return ModelRecord(kind, num_frames, seed, eps, tensors)
+
+
+def parse_model(data: bytes, position: int, header: StreamHeader | None = None) -> ModelRecord:
+    """The ModelRecord of :func:`serialize_model`'s bytes (exactly one record, nothing after)."""
+    src = PayloadReader(data, 0, _NAME)
+    model = _read_model(src, position, header)
+    src.expect_end()
+    return model
 
 
 def parse_gom(payload: bytes, offset: int, header: StreamHeader | None = None) -> GomRecord:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
-# A value of an architecture or settings field: what the declarative key/value records can hold.
-FieldValue = int | float | str | bool | list[int] | list[float]
-
+from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's vocabulary)
+    ColorMatrix,
+    ColorRange,
+    FieldValue,
+    OutputSpace,
+    PixelFormat,
+    VideoParams,
+)
 
 class ModelKind(enum.IntEnum):
     """Whether a model starts a GOM (I) or is predicted from the previous model (P)."""
@@ -30,40 +34,6 @@ class RefMode(enum.IntEnum):
     NONE = 0  # theta_hat = q * step (I-models, --no-ref, tensors without a counterpart)
     INTERP = 1  # theta_hat = (eps * theta_seed + (1 - eps) * theta_prev) + q * step
     PREVIOUS = 2  # theta_hat = theta_prev + q * step (e.g. HNeRV embeddings vs previous GOP)
-
-
-class PixelFormat(enum.IntEnum):
-    YUV420P = 0  # 8-bit planar 4:2:0
-
-
-class ColorMatrix(enum.IntEnum):
-    BT601 = 0
-    BT709 = 1
-
-
-class ColorRange(enum.IntEnum):
-    LIMITED = 0
-    FULL = 1
-
-
-class OutputSpace(enum.IntEnum):
-    """What the three output channels of every network mean (needed to decode)."""
-
-    YUV = 0  # Y, U, V at full resolution; chroma 2x2-averaged to 4:2:0 on output
-    RGB = 1  # R, G, B in the stream's colour matrix and range, converted to 4:2:0 on output
-
-
-@dataclass(frozen=True)
-class VideoParams:
-    """The coded video: enough for a decoder to write the output file."""
-
-    width: int
-    height: int
-    num_frames: int
-    fps: Fraction
-    pix_fmt: PixelFormat = PixelFormat.YUV420P
-    color_matrix: ColorMatrix = ColorMatrix.BT601
-    color_range: ColorRange = ColorRange.LIMITED
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from uarcodec.coding.entropy import (
 from uarcodec.coding.init import seeded_params, seeded_tensor
 from uarcodec.coding.quant import (
     FixedBitsQuantizer,
-    QuantizedTensor,
-    QuantSettings,
     TensorQuantizer,
     dequantize,
     estimate_bits,
@@ -21,15 +19,12 @@ from uarcodec.coding.quant import (
     initial_step,
     interpolated_reference,
     quantize_residual,
-    quantize_tensor,
 )
 
 __all__ = [
     "CODER_ID",
     "EncodedTensor",
     "FixedBitsQuantizer",
-    "QuantSettings",
-    "QuantizedTensor",
     "TensorQuantizer",
     "coder_version",
     "decode_tensor",
@@ -41,7 +36,6 @@ __all__ = [
     "initial_step",
     "interpolated_reference",
     "quantize_residual",
-    "quantize_tensor",
     "seeded_params",
     "seeded_tensor",
     "symbol_range",

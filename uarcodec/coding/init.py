@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from uarcodec.errors import UarSettingsError
-from uarcodec.models.base import CodedTensorSpec, InitKind, InitSpec
+from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec
 
 GOLDEN = 0x9E3779B97F4A7C15
 _MIX_1 = 0xBF58476D1CE4E5B9

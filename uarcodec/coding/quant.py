@@ -13,7 +13,6 @@ the decoder call; ``bitstream_spec.md (sections 11-13)`` specifies the reconstru
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,23 +27,6 @@ DEFAULT_STEP = 2.0**-10  # initial step of a tensor with no spread (all-zero bia
 LEAK_PROBABILITY = 2.0**-24
 _SQRT1_2 = math.sqrt(0.5)
 MAX_ABS_SYMBOL = 1 << 24  # |q| beyond this is refused (float32(q) must be exact)
-
-
-@dataclass(frozen=True)
-class QuantSettings:
-    """How each coded tensor's quantizer starts.
-
-    ``init_step``: the starting step of every tensor, or None to derive it per tensor with
-    :func:`initial_step` (the tensor's value range split into ``2**init_bits - 1`` steps).
-    ``min_std``: the floor of the Gaussian std in symbol units (rate model and stream).
-    """
-
-    init_step: float | None = None
-    init_bits: int = 8
-    min_std: float = DEFAULT_MIN_STD
-
-    def step_for(self, theta: Tensor | np.ndarray) -> float:
-        return float(self.init_step) if self.init_step is not None else initial_step(theta, self.init_bits)
 
 
 def initial_step(theta: Tensor | np.ndarray, bits: int) -> float:
@@ -109,10 +91,6 @@ class TensorQuantizer(nn.Module):
             raise UarCodingError(f"min_std must be finite and > 0, got {min_std}")
         self.log_step = nn.Parameter(torch.tensor(math.log(init_step), dtype=torch.float32))
         self.min_std = float(min_std)
-
-    @classmethod
-    def for_tensor(cls, theta: Tensor | np.ndarray, settings: QuantSettings) -> "TensorQuantizer":
-        return cls(settings.step_for(theta), settings.min_std)
 
     def step(self) -> Tensor:
         return torch.exp(self.log_step)
@@ -183,16 +161,6 @@ class FixedBitsQuantizer(nn.Module):
 # --- numpy side: what goes into the stream ----------------------------------------------------
 
 
-@dataclass
-class QuantizedTensor:
-    """A coded tensor's integers and the float32 parameters stored next to them."""
-
-    q: np.ndarray  # int32, the tensor's shape
-    step: np.float32
-    mean: np.float32
-    std: np.float32
-
-
 def _check_step(step: float) -> np.float32:
     s = np.float32(step)
     if not (np.isfinite(s) and s > 0):
@@ -227,15 +195,6 @@ def gaussian_params(q: np.ndarray, min_std: float = DEFAULT_MIN_STD) -> tuple[np
     if not std32 > 0:
         raise UarCodingError(f"min_std must be > 0, got {min_std}")
     return np.float32(mean), std32
-
-
-def quantize_tensor(
-    theta: np.ndarray, ref: np.ndarray, step: float, min_std: float = DEFAULT_MIN_STD
-) -> QuantizedTensor:
-    """Codes and stream parameters of one tensor (encoder side)."""
-    q = quantize_residual(theta, ref, step)
-    mean, std = gaussian_params(q, min_std)
-    return QuantizedTensor(q=q, step=np.float32(step), mean=mean, std=std)
 
 
 def dequantize(q: np.ndarray, ref: np.ndarray, step: np.float32) -> np.ndarray:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
 import typing
 from dataclasses import dataclass
 from typing import ClassVar
@@ -33,51 +32,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from uarcodec.bitstream.records import FieldValue
 from uarcodec.errors import UarFormatError
-
-
-class TensorRole(enum.IntEnum):
-    """What a coded tensor is; the quantizer keeps one step per tensor, weights and biases apart."""
-
-    WEIGHT = 0
-    BIAS = 1
-    GRID = 2  # feature grids (HiNeRV)
-    EMBEDDING = 3  # per-frame embeddings (HNeRV); no previous-model counterpart in the II sense
-    NORM = 4  # normalisation scales/shifts
-
-
-class InitKind(enum.IntEnum):
-    """Rules of the seeded initialisation (``coding/init.py``, ``bitstream_spec.md``)."""
-
-    ZEROS = 0
-    ONES = 1
-    UNIFORM = 2  # U(-bound, bound) per element
-    SHARED_UNIFORM = 3  # a code of ``period`` elements, U(-bound, bound), repeated, plus
-    # independent U(-noise, noise) per element (per-frame embeddings near one shared code)
-
-
-@dataclass(frozen=True)
-class InitSpec:
-    kind: InitKind
-    bound: float = 0.0
-    noise: float = 0.0
-    period: int = 0
-
-
-@dataclass(frozen=True)
-class CodedTensorSpec:
-    name: str  # parameter name inside the module
-    shape: tuple[int, ...]
-    role: TensorRole
-    init: InitSpec
-
-    @property
-    def num_elements(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uarcodec.bitstream.records import FieldValue
+from uarcodec.vocabulary import FieldValue
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import (
     ArchConfig,
@@ -51,7 +51,6 @@ from uarcodec.models.base import (
     InrModel,
     TensorRole,
 )
-from uarcodec.models.registry import register
 
 LAYER_NORM_EPS = 1e-6
 OUTPUT_CHANNELS = 3
@@ -311,7 +310,6 @@ def init_tensor_(tensor: torch.Tensor, init: InitSpec, generator: torch.Generato
 # --------------------------------------------------------------------------------------------
 
 
-@register
 class HiNeRV(InrModel):
     """HiNeRV representation of one GOP (see the module docstring)."""
 

@@ -63,11 +63,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from uarcodec.bitstream.records import FieldValue
+from uarcodec.vocabulary import FieldValue
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import ArchConfig, CodedTensorSpec, InitKind, InitSpec, InrModel, TensorRole
 from uarcodec.models.layers import crop_frames, round_up, sample_init, uniform_conv_bound
-from uarcodec.models.registry import register
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
 
@@ -300,7 +299,6 @@ class HNeRVEncoder(nn.Module):
         return {"embeddings": self.shared_code + self.layers(x)}
 
 
-@register
 class HNeRV(InrModel):
     family_id = 1
     family_name = "hnerv"

@@ -17,7 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from uarcodec.errors import UarSettingsError
-from uarcodec.models.base import InitKind, InitSpec
+from uarcodec.vocabulary import InitKind, InitSpec
 
 
 def round_up(n: int, multiple: int) -> int:
@@ -42,8 +42,11 @@ def uniform_conv_bound(fan_in: int) -> float:
 
 
 def sample_init(spec: InitSpec, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
-    """A float32 tensor of ``shape`` drawn by the rule ``spec`` with torch's RNG."""
+    """A float32 tensor of ``shape`` drawn by the rule ``spec`` with torch's RNG; under the
+    meta device (a network's skeleton) an empty meta tensor, with nothing drawn."""
     n = math.prod(shape)
+    if torch.empty(0).is_meta:
+        return torch.empty(shape)
     if spec.kind == InitKind.ZEROS:
         return torch.zeros(shape)
     if spec.kind == InitKind.ONES:

@@ -1,50 +1,56 @@
-"""Stable numeric ids of the INR families. An id, once released, never changes meaning."""
+"""Stable numeric ids of the INR families. An id, once released, never changes meaning.
+
+The table names each family's module and class; a family's module is imported only when the
+family is used, so the registry itself imports no model (and no model imports the registry).
+"""
 
 from __future__ import annotations
 
-from uarcodec.bitstream.records import FieldValue
-from uarcodec.errors import UarFormatError, UarSettingsError
-from uarcodec.models.base import InrModel
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-_FAMILIES: dict[int, type[InrModel]] = {}
+from uarcodec.errors import UarFormatError
+from uarcodec.settings import parse_choice
+from uarcodec.vocabulary import ModelFamily
+
+if TYPE_CHECKING:
+    from uarcodec.models.base import InrModel
 
 
-def register(cls: type[InrModel]) -> type[InrModel]:
-    """Class decorator adding a family under its ``family_id`` and ``family_name``."""
-    if cls.family_id in _FAMILIES and _FAMILIES[cls.family_id] is not cls:
-        raise ValueError(f"family id {cls.family_id} is taken by {_FAMILIES[cls.family_id].__name__}")
-    _FAMILIES[cls.family_id] = cls
+@dataclass(frozen=True)
+class FamilyEntry:
+    family: ModelFamily
+    family_id: int  # written in the stream header
+    module: str
+    class_name: str
+
+
+FAMILY_TABLE: tuple[FamilyEntry, ...] = (
+    FamilyEntry(ModelFamily.HNERV, 1, "uarcodec.models.hnerv", "HNeRV"),
+    FamilyEntry(ModelFamily.HINERV, 2, "uarcodec.models.hinerv", "HiNeRV"),
+)
+
+
+def _load(entry: FamilyEntry) -> type[InrModel]:
+    cls = getattr(importlib.import_module(entry.module), entry.class_name)
+    if cls.family_id != entry.family_id or cls.family_name != entry.family.value:
+        raise RuntimeError(f"{entry.module}.{entry.class_name} does not match its registry entry")
     return cls
 
 
-def _load_builtin() -> None:
-    # Imported for their @register side effect; kept here so the registry is always complete.
-    from uarcodec.models import hinerv, hnerv  # noqa: F401
-
-
 def families() -> dict[str, type[InrModel]]:
-    _load_builtin()
-    return {cls.family_name: cls for cls in _FAMILIES.values()}
+    """Every family by name, in id order."""
+    return {e.family.value: _load(e) for e in FAMILY_TABLE}
 
 
-def family_by_name(name: str) -> type[InrModel]:
-    fams = families()
-    if name not in fams:
-        raise UarSettingsError(f"unknown model family {name!r} (known: {', '.join(sorted(fams))})")
-    return fams[name]
+def family_by_name(name: ModelFamily | str) -> type[InrModel]:
+    family = parse_choice(ModelFamily, name, "family")
+    return _load(next(e for e in FAMILY_TABLE if e.family == family))
 
 
 def family_by_id(family_id: int) -> type[InrModel]:
-    _load_builtin()
-    if family_id not in _FAMILIES:
-        raise UarFormatError(f"unknown model family id {family_id}")
-    return _FAMILIES[family_id]
-
-
-def build_model(
-    family_id: int, fields: dict[str, FieldValue], height: int, width: int, num_frames: int
-) -> InrModel:
-    """Rebuild a family's network from the stream's architecture fields."""
-    cls = family_by_id(family_id)
-    config = cls.config_type.from_fields(fields)
-    return cls(config, height, width, num_frames)
+    for entry in FAMILY_TABLE:
+        if entry.family_id == family_id:
+            return _load(entry)
+    raise UarFormatError(f"unknown model family id {family_id}")

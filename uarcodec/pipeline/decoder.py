@@ -14,10 +14,8 @@ import torch
 from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, StreamHeader
 from uarcodec.errors import UarFormatError, UarInputError
-from uarcodec.models.registry import build_model
-from uarcodec.pipeline.encoder import load_params
-from uarcodec.pipeline.model_coding import reconstruct_params
 from uarcodec.pipeline.partition import GopPartition
+from uarcodec.pipeline.rebuild import rebuild_model
 from uarcodec.pipeline.render import render_gop
 from uarcodec.video.frames import YuvClip
 
@@ -32,15 +30,12 @@ def decode_gom_clips(
     prev_hat: list[np.ndarray] | None = None
     first = gom.first_frame
     for record in gom.models:
-        model = build_model(c.family_id, c.arch, v.height, v.width, record.num_frames).to(device)
-        specs = model.coded_specs()
-        theta_hat = reconstruct_params(record, specs, prev_hat)
-        gop_frames = range(first, first + record.num_frames)
-        local = _local_frames(gop_frames, wanted)
+        rebuilt = rebuild_model(header, record, prev_hat, device)
+        local = _local_frames(range(first, first + record.num_frames), wanted)
         if local:
-            load_params(model, specs, theta_hat)
-            yield render_gop(model, record.num_frames, c.output_space, v.color_matrix, v.color_range, device, local)
-        prev_hat = theta_hat
+            yield render_gop(rebuilt.model, record.num_frames, c.output_space, v.color_matrix, v.color_range,
+                             device, local)
+        prev_hat = rebuilt.theta_hat
         first += record.num_frames
 
 

@@ -19,9 +19,12 @@ import torch
 from torch.func import functional_call
 
 from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step
-from uarcodec.models.base import CodedTensorSpec, InrModel
-from uarcodec.pipeline.render import GopTarget, distortion_mse
-from uarcodec.settings import TrainingSettings
+from uarcodec.models.base import InrModel
+from uarcodec.vocabulary import CodedTensorSpec
+from uarcodec.pipeline.training_target import GopTarget, distortion_mse
+from uarcodec.errors import UarSettingsError
+from uarcodec.metrics import psnr_from_mse
+from uarcodec.settings import Device, Precision, QuantMode, TrainingSettings, parse_choice
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,13 @@ class FitResult:
     encoder_state: dict[str, torch.Tensor] | None = None  # the training encoder, for warm starts
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
+def resolve_device(name: Device | str) -> torch.device:
+    device = parse_choice(Device, name, "device")
+    if device == Device.AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from uarcodec.errors import UarSettingsError
-
+    if device == Device.CUDA and not torch.cuda.is_available():
         raise UarSettingsError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(name)
+    return torch.device(device.value)
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,8 +75,12 @@ def fast_bf16(device: torch.device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    return precision == "bf16" or (precision == "auto" and fast_bf16(device))
+def resolve_precision(precision: Precision, device: torch.device) -> Precision:
+    """The precision training really uses on ``device``: ``auto`` becomes bf16 where the
+    hardware is fast at it, else fp32."""
+    if precision != Precision.AUTO:
+        return precision
+    return Precision.BF16 if fast_bf16(device) else Precision.FP32
 
 
 def warmup_cosine(step: int, total: int, warmup: float) -> float:
@@ -92,7 +98,7 @@ def _make_quantizers(
 ) -> list[torch.nn.Module]:
     quantizers: list[torch.nn.Module] = []
     for theta, ref, step in zip(init, refs, init_steps):
-        if settings.quant == "qat":
+        if settings.quant == QuantMode.QAT:
             quantizers.append(FixedBitsQuantizer(settings.qat_bits))
             continue
         if step is None:
@@ -115,12 +121,12 @@ def fit_model(
     progress: ProgressCallback | None = None,
     encoder_state: dict[str, torch.Tensor] | None = None,
 ) -> FitResult:
-    """Train ``model``'s coded tensors from ``init`` towards ``target``; the rate is measured
-    on ``theta - ref`` per tensor. Returns the float tensors and steps; quantizing and coding
+    """Train the coded tensors of ``model`` (a skeleton: only its structure is used, through
+    ``functional_call``) from ``init`` towards ``target``; the rate is measured on
+    ``theta - ref`` per tensor. Returns the float tensors and steps; quantizing and coding
     them is the encoder's job (numpy, exactly as the decoder rebuilds)."""
     start = time.perf_counter()
     specs = model.coded_specs()
-    model = model.to(device)
     names = [s.name for s in specs]
     thetas = [torch.nn.Parameter(torch.from_numpy(np.array(t, np.float32)).to(device)) for t in init]
     ref_t = [torch.from_numpy(np.asarray(r, np.float32)).to(device) for r in refs]
@@ -155,7 +161,7 @@ def fit_model(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
     gen = torch.Generator().manual_seed(seed)
-    autocast = use_bf16(settings.precision, device)
+    autocast = resolve_precision(settings.precision, device) == Precision.BF16
     history: list[FitProgress] = []
     model.train()
     for epoch in range(epochs):
@@ -173,9 +179,9 @@ def fit_model(
                 name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, current, ref_t)
             }
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                out = functional_call(model, quantized, (idx,), strict=False)
+                out = functional_call(model, quantized, (idx,), strict=True)
             mse = distortion_mse(out, target, idx)
-            if settings.quant == "rqec":
+            if settings.quant == QuantMode.RQEC:
                 bits = sum(q.rate_bits(t, r, noise=settings.rate_noise) for q, t, r in zip(quantizers, current, ref_t))
                 bpp = bits / pixels
             else:
@@ -192,7 +198,7 @@ def fit_model(
             epoch=epoch + 1,
             epochs=epochs,
             loss=sum_loss / batches_per_epoch,
-            psnr=mse_to_psnr(sum_mse / batches_per_epoch),
+            psnr=psnr_from_mse(sum_mse / batches_per_epoch),
             bpp=sum_bpp / batches_per_epoch,
         )
         history.append(report)
@@ -215,7 +221,3 @@ def fit_model(
         history=history,
         encoder_state=None if encoder is None else {k: v.detach().clone() for k, v in encoder.state_dict().items()},
     )
-
-
-def mse_to_psnr(mse: float) -> float:
-    return 100.0 if mse <= 1e-10 else 10.0 * math.log10(1.0 / mse)

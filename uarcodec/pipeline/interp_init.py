@@ -12,12 +12,9 @@ import numpy as np
 
 from uarcodec.bitstream.records import RefMode
 from uarcodec.coding.quant import interpolated_reference as interpolate
+from uarcodec.metrics import yuv_weighted
 from uarcodec.settings import EncoderSettings
 from uarcodec.video.frames import YuvClip
-
-# PSNR-YUV weights of the Y, U and V planes, also used for the GOP gap MSE.
-PLANE_WEIGHTS = (6.0, 1.0, 1.0)
-
 
 def tensor_reference(
     mode: RefMode, shape: tuple[int, ...], theta_seed: np.ndarray | None, theta_prev: np.ndarray | None, eps: float
@@ -38,11 +35,11 @@ def gop_gap_mse(prev: YuvClip, cur: YuvClip) -> float:
     """MSE between corresponding frames of two adjacent GOPs, pixels in [0, 1], planes
     weighted 6:1:1; frame i of ``cur`` against frame i of ``prev`` for the frames both have."""
     n = min(prev.num_frames, cur.num_frames)
-    total = 0.0
-    for weight, a, b in zip(PLANE_WEIGHTS, (prev.y, prev.u, prev.v), (cur.y, cur.u, cur.v)):
-        diff = a[:n].astype(np.float64) - b[:n].astype(np.float64)
-        total += weight * float(np.mean(diff * diff)) / (255.0 * 255.0)
-    return total / sum(PLANE_WEIGHTS)
+    mse = [
+        float(np.mean(np.square(a[:n].astype(np.float64) - b[:n].astype(np.float64)))) / (255.0 * 255.0)
+        for a, b in ((prev.y, cur.y), (prev.u, cur.u), (prev.v, cur.v))
+    ]
+    return float(yuv_weighted(*mse))
 
 
 def choose_eps(settings: EncoderSettings, gap_mse: float) -> float:

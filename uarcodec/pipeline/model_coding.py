@@ -4,8 +4,10 @@
   integers will be a residual against (I-model: nothing; P-model: the II interpolation, or the
   previous GOP's decoded embeddings).
 * :func:`code_model` quantizes and entropy-codes the trained tensors into a
-  :class:`ModelRecord`, then rebuilds the model from that record with the decoder's own code
-  (:func:`reconstruct_params`): the encoder's next reference is exactly what a decoder gets.
+  :class:`ModelRecord`.
+* :func:`reconstruct_params` is the decoder's rebuild of the coded tensors from a record (the
+  encoder rebuilds from its own records, parsed back from their bytes, through
+  ``pipeline/rebuild.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from uarcodec.coding.entropy import decode_tensor, encode_tensor
 from uarcodec.coding.init import seeded_tensor
 from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, quantize_residual
 from uarcodec.errors import UarFormatError
-from uarcodec.models.base import CodedTensorSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, TensorRole
 from uarcodec.pipeline.interp_init import tensor_reference
 
 
@@ -111,8 +113,8 @@ def code_model(
     prev_hat: list[np.ndarray] | None,
     num_frames: int,
     min_std: float,
-) -> tuple[ModelRecord, list[np.ndarray]]:
-    """Quantize + entropy-code; returns the record and the decoder-side parameters."""
+) -> ModelRecord:
+    """Quantize and entropy-code the trained tensors of one model."""
     tensors = []
     for i, spec in enumerate(specs):
         mode, ref = plan.modes[i], plan.refs[i]
@@ -120,8 +122,7 @@ def code_model(
             mode = _cheaper_embedding_mode(theta[i], prev_hat[i], steps[i], min_std)
             ref = prev_hat[i] if mode == RefMode.PREVIOUS else np.zeros(spec.shape, np.float32)
         tensors.append(_code_tensor(theta[i], ref, steps[i], mode, min_std))
-    record = ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
-    return record, reconstruct_params(record, specs, prev_hat)
+    return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
 
 
 def reconstruct_params(

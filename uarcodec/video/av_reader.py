@@ -23,7 +23,7 @@ from av.video.reformatter import ColorRange as AvColorRange
 from av.video.reformatter import Colorspace as AvColorspace
 from av.video.reformatter import VideoReformatter
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange, PixelFormat, VideoParams
+from uarcodec.vocabulary import ColorMatrix, ColorRange, PixelFormat, VideoParams
 from uarcodec.errors import UarInputError
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.options import check_even_size, check_pix_fmt

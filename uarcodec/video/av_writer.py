@@ -7,7 +7,7 @@ import av
 import numpy as np
 from av.video.frame import VideoFrame
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange
+from uarcodec.vocabulary import ColorMatrix, ColorRange
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.options import parse_fps
 from uarcodec.video.writer import VideoWriter

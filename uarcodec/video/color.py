@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange
+from uarcodec.vocabulary import ColorMatrix, ColorRange
 from uarcodec.errors import UarInputError
 from uarcodec.video.frames import YuvClip
 

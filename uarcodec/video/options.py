@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange, PixelFormat
+from uarcodec.vocabulary import ColorMatrix, ColorRange, PixelFormat
 from uarcodec.errors import UarInputError
 
 # Names accepted for the one supported pixel format (8-bit planar 4:2:0, I420 order).

@@ -6,7 +6,7 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange, PixelFormat, VideoParams
+from uarcodec.vocabulary import ColorMatrix, ColorRange, PixelFormat, VideoParams
 from uarcodec.errors import UarInputError
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.naming import NameHints, hints_from_name

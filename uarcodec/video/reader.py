@@ -6,7 +6,7 @@ import abc
 from collections.abc import Iterator
 from pathlib import Path
 
-from uarcodec.bitstream.records import VideoParams
+from uarcodec.vocabulary import VideoParams
 from uarcodec.errors import UarInputError
 from uarcodec.video.frames import YuvClip
 

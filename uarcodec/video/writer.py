@@ -6,7 +6,7 @@ import abc
 import os
 from pathlib import Path
 
-from uarcodec.bitstream.records import VideoParams
+from uarcodec.vocabulary import VideoParams
 from uarcodec.errors import UarInputError
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.options import check_even_size, check_pix_fmt

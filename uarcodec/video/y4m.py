@@ -16,7 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
-from uarcodec.bitstream.records import ColorMatrix, ColorRange, PixelFormat, VideoParams
+from uarcodec.vocabulary import ColorMatrix, ColorRange, PixelFormat, VideoParams
 from uarcodec.errors import UarInputError
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.options import check_even_size, check_pix_fmt, parse_fps

@@ -1,0 +1,79 @@
+"""The training options `uar encode`, `uar bench` and `uar calibrate` share, declared once:
+one click decorator that hands the command a :class:`uarcodec.settings.TrainingOptions`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from uarcodec.errors import UarSettingsError
+from uarcodec.settings import DEFAULT_PRESET, Device, Distortion, Precision, Preset, QuantMode, TrainingOptions
+from uarcodec.vocabulary import ModelFamily
+
+from uarcodec_cli.common import names_list
+
+
+def _choice(enum_type: type) -> click.Choice:
+    return click.Choice(enum_type.choices())
+
+
+# Every option names the TrainingOptions field it sets (its click parameter name).
+_OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
+    click.option("--preset", type=_choice(Preset), default=DEFAULT_PRESET.value, show_default=True,
+                 help="Training length (veryslow = the paper's epochs)."),
+    click.option("--lambda", "lmbda", type=float, help="Rate-distortion trade-off: loss = bpp + lambda * MSE."),
+    click.option("--epochs-i", type=click.IntRange(min=1), help="Epochs of I-models (overrides the preset)."),
+    click.option("--epochs-p", type=click.IntRange(min=1), help="Epochs of P-models (overrides the preset)."),
+    click.option("--lr", type=float, help="Learning rate."),
+    click.option("--batch-size", type=click.IntRange(min=1), help="Frames per training step."),
+    click.option("--precision", type=_choice(Precision),
+                 help="Training precision: bf16 autocast, fp32, or auto (bf16 where the hardware is fast at it; "
+                      "the default). The stream records the one used."),
+    click.option("--distortion", type=_choice(Distortion), help="Loss colour space (yuv: 6:1:1 on 4:2:0)."),
+    click.option("--quant", type=_choice(QuantMode), help="rqec (entropy-constrained) or qat (paper's base)."),
+    click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
+                 help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default)."),
+    click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+                 help="Base seed of the models' initialisation."),
+    click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),
+    click.option("--threads", type=click.IntRange(min=1),
+                 help="Torch threads of the training (default: torch's; 1 is faster on a busy machine)."),
+)
+_FIELDS = tuple(f.name for f in dataclasses.fields(TrainingOptions))
+
+
+def training_options(*, several_families: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the training options (and ``--model``) to a command; it receives them as one
+    ``training: TrainingOptions`` argument. With ``several_families``, ``--model`` takes a
+    comma-separated list, the command also receives ``families`` and ``training.family`` is
+    the first of them."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in _FIELDS}
+            if several_families:
+                kwargs["families"] = names_list(values["family"], tuple(ModelFamily.choices()), "--model")
+                values["family"] = kwargs["families"][0]
+            try:
+                kwargs["training"] = TrainingOptions(**values)
+            except UarSettingsError as exc:
+                raise click.BadParameter(str(exc)) from None
+            return command(*args, **kwargs)
+
+        model = (
+            click.option("--model", "family", default=ModelFamily.HNERV.value, show_default=True,
+                         help=f"INR famil(y/ies), comma-separated: {', '.join(ModelFamily.choices())}.")
+            if several_families else
+            click.option("--model", "family", type=_choice(ModelFamily), default=ModelFamily.HNERV.value,
+                         show_default=True, help="INR family.")
+        )
+        for option in reversed((model, *_OPTIONS)):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate

@@ -1,0 +1,105 @@
+"""Rate points of uarcodec in the bench: model sizes (parameters per model), as in the paper
+(Section IV-A2).
+
+Default sizes (:func:`default_sizes`): the paper's four sizes for the p class (small p:
+0.3/0.45/0.6/0.9 MB, medium: 0.6/0.9/1.8/2.7 MB, large: 3/4.5/6/9 MB; 1 MB = 10^6 parameters,
+the paper's 8-bit models), scaled by the pixels one model covers here against the paper's
+1920x1080 at p = 6/30/120::
+
+    size_k = paper_size_k * (W * H * p) / (1920 * 1080 * p_paper)
+
+rounded to two significant digits. When the smallest point is below 1.5x the family's smallest
+network at this frame size and p (HNeRV's per-frame embeddings set a floor), all four are
+raised by the same factor so the ratios stay the paper's.
+"""
+
+from __future__ import annotations
+
+import math
+
+from uarcodec.errors import UarSettingsError
+from uarcodec.models.registry import family_by_name
+from uarcodec.settings import p_class, parse_size
+
+# The paper's model sizes (MB, read as millions of parameters) per p class, its p per class and
+# its frame size (UVG, 1920x1080).
+PAPER_SIZES_MB = ((0.3, 0.45, 0.6, 0.9), (0.6, 0.9, 1.8, 2.7), (3.0, 4.5, 6.0, 9.0))
+PAPER_GOPS = (6, 30, 120)
+PAPER_PIXELS = 1920 * 1080
+SMALLEST_HEADROOM = 1.5  # the smallest default point is at least this times the smallest network
+
+
+def round_significant(value: float, digits: int = 2) -> int:
+    """``value`` rounded to ``digits`` significant digits, as an integer."""
+    if value <= 0:
+        raise UarSettingsError(f"size must be positive, got {value}")
+    magnitude = 10 ** max(0, math.floor(math.log10(value)) - digits + 1)
+    return int(round(value / magnitude) * magnitude)
+
+
+def size_label(size: int) -> str:
+    """The point label of a model size: ``72000 -> "72k"``, ``2400 -> "2.4k"``; it reads back
+    with :func:`uarcodec.settings.parse_size`."""
+    if size >= 1_000_000 and size % 100_000 == 0:
+        return f"{size / 1_000_000:g}M"
+    if size >= 1000 and size % 100 == 0:
+        return f"{size / 1000:g}k"
+    return str(size)
+
+
+def smallest_model_size(family: str, width: int, height: int, gop_frames: int) -> int:
+    """The fewest coded parameters the family can be sized to here (within 2%)."""
+    cls = family_by_name(family)
+
+    def fits(target: int) -> bool:
+        try:
+            cls.config_for_size(target, height, width, gop_frames)
+        except UarSettingsError:
+            return False
+        return True
+
+    lo, hi = 1000, 1000
+    while not fits(hi):
+        lo, hi = hi, hi * 2
+        if hi > 10**9:
+            raise UarSettingsError(f"{family} cannot be sized for {width}x{height}, p={gop_frames}")
+    if lo == hi:
+        return hi
+    while hi > lo * 1.02:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
+def default_sizes(
+    family: str, width: int, height: int, gop_size: int, gop_frames: int | None = None
+) -> tuple[int, ...]:
+    """The four default model sizes (rate points) for this frame size and p (module docstring).
+
+    ``gop_frames`` is the frames one model really covers (``min(p, frames)``; default p); the
+    p class is that of ``gop_size``."""
+    k = p_class(gop_size)
+    frames = gop_size if gop_frames is None else gop_frames
+    scale = width * height * frames / (PAPER_PIXELS * PAPER_GOPS[k])
+    raw = [mb * 1e6 * scale for mb in PAPER_SIZES_MB[k]]
+    floor = SMALLEST_HEADROOM * smallest_model_size(family, width, height, frames)
+    if raw[0] < floor:
+        raw = [r * floor / raw[0] for r in raw]
+    return tuple(max(1000, round_significant(r)) for r in raw)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"50k,100k,200k"`` -> ``(50000, 100000, 200000)``."""
+    parts = [p for p in (t.strip() for t in text.split(",")) if p]
+    if not parts:
+        raise UarSettingsError("no model sizes given")
+    sizes = tuple(parse_size(p) for p in parts)
+    if len(set(sizes)) != len(sizes):
+        raise UarSettingsError(f"model sizes repeat: {text!r}")
+    return sizes
+
+
+__all__ = [
+    "PAPER_GOPS", "PAPER_PIXELS", "PAPER_SIZES_MB", "SMALLEST_HEADROOM", "default_sizes", "parse_sizes",
+    "round_significant", "size_label", "smallest_model_size",
+]

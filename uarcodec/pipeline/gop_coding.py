@@ -1,0 +1,100 @@
+"""Code one GOP: fit its model, quantize and entropy-code it, then decode it back.
+
+:meth:`GopCoder.code` is the unit the encoder, the eps calibration and the benchmarks share.
+Encode-then-decode-back holds by construction: the model record is serialised, parsed back
+from those bytes, and the reference of the next P-model, the reconstruction and its quality
+all come from :func:`~uarcodec.pipeline.rebuild.rebuild_model` on the parsed record, the
+decoder's own path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from uarcodec.bitstream import parse_model, serialize_model
+from uarcodec.bitstream.records import ModelKind, ModelRecord, StreamHeader
+from uarcodec.models.base import CodedTensorSpec
+from uarcodec.pipeline.fit import FitProgress, ProgressCallback, fit_model
+from uarcodec.pipeline.model_coding import code_model, plan_model
+from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
+from uarcodec.pipeline.render import render_gop
+from uarcodec.pipeline.training_target import make_target
+from uarcodec.settings import EncoderSettings, derive_seed
+from uarcodec.video.frames import YuvClip
+
+StartCallback = Callable[[ModelKind, int], None]  # (kind, epochs) before a model's fit
+
+
+@dataclass
+class CodedGop:
+    """One GOP's model as coded: its record (parsed back from its bytes), what the next
+    P-model is predicted from (the decoded parameters, the trained steps, the training
+    encoder) and the decoded frames."""
+
+    record: ModelRecord
+    theta_hat: list[np.ndarray]
+    steps: list[float]
+    encoder_state: dict | None
+    recon: YuvClip
+    fit_seconds: float
+    history: list[FitProgress]  # the fit's per-epoch progress
+
+    @property
+    def coded_bytes(self) -> int:
+        return sum(t.coded_bytes for t in self.record.tensors)
+
+
+@dataclass(frozen=True)
+class GopCoder:
+    """What every model of one stream shares: its header, settings and device."""
+
+    header: StreamHeader
+    settings: EncoderSettings
+    device: torch.device
+
+    def code(
+        self, clip: YuvClip, gop_index: int, eps: float, prev: CodedGop | None, *,
+        position: int = 0, on_start: StartCallback | None = None, on_epoch: ProgressCallback | None = None,
+    ) -> CodedGop:
+        """Fit, code and decode back the model of one GOP: an I-model when ``prev`` is None,
+        else a P-model predicted from ``prev`` with this ``eps``. ``gop_index`` (in the video)
+        seeds the model; ``position`` is its place in the GOM."""
+        v, c, s = self.header.video, self.header.coding, self.settings
+        kind = ModelKind.I if prev is None else ModelKind.P
+        prev_hat = None if prev is None else prev.theta_hat
+        skeleton = stream_skeleton(self.header, clip.num_frames)
+        specs = skeleton.coded_specs()
+        target = make_target(clip, c.output_space, v.color_matrix, v.color_range, self.device)
+        content = {name: t.detach().cpu().numpy() for name, t in skeleton.content_init(target.network_input_frames()).items()}
+        seed = derive_seed(s.seed, gop_index)
+        plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content)
+        epochs = s.training.epochs_i if prev is None else s.training.epochs_p
+        if on_start:
+            on_start(kind, epochs)
+        fit = fit_model(
+            skeleton, target, plan.init, plan.refs, s.training, epochs,
+            init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
+            device=self.device, seed=seed, progress=on_epoch,
+            encoder_state=None if prev is None else prev.encoder_state,
+        )
+        coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std)
+        record = parse_model(serialize_model(coded, position, self.header), position, self.header)
+        rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
+        recon = render_gop(rebuilt.model, clip.num_frames, c.output_space, v.color_matrix, v.color_range, self.device)
+        return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds, fit.history)
+
+
+def matching_steps(
+    prev_steps: list[float] | None, specs: list[CodedTensorSpec], prev_hat: list[np.ndarray] | None
+) -> list[float | None] | None:
+    """A P-model's quantizers start from the previous model's trained steps (same tensor)."""
+    if prev_steps is None or prev_hat is None:
+        return None
+    return [
+        prev_steps[i] if i < len(prev_hat) and tuple(prev_hat[i].shape) == spec.shape else None
+        for i, spec in enumerate(specs)
+    ]

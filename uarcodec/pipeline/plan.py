@@ -1,0 +1,66 @@
+"""What an encode will do, decided before any training: the frames, the model size, the GOMs
+(:func:`plan_encode`), and the stream header that records it (:func:`stream_header`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from uarcodec.bitstream.records import CodingParams, OutputSpace, StreamHeader, VideoParams
+from uarcodec.coding.entropy import CODER_ID, coder_version
+from uarcodec.errors import UarInputError
+from uarcodec.models.registry import family_by_name
+from uarcodec.pipeline.fit import resolve_precision
+from uarcodec.pipeline.partition import GopPartition
+from uarcodec.settings import Distortion, EncoderSettings, size_for_bpp
+
+QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """An encode as it will run: the input's parameters, how many of its frames are coded,
+    the settings with the model size resolved, and the GOM count."""
+
+    video: VideoParams
+    num_frames: int
+    settings: EncoderSettings
+    num_goms: int
+
+
+def plan_encode(
+    video: VideoParams, settings: EncoderSettings, *, frames: int | None = None, bpp: float | None = None
+) -> EncodePlan:
+    """The plan for encoding ``video``: the first ``frames`` frames (all by default); with
+    ``bpp`` the model size is the one that targets it (:func:`uarcodec.settings.size_for_bpp`),
+    else ``settings.model_size``."""
+    if frames is not None and frames < 1:
+        raise UarInputError(f"the number of frames to encode must be at least 1, got {frames}")
+    num_frames = video.num_frames if frames is None else min(frames, video.num_frames)
+    if num_frames < 1:
+        raise UarInputError("there are no frames to encode")
+    if bpp is not None:
+        size = size_for_bpp(bpp, video.width, video.height, min(settings.gop_size, num_frames))
+        settings = dataclasses.replace(settings, model_size=size)
+    settings.validate()
+    goms = len(GopPartition(num_frames, settings.gop_size, settings.gom_size).goms)
+    return EncodePlan(video, num_frames, settings, goms)
+
+
+def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings, device: torch.device) -> StreamHeader:
+    """The header of a stream of the first ``num_frames`` frames of ``video`` encoded with
+    ``settings`` on ``device``: the network sized for the GOP, and every setting as used."""
+    family = family_by_name(settings.family)
+    config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
+    space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
+    coded = dataclasses.replace(video, num_frames=num_frames)
+    precision = resolve_precision(settings.training.precision, device)
+    coding = CodingParams(
+        gop_size=settings.gop_size, gom_size=settings.gom_size, family_id=family.family_id,
+        arch=config.to_fields(), quantizer_id=QUANTIZER_ID, coder_id=CODER_ID, coder_version=coder_version(),
+        output_space=space,
+        encoder_settings=settings.informational_fields(precision=precision, device=device.type),
+    )
+    return StreamHeader(video=coded, coding=coding)

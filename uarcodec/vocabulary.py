@@ -1,0 +1,111 @@
+"""Words several ground-floor packages share: field values, video parameters, colour enums,
+coded-tensor specs. Depends on nothing but the standard library, so that ``video/``,
+``models/``, ``coding/`` and ``bitstream/`` can all use it without importing each other."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from fractions import Fraction
+
+# A value of an architecture or settings field: what the declarative key/value records can hold.
+FieldValue = int | float | str | bool | list[int] | list[float]
+
+
+
+class PixelFormat(enum.IntEnum):
+    YUV420P = 0  # 8-bit planar 4:2:0
+
+
+class ColorMatrix(enum.IntEnum):
+    BT601 = 0
+    BT709 = 1
+
+
+class ColorRange(enum.IntEnum):
+    LIMITED = 0
+    FULL = 1
+
+
+class OutputSpace(enum.IntEnum):
+    """What the three output channels of every network mean (needed to decode)."""
+
+    YUV = 0  # Y, U, V at full resolution; chroma 2x2-averaged to 4:2:0 on output
+    RGB = 1  # R, G, B in the stream's colour matrix and range, converted to 4:2:0 on output
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """The coded video: enough for a decoder to write the output file."""
+
+    width: int
+    height: int
+    num_frames: int
+    fps: Fraction
+    pix_fmt: PixelFormat = PixelFormat.YUV420P
+    color_matrix: ColorMatrix = ColorMatrix.BT601
+    color_range: ColorRange = ColorRange.LIMITED
+
+
+class TensorRole(enum.IntEnum):
+    """What a coded tensor is; the quantizer keeps one step per tensor, weights and biases apart."""
+
+    WEIGHT = 0
+    BIAS = 1
+    GRID = 2  # feature grids (HiNeRV)
+    EMBEDDING = 3  # per-frame embeddings (HNeRV); no previous-model counterpart in the II sense
+    NORM = 4  # normalisation scales/shifts
+
+
+class InitKind(enum.IntEnum):
+    """Rules of the seeded initialisation (``coding/init.py``, ``bitstream_spec.md``)."""
+
+    ZEROS = 0
+    ONES = 1
+    UNIFORM = 2  # U(-bound, bound) per element
+    SHARED_UNIFORM = 3  # a code of ``period`` elements, U(-bound, bound), repeated, plus
+    # independent U(-noise, noise) per element (per-frame embeddings near one shared code)
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    kind: InitKind
+    bound: float = 0.0
+    noise: float = 0.0
+    period: int = 0
+
+
+@dataclass(frozen=True)
+class CodedTensorSpec:
+    name: str  # parameter name inside the module
+    shape: tuple[int, ...]
+    role: TensorRole
+    init: InitSpec
+
+    @property
+    def num_elements(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+class ChoiceEnum(str, enum.Enum):
+    """A setting with a closed set of string values; compares equal to its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:  # as its value, so settings and messages read as the user wrote them
+        return repr(self.value)
+
+    @classmethod
+    def choices(cls) -> list[str]:
+        return [m.value for m in cls]
+
+
+class ModelFamily(ChoiceEnum):
+    """The INR families (``models/registry.py`` maps each to its stable stream id)."""
+
+    HNERV = "hnerv"
+    HINERV = "hinerv"
