@@ -11,14 +11,14 @@ Three sections, chosen by ``--tables steps,gops,whole`` (default all):
 
 * **steps** (Table II): for each p, model size and batch size, the worker reads the first p
   frames of the clip and codes them as one I-model with the encoder's own code
-  (:meth:`uarcodec.pipeline.encoder.GomEncoder.encode_gop`, as ``uar encode`` does: RQEC rate
+  (:meth:`uarcodec.pipeline.gop_coding.GopCoder.code`, as ``uar encode`` does: RQEC rate
   term, bf16 autocast as ``auto`` resolves, the HNeRV training encoder trained jointly; the
   default preset's training settings with ``epochs_i = warm-up + timed epochs`` and the batch
   size). *What is timed*: the wall time between the fit's progress callback at the end of the
   last warm-up epoch and the one at the end of the last epoch, i.e. whole epochs of real
   training steps (training encoder forward, fake quantization, network forward, rate and
   distortion, backward, Adam, learning-rate schedule); with ``--warmup-epochs 0`` the span
-  starts at the ``encode_gop`` call and so also holds the fit's set-up (content init, the
+  starts at the ``GopCoder.code`` call and so also holds the fit's set-up (content init, the
   training encoder over all frames). ms/frame = timed seconds / (timed epochs * p), ms/step =
   timed seconds / (timed epochs * ceil(p / batch)). Peak RSS is that of the whole worker
   (set-up, warm-up, training, then coding and rendering the model). MACs per pixel are counted
@@ -101,7 +101,8 @@ def work_steps(spec: Row) -> Row:
     import torch
 
     from uarcodec.models.registry import family_by_name
-    from uarcodec.pipeline.encoder import EncodeEvents, GomEncoder, build_header
+    from uarcodec.pipeline.gop_coding import GopCoder
+    from uarcodec.pipeline.plan import stream_header
     from uarcodec.settings import DEFAULT_PRESET, EncoderSettings, preset_training
 
     info, clip = read_clip(spec["clip"], spec["p"])
@@ -110,12 +111,10 @@ def work_steps(spec: Row) -> Row:
     settings = EncoderSettings(gop_size=spec["p"], gom_size=1, family=FAMILY, model_size=spec["size"],
                                training=training, preset=DEFAULT_PRESET)
     config = family_by_name(FAMILY).config_for_size(spec["size"], info.height, info.width, n)
-    header = build_header(info, n, settings, config.to_fields())
+    coder = GopCoder(stream_header(info, n, settings, torch.device("cpu")), settings, torch.device("cpu"))
     marks: list[float] = []
-    encoder = GomEncoder(header, settings, torch.device("cpu"),
-                         EncodeEvents(on_epoch=lambda _: marks.append(time.perf_counter())))
     start = time.perf_counter()
-    coded = encoder.encode_gop(clip, 0, 1.0, None)
+    coded = coder.code(clip, 0, 1.0, None, on_epoch=lambda _: marks.append(time.perf_counter()))
     peak = max_rss_mb()
     seconds = marks[-1] - (marks[warmup - 1] if warmup else start)
     model = family_by_name(FAMILY)(config, info.height, info.width, n)
@@ -385,11 +384,12 @@ def cpu_name() -> str:
 def machine_meta(args: argparse.Namespace, info) -> Row:
     import torch
 
-    from uarcodec.pipeline.fit import use_bf16
+    from uarcodec.pipeline.fit import resolve_precision
+    from uarcodec.settings import Precision
 
     return {
         "clip": Path(args.clip).name, "width": info.width, "height": info.height, "clip_frames": info.num_frames,
-        "threads": args.threads, "precision": "bf16" if use_bf16("auto", torch.device("cpu")) else "fp32",
+        "threads": args.threads, "precision": resolve_precision(Precision.AUTO, torch.device("cpu")).value,
         "torch": torch.__version__, "cpu": cpu_name(),
     }
 

@@ -17,10 +17,10 @@ from uarcodec.bench.calibration import (
     sweep_pair,
 )
 from uarcodec.bench.calibration_plot import plot_calibration
-from uarcodec.bench.eps_law_fit import fit_eps_law, law_eps, refine_minimum
+from uarcodec.bench.eps_law_fit import fit_eps_law, refine_minimum
 from uarcodec.bench.pair_coder import PairCoder
 from uarcodec.errors import UarInputError
-from uarcodec.settings import EpsLaw, TrainingOptions
+from uarcodec.settings import EpsLaw, TrainingOptions, law_eps
 from uarcodec.video import open_video
 from uarcodec_cli.main import main
 
@@ -55,7 +55,7 @@ def test_fit_models_the_clamp_the_encoder_applies():
     assert (eps == 0).sum() >= 3
     fit = fit_eps_law(MSE, eps, use_scipy=False)
     assert fit.law.a == pytest.approx(2.0, rel=1e-3) and fit.law.b == pytest.approx(100, rel=1e-3)
-    assert law_eps(fit.law.a, fit.law.b, MSE) == pytest.approx(eps, abs=1e-6)
+    assert law_eps(fit.law.a, fit.law.b, fit.law.c, MSE) == pytest.approx(eps, abs=1e-6)
 
 
 def test_noisy_samples_give_a_close_law_and_honest_quality():

@@ -11,7 +11,7 @@ import pytest
 
 from uarcodec.coding.init import seeded_params, seeded_tensor
 from uarcodec.errors import UarSettingsError
-from uarcodec.models.base import CodedTensorSpec, InitKind, InitSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
 
 M64 = (1 << 64) - 1
 G = 0x9E3779B97F4A7C15
@@ -90,7 +90,7 @@ def test_vectorised_generator_equals_the_scalar_spec_reading():
 _CHILD = """
 import hashlib, numpy as np
 from uarcodec.coding.init import seeded_params
-from uarcodec.models.base import CodedTensorSpec, InitKind, InitSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
 specs = [
     CodedTensorSpec("w", (64, 32, 3, 3), TensorRole.WEIGHT, InitSpec(InitKind.UNIFORM, bound=0.05)),
     CodedTensorSpec("b", (64,), TensorRole.BIAS, InitSpec(InitKind.ZEROS)),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
-from uarcodec.models.base import InitKind, TensorRole
+from uarcodec.vocabulary import InitKind, TensorRole
 from uarcodec.models.hinerv import HiNeRV, HiNeRVConfig, count_params
 from conftest import SHARED_DATA, yuv444_frames
 

@@ -30,11 +30,17 @@ from uarcodec.settings import EncoderSettings
 from uarcodec.video import open_video, open_writer
 from uarcodec.video.frames import YuvClip
 
-# Re-exported for front ends: the `uar` CLI reaches the codec only through this module. Besides the
-# functions below it uses EncodeEvents, EncodeReport, GopPartition and open_video (imported above) and:
+# Re-exported for front ends (the `uar` CLI reaches the codec only through this module): the
+# progress events and report types of an encode, and where an interrupted encode is kept.
 from uarcodec.pipeline.encoder import ModelDone, partial_path
 from uarcodec.pipeline.fit import FitProgress
 from uarcodec.pipeline.partition import Gom, Gop
+
+__all__ = [
+    "ComparisonResult", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "FitProgress", "FrameRange",
+    "Gom", "Gop", "InputOptions", "ModelDone", "UarStream", "compare_videos", "decode", "encode", "open_stream",
+    "partial_path", "plan_encode", "select_frames", "set_threads", "stream_info",
+]
 
 
 def set_threads(threads: int) -> None:

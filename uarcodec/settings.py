@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
+
 from uarcodec.errors import UarSettingsError
 from uarcodec.vocabulary import ChoiceEnum, FieldValue, ModelFamily
 
@@ -143,7 +145,13 @@ class EpsLaw:
     c: float = 0.0
 
     def eps(self, mse: float) -> float:
-        return min(1.0, max(0.0, 1.0 - self.a * math.exp(-self.b * mse + self.c)))
+        return float(law_eps(self.a, self.b, self.c, mse))
+
+
+def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
+    """``clamp(1 - a * exp(-b * mse + c), 0, 1)``, broadcasting over numpy arrays (the law's one
+    definition: the encoder evaluates it, the calibration fits it)."""
+    return np.clip(1.0 - a * np.exp(-b * mse + c), 0.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,13 @@ eps law, and each pair's RD loss against eps."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from uarcodec.bench.calibration import CalibrationResult
-from uarcodec.bench.eps_law_fit import law_eps
 from uarcodec.errors import UarInputError
-from uarcodec.settings import EpsLaw
+from uarcodec.settings import EpsLaw, law_eps
 
 
 def plot_calibration(result: CalibrationResult, out_png: Path, current: EpsLaw = EpsLaw()) -> Path:
@@ -31,9 +29,9 @@ def plot_calibration(result: CalibrationResult, out_png: Path, current: EpsLaw =
         left.scatter([s.gap_mse for s in pts], [s.best_eps for s in pts], label=f"p = {p}")
     curve_x = np.linspace(0.0, max(float(xs.max()) * 1.2, 1e-4), 200)
     law = result.fit.law
-    left.plot(curve_x, law_eps(law.a, law.b, curve_x),
+    left.plot(curve_x, law_eps(law.a, law.b, law.c, curve_x),
               label=f"fit a={law.a:.3g}, b={law.b:.3g} (R²={_r2_text(result.fit.r2)})")
-    left.plot(curve_x, law_eps(current.a * math.exp(current.c), current.b, curve_x), "--",
+    left.plot(curve_x, law_eps(current.a, current.b, current.c, curve_x), "--",
               label="current default")
     left.set_xlabel("gap MSE between adjacent GOPs (6:1:1, pixels in [0, 1])")
     left.set_ylabel("best eps")

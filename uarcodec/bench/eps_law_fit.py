@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uarcodec.errors import UarInputError
-from uarcodec.settings import EpsLaw
+from uarcodec.settings import EpsLaw, law_eps
 
 C_NOTE = "c is fixed at 0: a and c only enter as a*exp(c), so a carries a*exp(c)"
 
@@ -36,11 +36,6 @@ class EpsLawFit:
     points: int
     method: str  # "scipy" or "numpy"
     note: str = C_NOTE
-
-
-def law_eps(a: float | np.ndarray, b: float | np.ndarray, mse: np.ndarray) -> np.ndarray:
-    """``clamp(1 - a * exp(-b * mse), 0, 1)`` (broadcasting)."""
-    return np.clip(1.0 - a * np.exp(-b * mse), 0.0, 1.0)
 
 
 # Search bounds of (a, b): far beyond any useful law (MSE of pixels in [0, 1] is at most 1).
@@ -58,7 +53,7 @@ def _grid_search(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     for _ in range(40):
         la = np.linspace(lo_a, hi_a, n)
         lb = np.linspace(lo_b, hi_b, n)
-        pred = law_eps(np.exp(la)[:, None, None], np.exp(lb)[None, :, None], x[None, None, :])
+        pred = law_eps(np.exp(la)[:, None, None], np.exp(lb)[None, :, None], 0.0, x[None, None, :])
         sse = np.sum((pred - y) ** 2, axis=2)
         i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
         best = (float(la[i]), float(lb[j]))
@@ -77,7 +72,7 @@ def _scipy_polish(x: np.ndarray, y: np.ndarray, start: tuple[float, float]) -> t
     except ImportError:
         return None
     result = least_squares(
-        lambda t: law_eps(math.exp(t[0]), math.exp(t[1]), x) - y,
+        lambda t: law_eps(math.exp(t[0]), math.exp(t[1]), 0.0, x) - y,
         np.array(start), bounds=([_LOG_A[0], _LOG_B[0]], [_LOG_A[1], _LOG_B[1]]),
         method="trf", x_scale="jac", xtol=1e-14, ftol=1e-14, gtol=1e-14,
     )
@@ -97,7 +92,7 @@ def fit_eps_law(gap_mse: Sequence[float], best_eps: Sequence[float], use_scipy: 
         raise UarInputError("gap MSEs must be finite and >= 0, eps values finite")
 
     def sse(t: tuple[float, float]) -> float:
-        return float(np.sum((law_eps(math.exp(t[0]), math.exp(t[1]), x) - y) ** 2))
+        return float(np.sum((law_eps(math.exp(t[0]), math.exp(t[1]), 0.0, x) - y) ** 2))
 
     best = _grid_search(x, y)
     method = "numpy"
@@ -129,4 +124,4 @@ def refine_minimum(xs: Sequence[float], ys: Sequence[float]) -> float:
     return float(min(max(-lin / (2 * curv), x0), x2))
 
 
-__all__ = ["A_BOUNDS", "B_BOUNDS", "C_NOTE", "EpsLawFit", "fit_eps_law", "law_eps", "refine_minimum"]
+__all__ = ["A_BOUNDS", "B_BOUNDS", "C_NOTE", "EpsLawFit", "fit_eps_law", "refine_minimum"]

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from uarcodec.errors import UarFormatError
-from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole  # noqa: F401
+from uarcodec.vocabulary import CodedTensorSpec, FieldValue
 
 
 @dataclass(frozen=True)

@@ -41,16 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uarcodec.vocabulary import FieldValue
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
-from uarcodec.models.base import (
-    ArchConfig,
-    CodedTensorSpec,
-    InitKind,
-    InitSpec,
-    InrModel,
-    TensorRole,
-)
+from uarcodec.models.base import ArchConfig, InrModel
+from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
 
 LAYER_NORM_EPS = 1e-6
 OUTPUT_CHANNELS = 3

@@ -63,9 +63,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from uarcodec.vocabulary import FieldValue
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
-from uarcodec.models.base import ArchConfig, CodedTensorSpec, InitKind, InitSpec, InrModel, TensorRole
+from uarcodec.models.base import ArchConfig, InrModel
+from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
 from uarcodec.models.layers import crop_frames, round_up, sample_init, uniform_conv_bound
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")

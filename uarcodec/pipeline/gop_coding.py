@@ -17,7 +17,7 @@ import torch
 
 from uarcodec.bitstream import parse_model, serialize_model
 from uarcodec.bitstream.records import ModelKind, ModelRecord, StreamHeader
-from uarcodec.models.base import CodedTensorSpec
+from uarcodec.vocabulary import CodedTensorSpec
 from uarcodec.pipeline.fit import FitProgress, ProgressCallback, fit_model
 from uarcodec.pipeline.model_coding import code_model, plan_model
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton

@@ -1,0 +1,81 @@
+"""Settings are declared once and validated: a wrong choice is one clear error naming the field
+and its choices, through the Python API and through the CLI; the stream records every setting
+that shaped it, with the precision actually used."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import tiny_settings
+from uarcodec import api
+from uarcodec.errors import UarSettingsError
+from uarcodec.settings import (
+    Device,
+    EncoderSettings,
+    Precision,
+    QuantMode,
+    TrainingOptions,
+    TrainingSettings,
+)
+from uarcodec_cli.main import main
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "choices"),
+    [
+        (lambda: TrainingSettings(quant="rqce"), "quant", "rqec, qat"),
+        (lambda: TrainingSettings(precision="fp16"), "precision", "auto, fp32, bf16"),
+        (lambda: TrainingSettings(distortion="yvu"), "distortion", "yuv, rgb"),
+        (lambda: EncoderSettings(family="hnerf"), "family", "hnerv, hinerv"),
+        (lambda: EncoderSettings(init="interp"), "init", "ii, random, direct"),
+        (lambda: EncoderSettings(preset="quick"), "preset", "ultrafast"),
+        (lambda: TrainingOptions(device="gpu"), "device", "auto, cpu, cuda"),
+    ],
+    ids=["quant", "precision", "distortion", "family", "init", "preset", "device"],
+)
+def test_a_misspelt_choice_through_the_api_names_the_field_and_the_choices(build, field, choices):
+    with pytest.raises(UarSettingsError) as err:
+        build()
+    message = str(err.value)
+    assert message.startswith(f"{field}: unknown value") and choices in message
+    assert "\n" not in message
+
+
+def test_a_string_choice_is_the_enum_member():
+    t = TrainingSettings(quant="qat", precision="fp32")
+    assert t.quant is QuantMode.QAT and t.precision is Precision.FP32
+    assert TrainingOptions(device="cpu").device is Device.CPU
+
+
+def test_a_misspelt_choice_through_the_cli_is_one_usage_error(sample, tmp_path):
+    result = CliRunner().invoke(main, ["encode", str(sample), "-o", str(tmp_path / "o.uar"), "--quant", "rqce"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and "rqce" in errors[0] and "rqec" in errors[0]
+    assert not (tmp_path / "o.uar").exists()
+
+
+def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_path):
+    settings = tiny_settings(epochs_i=1, epochs_p=1, model_size=8000)
+    out = tmp_path / "s.uar"
+    api.encode(sample, out, settings, frames=4, device="cpu")
+    recorded = api.stream_info(out)["coding"]["encoder_settings"]
+    training = {f.name for f in dataclasses.fields(TrainingSettings)}
+    encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {"training", "gop_size", "gom_size", "family"}
+    assert (training | encoder) - {"eps"} <= set(recorded)  # eps is None: the law, left out
+    assert recorded["precision"] in ("fp32", "bf16")  # what ran, never "auto"
+    assert settings.training.precision is Precision.AUTO
+    assert recorded["device"] == "cpu"
+    assert recorded["lmbda"] == settings.training.lmbda and recorded["min_std"] == settings.training.min_std
+
+
+def test_training_options_resolve_to_the_preset_with_overrides():
+    options = TrainingOptions(preset="fast", lmbda=100.0, epochs_p=7)
+    settings = options.encoder_settings(30, 5, 50_000, eps=0.5)
+    assert settings.training.lmbda == 100.0 and settings.training.epochs_p == 7
+    assert settings.training.epochs_i == TrainingOptions(preset="fast").training(30).epochs_i
+    assert settings.eps == 0.5 and settings.model_size == 50_000 and settings.preset == "fast"
