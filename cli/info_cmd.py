@@ -17,17 +17,21 @@ from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, print_json
 @click.command("info", context_settings=COMMAND_CONTEXT)
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Also list every coded tensor.")
+@click.option("--breakdown", is_flag=True,
+              help="Where the bits go: by model kind (I/P), tensor role, zero symbols, and per GOM.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @handle_errors
-def info_cmd(path: Path, verbose: bool, as_json: bool) -> None:
+def info_cmd(path: Path, verbose: bool, breakdown: bool, as_json: bool) -> None:
     """Summarise a .uar stream: video, settings, GOMs, models (and tensors with -v)."""
-    info = stream_info(path, verbose=verbose)
+    info = stream_info(path, verbose=verbose, breakdown=breakdown)
     if as_json:
         print_json(info)
         return
     console = Console()
     console.print(_overview(info))
     console.print(_goms(info, verbose))
+    if breakdown:
+        console.print(_breakdown(info["breakdown"]))
 
 
 def _overview(info: dict[str, Any]) -> Table:
@@ -65,4 +69,23 @@ def _goms(info: dict[str, Any], verbose: bool) -> Table:
                     t.add_row("", "", "", "", f"  t{i}", ts["ref"], f"step {ts['step']:.3g}",
                               "x".join(map(str, ts["shape"])),
                               f"{ts['bytes']} ({ts['bits_per_param']:.2f} b/p, mean {ts['mean']:.2f} std {ts['std']:.2f})")
+    return t
+
+
+def _breakdown(b: dict[str, Any]) -> Table:
+    t = Table(title="Where the bits go", title_justify="left")
+    for col in ("models", "tensors", "params", "bytes", "bits/param", "zero symbols"):
+        t.add_column(col, justify="left" if col == "models" else "right")
+
+    def row(name: str, d: dict[str, Any]) -> None:
+        t.add_row(name, str(d["tensors"]), str(d["params"]), str(d["bytes"]), f"{d['bits_per_param']:.2f}",
+                  f"{100 * d['zero_share']:.1f}%")
+
+    for kind, total in b["by_kind"].items():
+        row(f"{kind}-models", total)
+        for role, d in b["by_role"][kind].items():
+            row(f"  {role}", d)
+    for g in b["per_gom"]:
+        ratios = ", ".join(f"{r:.2f}" for r in g["p_over_i"]) or "-"
+        t.add_row(f"GOM {g['index']}: P/I bytes {ratios}", "", "", str(sum(m["bytes"] for m in g["models"])), "", "")
     return t

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
-from uarcodec.models.base import InitKind, TensorRole
+from uarcodec.vocabulary import InitKind, TensorRole
 from uarcodec.models.hnerv import HNeRV, HNeRVConfig, choose_strides, count_coded_params
 from conftest import SHARED_DATA, yuv444_frames
 

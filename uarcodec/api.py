@@ -20,6 +20,7 @@ from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, VideoParams
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.metrics import QualityReport
+from uarcodec.pipeline.breakdown import bits_breakdown
 from uarcodec.pipeline.decoder import decode_frames
 from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, check_output, encode_stream
 from uarcodec.pipeline.fit import resolve_device
@@ -27,7 +28,7 @@ from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.plan import EncodePlan
 from uarcodec.pipeline.plan import plan_encode as plan_video_encode
 from uarcodec.settings import EncoderSettings
-from uarcodec.video import open_video, open_writer
+from uarcodec.video import VideoReader, open_video, open_writer
 from uarcodec.video.frames import YuvClip
 
 # Re-exported for front ends (the `uar` CLI reaches the codec only through this module): the
@@ -59,6 +60,10 @@ class InputOptions:
     pix_fmt: str | None = None
 
 
+def _open_input(input_path: str | Path, options: InputOptions) -> VideoReader:
+    return open_video(str(input_path), size=options.size, fps=options.fps, pix_fmt=options.pix_fmt)
+
+
 def plan_encode(
     input_path: str | Path,
     output_path: str | Path,
@@ -73,9 +78,7 @@ def plan_encode(
     written: the input's parameters, the frames coded, the settings with the model size
     resolved (from ``bpp`` when given) and the GOM count. Raises as :func:`encode` would for a
     bad input, bad settings or an output it may not write."""
-    with open_video(
-        str(input_path), size=input_options.size, fps=input_options.fps, pix_fmt=input_options.pix_fmt
-    ) as reader:
+    with _open_input(input_path, input_options) as reader:
         plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp)
     check_output(Path(output_path), overwrite)
     return plan
@@ -94,9 +97,7 @@ def encode(
     events: EncodeEvents | None = None,
 ) -> EncodeReport:
     """Encode a video file into a .uar stream; see :func:`uarcodec.pipeline.encoder.encode_stream`."""
-    with open_video(
-        str(input_path), size=input_options.size, fps=input_options.fps, pix_fmt=input_options.pix_fmt
-    ) as reader:
+    with _open_input(input_path, input_options) as reader:
         return encode_stream(
             reader, Path(output_path), settings, frames=frames, device=device,
             overwrite=overwrite, resume=resume, events=events,
@@ -225,9 +226,12 @@ def _output_info(video: VideoParams, count: int) -> VideoParams:
     )
 
 
-def stream_info(path: str | Path, *, verbose: bool = False, strict: bool = True) -> dict[str, Any]:
+def stream_info(
+    path: str | Path, *, verbose: bool = False, strict: bool = True, breakdown: bool = False
+) -> dict[str, Any]:
     """A JSON-able summary of a stream: video, settings, per GOM and per model (and per
-    tensor with ``verbose``). Reads every GOM chunk (to validate and size them).
+    tensor with ``verbose``; where the bits go with ``breakdown``: by model kind, tensor role,
+    share of zero symbols and GOM). Reads every GOM chunk (to validate and size them).
 
     ``strict``: a stream whose index had to be rebuilt by scanning (truncated, damaged
     trailer or chunks) is a :class:`UarFormatError` naming the first damage; otherwise the
@@ -262,9 +266,13 @@ def stream_info(path: str | Path, *, verbose: bool = False, strict: bool = True)
             },
             "goms": [],
         }
+        goms = []
         for entry in stream.reader.index:
             gom = stream.read_gom(entry.index)
             out["goms"].append(_gom_info(entry, gom, v, verbose))
+            goms.append(gom)
+        if breakdown:
+            out["breakdown"] = bits_breakdown(h, goms)
         return out
 
 

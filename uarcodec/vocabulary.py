@@ -5,6 +5,7 @@ coded-tensor specs. Depends on nothing but the standard library, so that ``video
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -84,10 +85,7 @@ class CodedTensorSpec:
 
     @property
     def num_elements(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
 
 class ChoiceEnum(str, enum.Enum):
@@ -109,3 +107,10 @@ class ModelFamily(ChoiceEnum):
 
     HNERV = "hnerv"
     HINERV = "hinerv"
+
+
+class EntropyModel(enum.IntEnum):
+    """The probability model a coded tensor's integers are entropy-coded under (stream code)."""
+
+    GAUSSIAN = 0  # quantized Gaussian(mean, std): the paper's per-layer model
+    LAPLACE = 1  # quantized Laplace(mean, scale b): peaked, for sparse residuals

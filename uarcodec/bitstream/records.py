@@ -8,6 +8,7 @@ and numpy values only: the bitstream knows nothing of torch.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,10 +78,7 @@ class TensorRecord:
 
     @property
     def num_elements(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
     @property
     def coded_bytes(self) -> int:
