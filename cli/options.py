@@ -11,7 +11,16 @@ from typing import Any
 import click
 
 from uarcodec.errors import UarSettingsError
-from uarcodec.settings import DEFAULT_PRESET, Device, Distortion, Precision, Preset, QuantMode, TrainingOptions
+from uarcodec.settings import (
+    DEFAULT_PRESET,
+    Device,
+    Distortion,
+    Precision,
+    Preset,
+    QuantMode,
+    RateModel,
+    TrainingOptions,
+)
 from uarcodec.vocabulary import ModelFamily
 
 from uarcodec_cli.common import names_list
@@ -35,6 +44,11 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                       "the default). The stream records the one used."),
     click.option("--distortion", type=_choice(Distortion), help="Loss colour space (yuv: 6:1:1 on 4:2:0)."),
     click.option("--quant", type=_choice(QuantMode), help="rqec (entropy-constrained) or qat (paper's base)."),
+    click.option("--rate-model", type=_choice(RateModel),
+                 help="laplace (sparse residuals, temporal embedding differences, skip masks; the default) or "
+                      "gaussian (the paper's per-layer Gaussian)."),
+    click.option("--lambda-p-scale", type=float,
+                 help="P-models train with lambda times this (I/P bit allocation; default 1)."),
     click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
                  help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default)."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,

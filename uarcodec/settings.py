@@ -60,6 +60,14 @@ class QuantMode(ChoiceEnum):
     QAT = "qat"  # fixed-bit quantization-aware training without a rate term (the paper's base)
 
 
+class RateModel(ChoiceEnum):
+    """How coded tensors are priced in training and entropy-coded."""
+
+    LAPLACE = "laplace"  # Laplace rate (sparse residuals), per tensor the cheaper of Laplace and
+    # Gaussian, temporal differences for per-frame embeddings, channel skip masks
+    GAUSSIAN = "gaussian"  # the paper's per-layer Gaussian for every tensor
+
+
 class Device(ChoiceEnum):
     AUTO = "auto"  # CUDA when available, else CPU
     CPU = "cpu"
@@ -99,6 +107,7 @@ _ENUM_FIELDS: dict[str, type[ChoiceEnum]] = {
     "precision": Precision,
     "distortion": Distortion,
     "quant": QuantMode,
+    "rate_model": RateModel,
     "device": Device,
 }
 
@@ -170,10 +179,22 @@ class TrainingSettings:
     step_lr_scale: float = 30.0  # learning rate of the log quantization steps / lr
     min_std: float = 0.05  # floor of the per-tensor Gaussian std, in quantization steps
     rate_noise: bool = False  # rate on codes + uniform noise (paper) or on rounded codes (STE)
+    rate_model: RateModel = RateModel.LAPLACE
+    # P-models are fine-tunes of their reference: their own learning rate (lr * lr_p_scale),
+    # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
+    lr_p_scale: float = 1.0
+    warmup_p: float = 0.0
+    lambda_p_scale: float = 1.0
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
+
+    def for_p_models(self) -> "TrainingSettings":
+        """The settings a P-model trains with: its learning rate, warm-up and lambda."""
+        return dataclasses.replace(
+            self, lr=self.lr * self.lr_p_scale, warmup=self.warmup_p, lmbda=self.lmbda * self.lambda_p_scale
+        )
 
     def validate(self) -> None:
         if self.epochs_i < 1 or self.epochs_p < 1:
@@ -188,6 +209,12 @@ class TrainingSettings:
             raise UarSettingsError(f"lambda must be positive, got {self.lmbda}")
         if not 2 <= self.qat_bits <= 16:
             raise UarSettingsError("QAT bits must be in 2..16")
+        for name in ("lr_p_scale", "lambda_p_scale"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise UarSettingsError(f"{name} must be positive, got {value}")
+        if not 0 <= self.warmup_p < 1:
+            raise UarSettingsError("P-model warm-up fraction must be in [0, 1)")
         if not 2 <= self.init_bits <= 24:
             raise UarSettingsError("init bits must be in 2..24")
         if not (self.min_std > 0 and math.isfinite(self.min_std)):
@@ -292,6 +319,8 @@ class TrainingOptions:
     distortion: Distortion | None = None
     quant: QuantMode | None = None
     use_encoder: bool | None = None
+    rate_model: RateModel | None = None
+    lambda_p_scale: float | None = None
     seed: int = 0
     device: Device = Device.AUTO
     threads: int | None = None  # torch threads (None: torch's choice)
@@ -299,7 +328,7 @@ class TrainingOptions:
     # The fields that decide what is trained (all but where and how fast it runs).
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
-        "quant", "use_encoder", "seed",
+        "quant", "use_encoder", "rate_model", "lambda_p_scale", "seed",
     )
 
     def __post_init__(self) -> None:

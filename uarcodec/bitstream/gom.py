@@ -14,6 +14,7 @@ import numpy as np
 
 from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
 from uarcodec.bitstream.records import (
+    EntropyModel,
     GomRecord,
     ModelKind,
     ModelRecord,
@@ -29,6 +30,11 @@ GOM_HEADER_BYTES = 16
 _NAME = "GOMD"
 
 
+def _layout(header: StreamHeader | None) -> int:
+    """The tensor-record layout: the stream's (1.0 or 1.1), the current one without a header."""
+    return 1 if header is None else header.tensor_layout
+
+
 # ----------------------------------------------------------------------------- writing
 
 
@@ -42,7 +48,25 @@ def _words_bytes(words: np.ndarray, out: PayloadBuilder, what: str) -> bytes:
     return np.ascontiguousarray(arr, dtype="<u4").tobytes()
 
 
-def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: str) -> None:
+# Tensor-record flags (format 1.1, spec 6.1).
+FLAG_ZERO = 0x01  # every integer is 0: no model, no words
+FLAG_CHANNEL_MASK = 0x02  # a bit mask says which first-dimension channels are coded
+FLAG_TEMPORAL = 0x04  # the symbols are differences along the first dimension
+KNOWN_FLAGS = FLAG_ZERO | FLAG_CHANNEL_MASK | FLAG_TEMPORAL
+
+
+def _flags(t: TensorRecord) -> int:
+    if t.is_zero:
+        return FLAG_ZERO
+    return (FLAG_CHANNEL_MASK if t.channel_mask is not None else 0) | (FLAG_TEMPORAL if t.temporal else 0)
+
+
+def mask_bytes(mask: np.ndarray) -> bytes:
+    """Channel i is bit (i % 8) of byte i // 8 (least significant bit first)."""
+    return np.packbits(np.asarray(mask, dtype=bool), bitorder="little").tobytes()
+
+
+def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: str, layout: int) -> None:
     shape = tuple(t.shape)
     if len(shape) > MAX_RANK:
         raise out.fail(f"{what}: rank {len(shape)} > {MAX_RANK}")
@@ -62,6 +86,19 @@ def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: s
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise out.fail(f"{what}: a tensor of an I-model must have ref_mode NONE, not {ref_mode.name}")
     out.u8(ref_mode, f"{what} ref_mode")
+    flags = 0
+    if layout >= 1:
+        flags = _flags(t)
+        out.u8(flags, f"{what} flags")
+        if flags & FLAG_ZERO:
+            return
+        try:
+            model = EntropyModel(t.entropy_model)
+        except ValueError:
+            raise out.fail(f"{what}: unknown entropy model {t.entropy_model!r}") from None
+        out.u8(model, f"{what} entropy_model")
+    elif t.entropy_model != EntropyModel.GAUSSIAN or t.temporal or t.channel_mask is not None:
+        raise out.fail(f"{what}: format 1.0 codes Gaussian tensors without flags")
     step = out.f32(t.step, f"{what} step")
     mean = out.f32(t.mean, f"{what} mean")
     std = out.f32(t.std, f"{what} std")
@@ -75,12 +112,18 @@ def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: s
     out.i32(t.max_symbol, f"{what} max_symbol")
     if t.min_symbol > t.max_symbol:
         raise out.fail(f"{what}: min_symbol {t.min_symbol} > max_symbol {t.max_symbol}")
+    if flags & FLAG_CHANNEL_MASK:
+        mask = np.asarray(t.channel_mask, dtype=bool)
+        if mask.shape != (shape[0],) or not mask.any():
+            raise out.fail(f"{what}: the channel mask must have {shape[0]} entries, at least one set")
+        out.raw(mask_bytes(mask))
     words = _words_bytes(t.words, out, what)
     out.u32(len(words) // 4, f"{what} word_count")
     out.raw(words)
 
 
 def _write_model(out: PayloadBuilder, m: ModelRecord, j: int, header: StreamHeader | None) -> None:
+    layout = _layout(header)
     what = f"model {j}"
     try:
         kind = ModelKind(m.kind)
@@ -100,7 +143,7 @@ def _write_model(out: PayloadBuilder, m: ModelRecord, j: int, header: StreamHead
         raise out.fail(f"{what}: an I-model's eps must be 1.0, got {m.eps!r}")
     out.u32(len(m.tensors), f"{what} tensor_count")
     for i, t in enumerate(m.tensors):
-        _write_tensor(out, t, kind, f"{what} tensor {i}")
+        _write_tensor(out, t, kind, f"{what} tensor {i}", layout)
 
 
 def serialize_model(model: ModelRecord, position: int, header: StreamHeader | None = None) -> bytes:
@@ -143,7 +186,7 @@ def _read_f32_checked(src: PayloadReader, what: str, positive: bool) -> float:
     return value
 
 
-def _read_tensor(src: PayloadReader, kind: ModelKind, what: str) -> TensorRecord:
+def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) -> TensorRecord:
     at = src.offset
     rank = src.u8(f"{what} rank")
     if rank > MAX_RANK:
@@ -164,6 +207,23 @@ def _read_tensor(src: PayloadReader, kind: ModelKind, what: str) -> TensorRecord
     ref_mode = RefMode(code)
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise src.error(f"{what}: a tensor of an I-model has ref_mode {ref_mode.name}", at=at)
+    flags, model = 0, EntropyModel.GAUSSIAN
+    if layout >= 1:
+        at = src.offset
+        flags = src.u8(f"{what} flags")
+        if flags & ~KNOWN_FLAGS or (flags & FLAG_ZERO and flags != FLAG_ZERO):
+            raise src.error(f"{what}: invalid flags {flags:#04x}", at=at)
+        if flags & FLAG_CHANNEL_MASK and rank == 0:
+            raise src.error(f"{what}: a channel mask needs a first dimension", at=at)
+        if flags & FLAG_TEMPORAL and rank == 0:
+            raise src.error(f"{what}: temporal differences need a first dimension", at=at)
+        if flags & FLAG_ZERO:
+            return TensorRecord(tuple(dims), ref_mode, 1.0, 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
+        at = src.offset
+        code = src.u8(f"{what} entropy_model")
+        if code not in EntropyModel._value2member_map_:
+            raise src.error(f"{what}: unknown entropy model {code}", at=at)
+        model = EntropyModel(code)
     step = _read_f32_checked(src, f"{what} step", positive=True)
     mean = _read_f32_checked(src, f"{what} mean", positive=False)
     std = _read_f32_checked(src, f"{what} std", positive=True)
@@ -172,12 +232,21 @@ def _read_tensor(src: PayloadReader, kind: ModelKind, what: str) -> TensorRecord
     max_symbol = src.i32(f"{what} max_symbol")
     if min_symbol > max_symbol:
         raise src.error(f"{what}: min_symbol {min_symbol} > max_symbol {max_symbol}", at=at)
+    mask = None
+    if flags & FLAG_CHANNEL_MASK:
+        at = src.offset
+        packed = src.raw((dims[0] + 7) // 8, f"{what} channel mask")
+        bits = np.unpackbits(np.frombuffer(packed, np.uint8), bitorder="little")
+        mask = bits[: dims[0]].astype(bool)
+        if bits[dims[0]:].any() or not mask.any():
+            raise src.error(f"{what}: the channel mask keeps no channel or sets padding bits", at=at)
     at = src.offset
     count = src.u32(f"{what} word_count")
     if 4 * count > src.remaining:
         raise src.error(f"{what}: word_count {count} exceeds the {src.remaining} bytes left", at=at)
     words = src.u32_array(count, f"{what} words")
-    return TensorRecord(tuple(dims), ref_mode, step, mean, std, min_symbol, max_symbol, words)
+    return TensorRecord(tuple(dims), ref_mode, step, mean, std, min_symbol, max_symbol, words, model,
+                        bool(flags & FLAG_TEMPORAL), mask)
 
 
 def _read_model(src: PayloadReader, j: int, header: StreamHeader | None) -> ModelRecord:
@@ -199,7 +268,8 @@ def _read_model(src: PayloadReader, j: int, header: StreamHeader | None) -> Mode
     if not (math.isfinite(eps) and 0.0 <= eps <= 1.0) or (kind == ModelKind.I and eps != 1.0):
         raise src.error(f"{what}: eps {eps!r} invalid for a {kind.name}-model", at=at)
     count = src.u32(f"{what} tensor_count")
-    tensors = [_read_tensor(src, kind, f"{what} tensor {i}") for i in range(count)]
+    layout = _layout(header)
+    tensors = [_read_tensor(src, kind, f"{what} tensor {i}", layout) for i in range(count)]
     return ModelRecord(kind, num_frames, seed, eps, tensors)
 
 

@@ -17,7 +17,7 @@ from uarcodec.bitstream.records import (
 )
 from uarcodec.errors import UarSettingsError, UarVersionError
 
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)  # 1.1: tensor records with flags, entropy model, channel mask (spec 6.1)
 MAX_DIMENSION = 65535
 _NAME = "HEAD"
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's vocabulary)
     ColorMatrix,
+    EntropyModel,
     ColorRange,
     FieldValue,
     OutputSpace,
@@ -35,6 +36,7 @@ class RefMode(enum.IntEnum):
     NONE = 0  # theta_hat = q * step (I-models, --no-ref, tensors without a counterpart)
     INTERP = 1  # theta_hat = (eps * theta_seed + (1 - eps) * theta_prev) + q * step
     PREVIOUS = 2  # theta_hat = theta_prev + q * step (e.g. HNeRV embeddings vs previous GOP)
+    LAST = 3  # theta_hat[t] = theta_prev[-1] + q[t] * step: every row against the previous model's last row
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,23 @@ class CodingParams:
 class StreamHeader:
     video: VideoParams
     coding: CodingParams
-    writer_version: tuple[int, int] = (1, 0)  # (major, minor) of the format the writer wrote
-    min_reader_version: tuple[int, int] = (1, 0)
+    writer_version: tuple[int, int] = (1, 1)  # (major, minor) of the format the writer wrote
+    min_reader_version: tuple[int, int] = (1, 1)
+
+    @property
+    def tensor_layout(self) -> int:
+        """The minor version whose GOM tensor-record layout this stream uses (0 or 1)."""
+        return 0 if self.min_reader_version < (1, 1) else 1
 
 
 @dataclass
 class TensorRecord:
-    """One coded tensor: its integers are entropy-coded under QuantizedGaussian(mean, std)
-    restricted to [min_symbol, max_symbol]; the decoder computes ``ref + q * step``."""
+    """One coded tensor: its symbols are entropy-coded under ``entropy_model`` (mean and
+    std: a Gaussian's, or a Laplace's location and scale) restricted to [min_symbol,
+    max_symbol]; the symbols are the integers ``q`` (or, with ``temporal``, their differences
+    along the first dimension) of the channels (first dimension) ``channel_mask`` keeps, the
+    others being 0; the decoder computes ``ref + q * step``. A tensor whose integers are all 0
+    is written as a zero record (format 1.1)."""
 
     shape: tuple[int, ...]
     ref_mode: RefMode
@@ -75,6 +86,23 @@ class TensorRecord:
     min_symbol: int  # int32
     max_symbol: int  # int32
     words: np.ndarray  # uint32 coded words (empty when min_symbol == max_symbol)
+    entropy_model: EntropyModel = EntropyModel.GAUSSIAN
+    temporal: bool = False  # symbols are differences along the first dimension
+    channel_mask: np.ndarray | None = None  # bool per first-dimension channel: True = coded
+
+    @property
+    def is_zero(self) -> bool:
+        """Every integer is 0 (nothing is coded)."""
+        return self.min_symbol == 0 and self.max_symbol == 0 and (
+            self.channel_mask is None or not self.channel_mask.any()
+        )
+
+    @property
+    def coded_elements(self) -> int:
+        """How many symbols the words hold (the elements of the kept channels)."""
+        if self.channel_mask is None:
+            return self.num_elements
+        return int(np.count_nonzero(self.channel_mask)) * (self.num_elements // max(1, self.shape[0]))
 
     @property
     def num_elements(self) -> int:
@@ -82,7 +110,9 @@ class TensorRecord:
 
     @property
     def coded_bytes(self) -> int:
-        return 4 * int(self.words.size)
+        """Bytes of the coded words (and of the channel mask)."""
+        mask = 0 if self.channel_mask is None else (len(self.channel_mask) + 7) // 8
+        return 4 * int(self.words.size) + mask
 
 
 @dataclass

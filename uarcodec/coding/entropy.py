@@ -1,9 +1,12 @@
 """Entropy coding of one integer tensor with constriction's ANS coder (coder id 0).
 
-The symbols of a tensor (its integers in C order) are coded i.i.d. under one
-``QuantizedGaussian(min_symbol, max_symbol, mean, std)``: constriction's leaky quantizer at 24
-bits of precision over a Gaussian whose mean and std are float32 values stored in the stream.
-``bitstream_spec.md (sections 11-13)`` specifies the probability model and the word production exactly.
+The symbols of a tensor (its integers in C order) are coded i.i.d. under one per-tensor model
+(:class:`~uarcodec.vocabulary.EntropyModel`): ``QuantizedGaussian(min_symbol, max_symbol, mean,
+std)`` (model 0, the default) or ``QuantizedLaplace(min_symbol, max_symbol, mean, scale)``
+(model 1, peaked, for sparse residuals; ``std`` then carries the Laplace scale ``b``):
+constriction's leaky quantizer at 24 bits of precision over a distribution whose two parameters
+are float32 values stored in the stream. ``bitstream_spec.md (sections 11-13)`` specifies the
+probability models and the word production exactly.
 
 Every parameter is checked here before it reaches constriction: a Rust panic surfaces in Python
 as ``pyo3_runtime.PanicException``, which derives from ``BaseException`` and would slip past
@@ -20,8 +23,9 @@ import constriction
 import numpy as np
 
 from uarcodec.errors import UarCodingError
+from uarcodec.vocabulary import EntropyModel
 
-CODER_ID = 0  # constriction ANS (stack) coder with one QuantizedGaussian per tensor
+CODER_ID = 0  # constriction ANS (stack) coder with one quantized Gaussian or Laplace per tensor
 
 PRECISION = 24  # bits of the fixed-point probabilities
 MAX_SYMBOL_SPAN = (1 << PRECISION) - 1  # max_symbol - min_symbol must not exceed this
@@ -30,6 +34,7 @@ _INT32_MAX = (1 << 31) - 1
 MAX_ELEMENTS = 1 << 31  # more symbols than this in one tensor is refused
 
 _QuantizedGaussian = constriction.stream.model.QuantizedGaussian
+_QuantizedLaplace = constriction.stream.model.QuantizedLaplace
 _AnsCoder = constriction.stream.stack.AnsCoder
 
 
@@ -70,11 +75,31 @@ def _as_float32(value: float, name: str) -> float:
     return f
 
 
-def _check_model(mean: float, std: float, min_symbol: int, max_symbol: int) -> tuple[float, float]:
-    mean32 = _as_float32(mean, "mean")
-    std32 = _as_float32(std, "std")
+def entropy_model(model) -> EntropyModel:
+    """The :class:`EntropyModel` of a model code; an unknown code is a :class:`UarCodingError`."""
+    if isinstance(model, bool) or not isinstance(model, (int, np.integer)):
+        raise UarCodingError(f"entropy model must be an EntropyModel code, got {model!r}")
+    try:
+        return EntropyModel(int(model))
+    except ValueError as exc:
+        raise UarCodingError(f"unknown entropy model code {int(model)}") from exc
+
+
+def _param_names(model: EntropyModel) -> tuple[str, str]:
+    return ("mean", "std") if model == EntropyModel.GAUSSIAN else ("location", "scale")
+
+
+def _check_model(
+    mean: float, std: float, min_symbol: int, max_symbol: int, model=EntropyModel.GAUSSIAN
+) -> tuple[float, float]:
+    """Validate the model code, its two float32 parameters and the symbol range; return the
+    parameters as the exactly equal Python floats. Nothing invalid may reach constriction."""
+    kind = entropy_model(model)
+    mean_name, std_name = _param_names(kind)
+    mean32 = _as_float32(mean, mean_name)
+    std32 = _as_float32(std, std_name)
     if not std32 > 0.0:
-        raise UarCodingError(f"std must be > 0, got {std!r}")
+        raise UarCodingError(f"{std_name} must be > 0, got {std!r}")
     for name, v in (("min_symbol", min_symbol), ("max_symbol", max_symbol)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
             raise UarCodingError(f"{name} must be an integer, got {v!r}")
@@ -89,16 +114,20 @@ def _check_model(mean: float, std: float, min_symbol: int, max_symbol: int) -> t
     return mean32, std32
 
 
-def _model(mean32: float, std32: float, min_symbol: int, max_symbol: int):
-    return _QuantizedGaussian(int(min_symbol), int(max_symbol), mean32, std32)
+def _model(mean32: float, std32: float, min_symbol: int, max_symbol: int, model: EntropyModel):
+    cls = _QuantizedGaussian if model == EntropyModel.GAUSSIAN else _QuantizedLaplace
+    return cls(int(min_symbol), int(max_symbol), mean32, std32)
 
 
 def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
-def encode_tensor(q: np.ndarray, mean: float, std: float) -> EncodedTensor:
-    """Code the integers of ``q`` (C order) under QuantizedGaussian(mean, std) on their own range.
+def encode_tensor(
+    q: np.ndarray, mean: float, std: float, *, model: EntropyModel = EntropyModel.GAUSSIAN
+) -> EncodedTensor:
+    """Code the integers of ``q`` (C order) on their own range under QuantizedGaussian(mean, std)
+    (``model=GAUSSIAN``) or QuantizedLaplace(location ``mean``, scale ``std``) (``LAPLACE``).
 
     ``mean`` and ``std`` are rounded to float32 first: the stream stores float32 and the decoder
     must build the identical model.
@@ -109,13 +138,14 @@ def encode_tensor(q: np.ndarray, mean: float, std: float) -> EncodedTensor:
     if q.size > MAX_ELEMENTS:
         raise UarCodingError(f"too many symbols in one tensor ({q.size})")
     lo, hi = symbol_range(q)
-    mean32, std32 = _check_model(mean, std, lo, hi)
+    mean32, std32 = _check_model(mean, std, lo, hi, model)
+    kind = entropy_model(model)
     if lo == hi:
         return EncodedTensor(np.zeros(0, dtype=np.uint32), lo, hi)
     symbols = np.ascontiguousarray(q.reshape(-1), dtype=np.int32)
     try:
         coder = _AnsCoder()
-        coder.encode_reverse(symbols, _model(mean32, std32, lo, hi))
+        coder.encode_reverse(symbols, _model(mean32, std32, lo, hi, kind))
         words = np.asarray(coder.get_compressed(), dtype=np.uint32)
     except Exception as exc:
         raise UarCodingError(f"entropy coding failed: {exc}") from exc
@@ -127,9 +157,17 @@ def encode_tensor(q: np.ndarray, mean: float, std: float) -> EncodedTensor:
 
 
 def decode_tensor(
-    words: np.ndarray, num_elements: int, mean: float, std: float, min_symbol: int, max_symbol: int
+    words: np.ndarray,
+    num_elements: int,
+    mean: float,
+    std: float,
+    min_symbol: int,
+    max_symbol: int,
+    *,
+    model: EntropyModel = EntropyModel.GAUSSIAN,
 ) -> np.ndarray:
-    """The ``num_elements`` integers (int32, flat, C order) coded in ``words``.
+    """The ``num_elements`` integers (int32, flat, C order) coded in ``words`` under ``model``
+    (its parameters ``mean``, ``std`` as in :func:`encode_tensor`).
 
     Words from an untrusted file either decode to something or raise :class:`UarCodingError`;
     words that are not entirely consumed by exactly ``num_elements`` symbols are an error too
@@ -140,7 +178,8 @@ def decode_tensor(
     num_elements = int(num_elements)
     if not 0 <= num_elements <= MAX_ELEMENTS:
         raise UarCodingError(f"num_elements out of range: {num_elements}")
-    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol)
+    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
+    kind = entropy_model(model)
     words = np.asarray(words)
     if words.ndim != 1 or words.dtype != np.uint32:
         raise UarCodingError(f"coded words must be a flat uint32 array, got {words.dtype} {words.shape}")
@@ -152,7 +191,7 @@ def decode_tensor(
         raise UarCodingError("corrupt coded words: ANS data never ends in a zero word")
     try:
         coder = _AnsCoder(np.ascontiguousarray(words))
-        out = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol), num_elements))
+        out = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), num_elements))
         exhausted = coder.is_empty()
     except Exception as exc:
         raise UarCodingError(f"entropy decoding failed: {exc}") from exc
@@ -173,19 +212,36 @@ def _gaussian_cdf(x: float, mean: float, std: float) -> float:
     return (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0)))) / 2.0
 
 
+def _laplace_cdf(x: float, loc: float, scale: float) -> float:
+    """F(x) in float64 with the operation order of the ``probability`` crate that constriction
+    calls: ``0.5 * exp((x - m) / b)`` for ``x <= m``, else ``1 - 0.5 * exp(-(x - m) / b)``.
+    The argument of ``exp`` is never positive, so ``math.exp`` cannot overflow."""
+    if x <= loc:
+        return 0.5 * math.exp((x - loc) / scale)
+    return 1.0 - 0.5 * math.exp(-(x - loc) / scale)
+
+
 def model_cumulatives(
-    symbols: np.ndarray, mean: float, std: float, min_symbol: int, max_symbol: int
+    symbols: np.ndarray,
+    mean: float,
+    std: float,
+    min_symbol: int,
+    max_symbol: int,
+    *,
+    model: EntropyModel = EntropyModel.GAUSSIAN,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Left cumulative and probability (integers out of 2**24) that coder 0 assigns to each of
-    ``symbols`` (Python reimplementation of the spec; used for ideal code lengths and tests)."""
-    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol)
+    ``symbols`` under ``model`` (Python reimplementation of the spec; used for ideal code
+    lengths and tests)."""
+    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
+    cdf = _gaussian_cdf if entropy_model(model) == EntropyModel.GAUSSIAN else _laplace_cdf
     lo, hi = int(min_symbol), int(max_symbol)
     if lo == hi:
         raise UarCodingError("a one-symbol range has no coded model")
     free_weight = float(MAX_SYMBOL_SPAN - (hi - lo))
 
     def fixed(x: float) -> int:
-        v = free_weight * _gaussian_cdf(x, mean32, std32)
+        v = free_weight * cdf(x, mean32, std32)
         return int(v) if v == v else 0  # truncation toward zero; NaN -> 0 (never for valid input)
 
     lefts, probs = [], []
@@ -199,19 +255,27 @@ def model_cumulatives(
     return np.array(lefts, dtype=np.int64), np.array(probs, dtype=np.int64)
 
 
-def ideal_bits(q: np.ndarray, mean: float, std: float, min_symbol: int, max_symbol: int) -> float:
-    """Sum of ``-log2 p(symbol)`` under the model coder 0 really uses: the float32 Gaussian,
-    its tails folded into ``min_symbol``/``max_symbol``, probabilities in 24-bit fixed point
-    with every symbol of the range at least 2**-24. The coded size exceeds this by the ANS
-    overhead only (at most about 64 bits per tensor)."""
+def ideal_bits(
+    q: np.ndarray,
+    mean: float,
+    std: float,
+    min_symbol: int,
+    max_symbol: int,
+    *,
+    model: EntropyModel = EntropyModel.GAUSSIAN,
+) -> float:
+    """Sum of ``-log2 p(symbol)`` under the model coder 0 really uses: the float32 Gaussian
+    (or Laplace), its tails folded into ``min_symbol``/``max_symbol``, probabilities in 24-bit
+    fixed point with every symbol of the range at least 2**-24. The coded size exceeds this by
+    the ANS overhead only (at most about 64 bits per tensor)."""
     q = np.asarray(q)
     if not np.issubdtype(q.dtype, np.integer):
         raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
-    _check_model(mean, std, min_symbol, max_symbol)
+    _check_model(mean, std, min_symbol, max_symbol, model)
     if q.size == 0 or min_symbol == max_symbol:
         if q.size and (int(q.min()) != min_symbol or int(q.max()) != max_symbol):
             raise UarCodingError("symbols outside the one-symbol range")
         return 0.0
     values, counts = np.unique(q.reshape(-1), return_counts=True)
-    _, probs = model_cumulatives(values, mean, std, min_symbol, max_symbol)
+    _, probs = model_cumulatives(values, mean, std, min_symbol, max_symbol, model=model)
     return float(np.sum(counts * (PRECISION - np.log2(probs.astype(np.float64)))))

@@ -20,7 +20,7 @@ from torch.func import functional_call
 
 from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step
 from uarcodec.models.base import InrModel
-from uarcodec.vocabulary import CodedTensorSpec
+from uarcodec.vocabulary import CodedTensorSpec, EntropyModel
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
@@ -116,6 +116,8 @@ def fit_model(
     epochs: int,
     *,
     init_steps: list[float | None] | None = None,
+    entropy: EntropyModel = EntropyModel.GAUSSIAN,
+    temporal: list[bool] | None = None,
     device: torch.device = torch.device("cpu"),
     seed: int = 0,
     progress: ProgressCallback | None = None,
@@ -123,7 +125,8 @@ def fit_model(
 ) -> FitResult:
     """Train the coded tensors of ``model`` (a skeleton: only its structure is used, through
     ``functional_call``) from ``init`` towards ``target``; the rate is measured on
-    ``theta - ref`` per tensor. Returns the float tensors and steps; quantizing and coding
+    ``theta - ref`` per tensor under the ``entropy`` model (on first-dimension differences of
+    the codes where ``temporal`` says so). Returns the float tensors and steps; quantizing and coding
     them is the encoder's job (numpy, exactly as the decoder rebuilds)."""
     start = time.perf_counter()
     specs = model.coded_specs()
@@ -182,7 +185,10 @@ def fit_model(
                 out = functional_call(model, quantized, (idx,), strict=True)
             mse = distortion_mse(out, target, idx)
             if settings.quant == QuantMode.RQEC:
-                bits = sum(q.rate_bits(t, r, noise=settings.rate_noise) for q, t, r in zip(quantizers, current, ref_t))
+                bits = sum(
+                    q.rate_bits(t, r, noise=settings.rate_noise, model=entropy, temporal=diff)
+                    for q, t, r, diff in zip(quantizers, current, ref_t, temporal or [False] * len(specs))
+                )
                 bpp = bits / pixels
             else:
                 bpp = torch.zeros((), device=device)

@@ -71,13 +71,15 @@ class GopCoder:
         target = make_target(clip, c.output_space, v.color_matrix, v.color_range, self.device)
         content = {name: t.detach().cpu().numpy() for name, t in skeleton.content_init(target.network_input_frames()).items()}
         seed = derive_seed(s.seed, gop_index)
-        plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content)
-        epochs = s.training.epochs_i if prev is None else s.training.epochs_p
+        plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content, s.training.rate_model)
+        training = s.training if prev is None else s.training.for_p_models()
+        epochs = training.epochs_i if prev is None else training.epochs_p
         if on_start:
             on_start(kind, epochs)
         fit = fit_model(
-            skeleton, target, plan.init, plan.refs, s.training, epochs,
+            skeleton, target, plan.init, plan.refs, training, epochs,
             init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
+            entropy=plan.entropy, temporal=plan.temporal,
             device=self.device, seed=seed, progress=on_epoch,
             encoder_state=None if prev is None else prev.encoder_state,
         )

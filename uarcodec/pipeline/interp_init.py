@@ -22,6 +22,10 @@ def tensor_reference(
     """The float32 tensor a coded tensor's integers are added to (times its step)."""
     if mode == RefMode.NONE:
         return np.zeros(shape, np.float32)
+    if mode == RefMode.LAST:
+        if theta_prev is None or len(shape) < 1 or tuple(theta_prev.shape[1:]) != tuple(shape[1:]):
+            raise ValueError("a last-row reference needs a previous tensor with the same row shape")
+        return np.ascontiguousarray(np.broadcast_to(theta_prev[-1].astype(np.float32), shape))
     if theta_prev is None or tuple(theta_prev.shape) != tuple(shape):
         raise ValueError("a referenced tensor needs a previous tensor of the same shape")
     if mode == RefMode.PREVIOUS:

@@ -16,10 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uarcodec.bitstream.records import ModelKind, ModelRecord, RefMode, TensorRecord
+from uarcodec.bitstream.records import EntropyModel, ModelKind, ModelRecord, RefMode, TensorRecord
 from uarcodec.coding.entropy import decode_tensor, encode_tensor
 from uarcodec.coding.init import seeded_tensor
-from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, quantize_residual
+from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, laplace_params, quantize_residual
+from uarcodec.coding.symbols import (
+    kept_symbols,
+    nonzero_channels,
+    place_symbols,
+    temporal_differences,
+    undo_temporal_differences,
+)
+from uarcodec.settings import RateModel
 from uarcodec.errors import UarFormatError
 from uarcodec.vocabulary import CodedTensorSpec, TensorRole
 from uarcodec.pipeline.interp_init import tensor_reference
@@ -27,7 +35,8 @@ from uarcodec.pipeline.interp_init import tensor_reference
 
 @dataclass
 class ModelPlan:
-    """Where each coded tensor starts and what it is coded against (stream order)."""
+    """Where each coded tensor starts, what it is coded against, and how its rate is priced in
+    training (stream order)."""
 
     kind: ModelKind
     seed: int
@@ -35,6 +44,8 @@ class ModelPlan:
     modes: list[RefMode]
     init: list[np.ndarray]
     refs: list[np.ndarray]
+    temporal: list[bool]  # price (and prefer to code) first-dimension differences
+    entropy: EntropyModel  # the rate model of training
 
 
 def plan_model(
@@ -45,64 +56,107 @@ def plan_model(
     prev_hat: list[np.ndarray] | None,
     use_ref: bool,
     content: dict[str, np.ndarray],
+    rate_model: RateModel = RateModel.LAPLACE,
 ) -> ModelPlan:
     """Starting values and references of a model's coded tensors.
 
     I-model: start from theta_seed (or a content-aware start the family offers), code directly.
-    P-model, per tensor with a same-shaped counterpart in the previous decoded model:
-    start from ``eps * theta_seed + (1 - eps) * theta_hat_prev`` (per-frame embeddings: from the
-    previous GOP's decoded embeddings) and, with ``use_ref``, code the residual against that
-    start. Tensors without a counterpart (a shorter last GOP) are coded like an I-model's.
+    P-model, per tensor with a counterpart in the previous decoded model: start from
+    ``eps * theta_seed + (1 - eps) * theta_hat_prev`` and, with ``use_ref``, code the residual
+    against that start. Per-frame embeddings start from, and are coded against, the previous
+    GOP's last decoded frame (``LAST``; with the Gaussian rate model of the paper: the previous
+    GOP's frame of the same index, ``PREVIOUS``). Tensors without a counterpart (a shorter last
+    GOP) are coded like an I-model's. With the Laplace rate model per-frame embeddings are
+    priced (and coded) as differences between consecutive frames.
     """
     modes: list[RefMode] = []
     init: list[np.ndarray] = []
     refs: list[np.ndarray] = []
+    temporal: list[bool] = []
     for i, spec in enumerate(specs):
         seeded = seeded_tensor(seed, i, spec.init, spec.shape)
         prev = prev_hat[i] if prev_hat is not None and i < len(prev_hat) else None
-        has_prev = kind == ModelKind.P and prev is not None and tuple(prev.shape) == spec.shape
-        if not has_prev:
-            mode, start = RefMode.NONE, content.get(spec.name, seeded)
-        elif spec.role == TensorRole.EMBEDDING:
-            mode = RefMode.PREVIOUS
-            start = tensor_reference(mode, spec.shape, None, prev, eps)
-        else:
-            mode = RefMode.INTERP
-            start = tensor_reference(mode, spec.shape, seeded, prev, eps)
+        embedding = spec.role == TensorRole.EMBEDDING
+        mode = _reference_mode(kind, spec, prev, embedding, rate_model)
+        start = content.get(spec.name, seeded) if mode == RefMode.NONE else tensor_reference(
+            mode, spec.shape, seeded, prev, eps)
         if not use_ref:
             mode = RefMode.NONE
         modes.append(mode)
         init.append(np.asarray(start, np.float32))
         refs.append(start if mode != RefMode.NONE else np.zeros(spec.shape, np.float32))
-    return ModelPlan(kind, seed, eps, modes, init, refs)
+        temporal.append(embedding and rate_model == RateModel.LAPLACE and len(spec.shape) > 0 and spec.shape[0] > 1)
+    entropy = EntropyModel.LAPLACE if rate_model == RateModel.LAPLACE else EntropyModel.GAUSSIAN
+    return ModelPlan(kind, seed, eps, modes, init, refs, temporal, entropy)
 
 
-def _code_tensor(theta: np.ndarray, ref: np.ndarray, step: float, mode: RefMode, min_std: float) -> TensorRecord:
-    step32 = np.float32(step)
-    q = quantize_residual(theta, ref, step32)
-    mean, std = gaussian_params(q, min_std)
-    enc = encode_tensor(q, mean, std)
+def _reference_mode(
+    kind: ModelKind, spec: CodedTensorSpec, prev: np.ndarray | None, embedding: bool, rate_model: RateModel
+) -> RefMode:
+    if kind != ModelKind.P or prev is None:
+        return RefMode.NONE
+    if embedding and rate_model == RateModel.LAPLACE:
+        return RefMode.LAST if tuple(prev.shape[1:]) == spec.shape[1:] else RefMode.NONE
+    if tuple(prev.shape) != spec.shape:
+        return RefMode.NONE
+    return RefMode.PREVIOUS if embedding else RefMode.INTERP
+
+
+@dataclass(frozen=True)
+class CodingChoice:
+    """How one tensor's integers become symbols and bits."""
+
+    model: EntropyModel
+    temporal: bool
+    mask: np.ndarray | None
+
+
+def _symbol_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> tuple[np.float32, np.float32]:
+    return laplace_params(symbols, min_std) if model == EntropyModel.LAPLACE else gaussian_params(symbols, min_std)
+
+
+def _cost(q: np.ndarray, choice: CodingChoice, min_std: float) -> float:
+    """Estimated bits of coding ``q`` this way (symbols, plus one bit per channel of a mask)."""
+    symbols = temporal_differences(q) if choice.temporal else q
+    kept = kept_symbols(symbols, choice.mask)
+    mean, scale = _symbol_params(kept, choice.model, min_std)
+    bits = estimate_bits(kept, mean, scale, choice.model)
+    return bits + (0.0 if choice.mask is None else float(len(choice.mask)))
+
+
+def _choices(q: np.ndarray, plan: ModelPlan, i: int) -> list[CodingChoice]:
+    """The codings the encoder weighs for tensor ``i``: the paper's Gaussian only, or with
+    the Laplace rate model either entropy model, temporal differences for per-frame tensors and
+    a channel mask where some channels are all 0."""
+    if plan.entropy == EntropyModel.GAUSSIAN:
+        return [CodingChoice(EntropyModel.GAUSSIAN, False, None)]
+    out = []
+    for temporal in ((False, True) if plan.temporal[i] else (False,)):
+        symbols = temporal_differences(q) if temporal else q
+        masks: list[np.ndarray | None] = [None]
+        if q.ndim > 0 and q.shape[0] > 1:
+            kept = nonzero_channels(symbols)
+            if kept.any() and not kept.all():
+                masks.append(kept)
+        for mask in masks:
+            for model in (EntropyModel.LAPLACE, EntropyModel.GAUSSIAN):
+                out.append(CodingChoice(model, temporal, mask))
+    return out
+
+
+def _code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingChoice, min_std: float) -> TensorRecord:
+    shape = tuple(q.shape)
+    if not q.any():
+        return TensorRecord(shape, mode, float(step), 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
+    symbols = temporal_differences(q) if choice.temporal else q
+    kept = kept_symbols(symbols, choice.mask)
+    mean, scale = _symbol_params(kept, choice.model, min_std)
+    enc = encode_tensor(kept, mean, scale, model=choice.model)
     return TensorRecord(
-        shape=tuple(theta.shape),
-        ref_mode=mode,
-        step=float(step32),
-        mean=float(mean),
-        std=float(std),
-        min_symbol=enc.min_symbol,
-        max_symbol=enc.max_symbol,
-        words=enc.words,
+        shape=shape, ref_mode=mode, step=float(step), mean=float(mean), std=float(scale),
+        min_symbol=enc.min_symbol, max_symbol=enc.max_symbol, words=enc.words,
+        entropy_model=choice.model, temporal=choice.temporal, channel_mask=choice.mask,
     )
-
-
-def _cheaper_embedding_mode(theta: np.ndarray, prev: np.ndarray, step: float, min_std: float) -> RefMode:
-    """Per-frame embeddings: a residual against the previous GOP's, or coded directly,
-    whichever the estimate says is cheaper."""
-    cost = {}
-    for mode, ref in ((RefMode.PREVIOUS, prev), (RefMode.NONE, np.zeros_like(theta))):
-        q = quantize_residual(theta, ref, np.float32(step))
-        mean, std = gaussian_params(q, min_std)
-        cost[mode] = estimate_bits(q, mean, std)
-    return min(cost, key=cost.get)
 
 
 def code_model(
@@ -114,15 +168,36 @@ def code_model(
     num_frames: int,
     min_std: float,
 ) -> ModelRecord:
-    """Quantize and entropy-code the trained tensors of one model."""
+    """Quantize and entropy-code the trained tensors of one model, each the way the estimate
+    says is cheapest (per-frame embeddings also weigh coding without their reference)."""
     tensors = []
     for i, spec in enumerate(specs):
-        mode, ref = plan.modes[i], plan.refs[i]
-        if mode == RefMode.PREVIOUS and prev_hat is not None:
-            mode = _cheaper_embedding_mode(theta[i], prev_hat[i], steps[i], min_std)
-            ref = prev_hat[i] if mode == RefMode.PREVIOUS else np.zeros(spec.shape, np.float32)
-        tensors.append(_code_tensor(theta[i], ref, steps[i], mode, min_std))
+        step = np.float32(steps[i])
+        candidates = [(plan.modes[i], plan.refs[i])]
+        if plan.modes[i] in (RefMode.PREVIOUS, RefMode.LAST):
+            candidates.append((RefMode.NONE, np.zeros(spec.shape, np.float32)))
+        best = None
+        for mode, ref in candidates:
+            q = quantize_residual(theta[i], ref, step)
+            for choice in _choices(q, plan, i):
+                cost = _cost(q, choice, min_std)
+                if best is None or cost < best[0]:
+                    best = (cost, q, mode, choice)
+        _, q, mode, choice = best
+        tensors.append(_code_tensor(q, mode, step, choice, min_std))
     return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
+
+
+def tensor_codes(record: TensorRecord) -> np.ndarray:
+    """The integers of a coded tensor (int32, its shape), decoded from its record."""
+    shape = tuple(record.shape)
+    if record.is_zero:
+        return np.zeros(shape, np.int32)
+    coded = decode_tensor(record.words, record.coded_elements, record.mean, record.std, record.min_symbol,
+                          record.max_symbol, model=record.entropy_model)
+    symbols = place_symbols(coded, shape, record.channel_mask)
+    q = undo_temporal_differences(symbols) if record.temporal else symbols
+    return np.asarray(q, dtype=np.int32).reshape(shape)
 
 
 def reconstruct_params(
@@ -137,12 +212,12 @@ def reconstruct_params(
     for i, (spec, rec) in enumerate(zip(specs, record.tensors)):
         if tuple(rec.shape) != spec.shape:
             raise UarFormatError(f"tensor {i} has shape {rec.shape}, the architecture needs {spec.shape}")
-        q = decode_tensor(rec.words, rec.num_elements, rec.mean, rec.std, rec.min_symbol, rec.max_symbol)
-        q = q.reshape(spec.shape)
+        q = tensor_codes(rec)
         prev = prev_hat[i] if prev_hat is not None and i < len(prev_hat) else None
-        if rec.ref_mode != RefMode.NONE and (prev is None or tuple(prev.shape) != spec.shape):
-            raise UarFormatError(f"tensor {i} refers to a previous model that has no such tensor")
         seeded = seeded_tensor(record.seed, i, spec.init, spec.shape) if rec.ref_mode == RefMode.INTERP else None
-        ref = tensor_reference(rec.ref_mode, spec.shape, seeded, prev, record.eps)
+        try:
+            ref = tensor_reference(rec.ref_mode, spec.shape, seeded, prev, record.eps)
+        except ValueError:
+            raise UarFormatError(f"tensor {i} refers to a previous model that has no such tensor") from None
         out.append(dequantize(q, ref, np.float32(rec.step)))
     return out
