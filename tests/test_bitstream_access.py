@@ -12,6 +12,7 @@ from test_bitstream_samples import (
     assert_goms_equal,
     sample_goms,
     sample_header,
+    sample_header_1_0,
     write_stream,
 )
 from uarcodec.bitstream import UarReader, UarWriter, encode_chunk
@@ -212,3 +213,18 @@ def test_resume_refuses_foreign_files_and_unknown_critical_chunks(tmp_path):
     path.write_bytes(assemble(header, goms, after_gom={0: [(b"ZZZZ", b"")]}))
     with open(path, "r+b") as f, pytest.raises(UarVersionError, match="ZZZZ"):
         UarWriter.resume(f, header)
+
+
+def test_recovery_and_resume_of_a_format_1_0_stream(tmp_path):
+    """Scanning and resuming parse the GOMs in the stream's own (1.0) tensor layout."""
+    header, goms = sample_header_1_0(), sample_goms(layout=0)
+    full = write_stream(header, goms)
+    cut = _entries(full)[2].offset + 7
+    reader = UarReader(io.BytesIO(full[:cut]))
+    assert reader.recovered and [e.index for e in reader.index] == [0, 1]
+    for k in (0, 1):
+        assert_goms_equal(reader.read_gom(k), goms[k], layout=0)
+    path = tmp_path / "old.uar"
+    path.write_bytes(full[:cut])
+    assert len(_resume_and_finish(path, header, goms, start=2)) == 2
+    assert path.read_bytes() == full

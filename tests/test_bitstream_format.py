@@ -1,4 +1,5 @@
-"""Round trips, versioning, chunk rules and field checks of the .uar container."""
+"""Round trips, versioning, chunk rules and field checks of the .uar container (formats 1.0
+and 1.1)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import random
 import struct
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,11 +21,24 @@ from test_bitstream_samples import (
     rechecksum,
     sample_goms,
     sample_header,
+    sample_header_1_0,
+    spec_example_1_1_records,
+    spec_example_1_1_stream,
     spec_example_bytes,
+    spec_example_records,
     write_stream,
 )
-from uarcodec.bitstream import FORMAT_VERSION, MAGIC, UarReader, UarWriter, read_header
-from uarcodec.bitstream.records import ModelKind, RefMode
+from uarcodec.bitstream import (
+    FORMAT_VERSION,
+    MAGIC,
+    UarReader,
+    UarWriter,
+    parse_gom,
+    read_header,
+    serialize_gom,
+    serialize_model,
+)
+from uarcodec.bitstream.records import EntropyModel, ModelKind, RefMode, TensorRecord
 from uarcodec.errors import (
     UarCodingError,
     UarFormatError,
@@ -63,9 +78,19 @@ def test_field_values_keep_their_types():
 
 def test_reals_are_stored_as_nearest_float32():
     header, goms = sample_header(), sample_goms()
-    goms[0].models[0].tensors[1].step = 0.1  # not exact in binary32
+    i = next(i for i, t in enumerate(goms[0].models[0].tensors) if not t.is_zero)  # a ZERO record has no step
+    goms[0].models[0].tensors[i].step = 0.1  # not exact in binary32
     reader = UarReader(io.BytesIO(write_stream(header, goms)))
-    assert reader.read_gom(0).models[0].tensors[1].step == float(np.float32(0.1))
+    assert reader.read_gom(0).models[0].tensors[i].step == float(np.float32(0.1))
+
+
+def test_format_1_0_stream_round_trips_in_the_1_0_layout():
+    header, goms = sample_header_1_0(), sample_goms(layout=0)
+    assert header.tensor_layout == 0
+    reader = UarReader(io.BytesIO(write_stream(header, goms)))
+    assert reader.header == header and not reader.recovered
+    for k in range(3):
+        assert_goms_equal(reader.read_gom(k), goms[k], layout=0)
 
 
 def test_read_header_alone_and_chunk_sizes_add_up():
@@ -104,8 +129,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 0)
-    for version in [(2, 0), (1, 1), (300, 0)]:
+    assert FORMAT_VERSION == (1, 1)
+    for version in [(2, 0), (1, 2), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
@@ -116,9 +141,54 @@ def test_newer_min_reader_version_is_a_version_error():
 
 
 def test_newer_writer_with_old_min_reader_is_read():
-    header = sample_header(writer_version=(1, 7), min_reader_version=(1, 0))
-    reader = UarReader(io.BytesIO(write_stream(header, sample_goms())))
-    assert reader.header.writer_version == (1, 7)
+    for min_reader, layout in [((1, 0), 0), ((1, 1), 1)]:
+        header = sample_header(writer_version=(1, 7), min_reader_version=min_reader)
+        goms = sample_goms(layout=layout)
+        reader = UarReader(io.BytesIO(write_stream(header, goms)))
+        assert reader.header.writer_version == (1, 7)
+        assert reader.header.tensor_layout == layout
+        for k in range(3):
+            assert_goms_equal(reader.read_gom(k), goms[k], layout=layout)
+
+
+def test_stream_versions_default_to_the_format_version():
+    header = sample_header()
+    assert header.writer_version == header.min_reader_version == FORMAT_VERSION
+    assert header.tensor_layout == 1
+    data = write_stream(header, sample_goms())
+    assert data[16:24] == bytes([1, 0, 1, 0, 1, 0, 1, 0])  # HEAD payload: versions 1.1, 1.1
+
+
+# A real stream of the 1.0 encoder (uar encode before format 1.1), kept as it was written.
+FORMAT_1_0_FILE = Path(__file__).resolve().parent / "data" / "format_1_0.uar"
+
+
+def test_the_1_1_reader_reads_a_stream_of_the_1_0_encoder():
+    data = FORMAT_1_0_FILE.read_bytes()
+    reader = UarReader(io.BytesIO(data))
+    header = reader.header
+    assert header.writer_version == header.min_reader_version == (1, 0)
+    assert header.tensor_layout == 0
+    assert not reader.recovered and reader.index
+    assert sum(e.num_frames for e in reader.index) == header.video.num_frames
+    goms = [reader.read_gom(e.index) for e in reader.index]
+    tensor_counts = set()
+    for gom in goms:
+        assert 1 <= len(gom.models) <= header.coding.gom_size
+        assert gom.models[0].kind == ModelKind.I
+        for model in gom.models:
+            assert model.tensors
+            tensor_counts.add(len(model.tensors))
+            for t in model.tensors:
+                assert t.entropy_model == EntropyModel.GAUSSIAN
+                assert t.temporal is False and t.channel_mask is None
+                assert t.ref_mode in (RefMode.NONE, RefMode.INTERP, RefMode.PREVIOUS)
+                assert model.kind == ModelKind.P or t.ref_mode == RefMode.NONE
+                assert t.words.dtype == np.uint32 and (t.words.size > 0) == (t.min_symbol != t.max_symbol)
+    assert len(tensor_counts) == 1  # every model of the family codes the same tensors
+    assert {m.kind for g in goms for m in g.models} == set(ModelKind)
+    # the records written again with the stream's own (1.0) header give the very same file
+    assert write_stream(header, goms) == data
 
 
 def test_version_check_comes_before_the_rest_of_the_header():
@@ -158,6 +228,7 @@ def test_unknown_optional_chunks_are_skipped():
 
 def _bad_gom(change):
     goms = sample_goms()
+    assert not goms[0].models[0].tensors[0].is_zero  # a ZERO record stores no step, mean, std, symbols
     change(goms[0])
     return goms[0]
 
@@ -180,6 +251,7 @@ def _bad_gom(change):
         lambda g: setattr(g.models[0].tensors[0], "words", np.array([-1])),
         lambda g: setattr(g.models[0].tensors[0], "words", np.zeros((2, 2), np.uint32)),
         lambda g: setattr(g.models[0].tensors[0], "ref_mode", RefMode.INTERP),  # I-model
+        lambda g: setattr(g.models[0].tensors[0], "ref_mode", RefMode.LAST),  # I-model
         lambda g: setattr(g.models[0].tensors[0], "ref_mode", 7),
         lambda g: setattr(g.models[0], "kind", ModelKind.P),  # first model must be I
         lambda g: setattr(g.models[0], "eps", 0.5),  # I-model eps is 1
@@ -275,7 +347,10 @@ U32 = struct.Struct("<I").pack
         (0xB8, U32(0), 0xB8),  # zero dimension
         (0xB8, U32(2**20) + U32(2**20), 0xBC),  # 2^40 elements
         (0xC0, b"\x01", 0xC0),  # I-model tensor with INTERP
-        (0xC0, b"\x03", 0xC0),  # unknown ref mode
+        (0xC0, b"\x03", 0xC0),  # I-model tensor with LAST (and no LAST in 1.0)
+        (0xC0, b"\x04", 0xC0),  # unknown ref mode
+        (0xF3, b"\x03", 0xF3),  # LAST (3) in a 1.0 stream: 1.0 allows ref_mode 0..2 only
+        (0xF3, b"\x04", 0xF3),  # unknown ref mode, P-model
         (0xC1, F32(0.0), 0xC1),  # step 0
         (0xC5, F32(math.nan), 0xC5),  # mean NaN
         (0xC9, F32(-1.0), 0xC9),  # std < 0
@@ -333,3 +408,280 @@ def test_crc_mismatch_names_the_chunk():
     with pytest.raises(UarFormatError, match="CRC") as err:
         reader.read_gom(0)
     assert err.value.chunk == "GOMD"
+
+
+# ------------------------------------------------------------------------------ format 1.1 tensor records
+# Patches of the 1.1 example (bitstream_spec.md, section 6.1.1: its GOMD chunk at 0x8E, the
+# I-model's tensor flags at 0xC1, entropy_model 0xC2, mask 0xD7..0xD8, the P-model's ZERO
+# record's ref_mode at 0xFF and flags at 0x100), CRC recomputed: spec 6.2, checks 8 and 8a.
+
+
+def _patched_1_1(offset: int, new: bytes, data: bytes | None = None) -> bytes:
+    out = bytearray(spec_example_1_1_stream() if data is None else data)
+    out[offset : offset + len(new)] = new
+    rechecksum(out, GOMD_AT)
+    return bytes(out)
+
+
+def _gom_error(data: bytes) -> UarFormatError:
+    reader = UarReader(io.BytesIO(data))  # the header, index and trailer are intact
+    assert not reader.recovered
+    with pytest.raises(UarFormatError) as err:
+        reader.read_gom(0)
+    assert err.value.chunk == "GOMD"
+    return err.value
+
+
+def test_the_1_1_example_offsets_are_the_documented_ones():
+    data = spec_example_1_1_stream()
+    assert data[GOMD_AT : GOMD_AT + 4] == b"GOMD"
+    assert data[0xC0:0xC3] == b"\x00\x06\x01"  # ref_mode NONE, CHANNEL_MASK | TEMPORAL, Laplace
+    assert data[0xD7:0xD9] == b"\x0d\x02"
+    assert data[0xFF:0x101] == b"\x03\x01"  # LAST, ZERO
+
+
+@pytest.mark.parametrize(
+    "offset, new",
+    [
+        (0xC1, b"\x0e"),  # unknown flag bit 3
+        (0xC1, b"\x86"),  # unknown flag bit 7
+        (0xC1, b"\x07"),  # ZERO with CHANNEL_MASK and TEMPORAL
+        (0x100, b"\x03"),  # ZERO with CHANNEL_MASK
+        (0x100, b"\x05"),  # ZERO with TEMPORAL
+        (0x100, b"\x09"),  # ZERO with an unknown bit
+    ],
+)
+def test_reader_rejects_invalid_flags(offset, new):
+    assert _gom_error(_patched_1_1(offset, new)).offset == offset
+
+
+@pytest.mark.parametrize("model", [b"\x02", b"\xff"])
+def test_reader_rejects_an_unknown_entropy_model(model):
+    assert _gom_error(_patched_1_1(0xC2, model)).offset == 0xC2
+
+
+def test_reader_rejects_a_mask_that_keeps_no_channel():
+    assert _gom_error(_patched_1_1(0xD7, b"\x00\x00")).offset == 0xD7
+
+
+@pytest.mark.parametrize("mask", [b"\x0d\x06", b"\x0d\x82", b"\x0d\xfe"])  # channel 10, 15, 9..15 of 10
+def test_reader_rejects_a_mask_with_a_padding_bit_set(mask):
+    assert _gom_error(_patched_1_1(0xD7, mask)).offset == 0xD7
+
+
+@pytest.mark.parametrize(
+    "offset, new",
+    [
+        (0xFF, b"\x04"),  # unknown ref mode
+        (0xC0, b"\x03"),  # LAST in an I-model
+        (0xC0, b"\x02"),  # PREVIOUS in an I-model
+    ],
+)
+def test_reader_rejects_bad_ref_modes_in_1_1(offset, new):
+    assert _gom_error(_patched_1_1(offset, new)).offset == offset
+
+
+@pytest.mark.parametrize(
+    "offset, new",
+    [
+        (0xC3, F32(0.0)),  # step 0 (the 1.1 layout moves the fields by 2 bytes)
+        (0xC7, F32(math.inf)),  # location inf
+        (0xCB, F32(0.0)),  # Laplace scale 0
+        (0xCF, struct.pack("<i", 3)),  # min_symbol > max_symbol, found at max_symbol
+        (0xD9, U32(0xFFFFFFFF)),  # word count beyond the chunk
+    ],
+)
+def test_reader_checks_the_old_fields_at_their_1_1_offsets(offset, new):
+    error_at = 0xD3 if offset == 0xCF else offset
+    assert _gom_error(_patched_1_1(offset, new)).offset == error_at
+
+
+def _rank_0_stream() -> bytes:
+    """The 1.1 example with the I-model's tensor replaced by a coded scalar: its rank at 0xB7,
+    ref_mode 0xB8, flags 0xB9."""
+    header, gom = spec_example_1_1_records()
+    gom.models[0].tensors[0] = TensorRecord((), RefMode.NONE, 0.25, 0.0, 1.5, -3, 4,
+                                            np.array([0x12345678], np.uint32), EntropyModel.LAPLACE)
+    data = write_stream(header, [gom])
+    assert data[0xB7:0xBB] == b"\x00\x00\x00\x01"
+    return data
+
+
+@pytest.mark.parametrize("flags", [b"\x02", b"\x04", b"\x06"])  # CHANNEL_MASK, TEMPORAL, both
+def test_reader_rejects_mask_or_temporal_on_a_rank_0_tensor(flags):
+    assert _gom_error(_patched_1_1(0xB9, flags, _rank_0_stream())).offset == 0xB9
+
+
+def test_a_1_0_stream_has_no_flags_byte():
+    """The 1.0 layout has no flags or entropy_model: the step follows ref_mode; the 1.1 layout
+    of the same records adds the two bytes (and makes the all-0 P-model tensor a ZERO record)."""
+    header, gom = spec_example_records()
+    assert header.tensor_layout == 0
+    payload = serialize_gom(gom, header)
+    tensor_at = 16 + 17 + 1 + 8  # GOM header, model header, rank, dims: ref_mode
+    assert payload[tensor_at : tensor_at + 5] == b"\x00" + struct.pack("<f", 0.25)
+    # the same records in a 1.1 GOM: flags 0 and entropy model 0 after ref_mode
+    header_1_1 = replace(header, writer_version=(1, 1), min_reader_version=(1, 1))
+    payload_1_1 = serialize_gom(gom, header_1_1)
+    assert payload_1_1[tensor_at : tensor_at + 3] == b"\x00\x00\x00"
+    assert len(payload_1_1) == len(payload) + 2 - ((26 + 4) - 7)  # I tensor: +2; P tensor: a ZERO record
+    assert_goms_equal(parse_gom(payload_1_1, 0, header_1_1), gom)
+    with pytest.raises(UarFormatError):  # bytes of one layout are not a record of the other
+        parse_gom(payload, 0, header_1_1)
+
+
+# ------------------------------------------------------------------------------ 1.1 writer checks
+# The writer refuses (UarCodingError, nothing written) every record the reader would reject.
+
+
+def _mask(*kept, n=10):
+    return np.array([c in kept for c in range(n)])
+
+
+def _coded_scalar(**changes):
+    fields = dict(shape=(), ref_mode=RefMode.NONE, step=0.25, mean=0.0, std=1.5, min_symbol=-3, max_symbol=4,
+                  words=np.array([0x12345678], np.uint32))
+    fields.update(changes)
+    return TensorRecord(**fields)
+
+
+def _i_tensor(gom):
+    return gom.models[0].tensors[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda g: setattr(_i_tensor(g), "channel_mask", _mask(0, n=9)),  # mask too short
+        lambda g: setattr(_i_tensor(g), "channel_mask", _mask(0, n=11)),  # mask too long
+        lambda g: setattr(_i_tensor(g), "channel_mask", _mask(0, 3).reshape(2, 5)),  # not 1-D
+        lambda g: setattr(_i_tensor(g), "channel_mask", _mask()),  # keeps no channel, symbols not all 0
+        lambda g: setattr(_i_tensor(g), "entropy_model", 2),
+        lambda g: setattr(_i_tensor(g), "ref_mode", RefMode.LAST),  # I-model
+        lambda g: setattr(_i_tensor(g), "ref_mode", 4),
+        lambda g: setattr(g.models[1].tensors[0], "ref_mode", 4),  # also on a ZERO record
+        lambda g: g.models[0].tensors.__setitem__(0, _coded_scalar(temporal=True)),  # rank 0
+        lambda g: g.models[0].tensors.__setitem__(0, _coded_scalar(channel_mask=np.array([True]))),  # rank 0
+    ],
+    ids=["mask-short", "mask-long", "mask-2d", "mask-empty", "model-2", "last-in-I", "ref-4", "zero-ref-4",
+         "temporal-rank-0", "mask-rank-0"],
+)
+def test_writer_refuses_invalid_1_1_records_and_writes_nothing(change):
+    header, gom = spec_example_1_1_records()
+    change(gom)
+    buf = io.BytesIO()
+    writer = UarWriter(buf, header)
+    before = buf.getvalue()
+    with pytest.raises(UarCodingError):
+        writer.append_gom(gom)
+    assert buf.getvalue() == before and writer.entries == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: setattr(t, "entropy_model", EntropyModel.LAPLACE),
+        lambda t: setattr(t, "temporal", True),
+        lambda t: setattr(t, "channel_mask", np.array([True, False, True, True])),
+        lambda t: setattr(t, "ref_mode", RefMode.LAST),  # 1.0 allows ref_mode 0..2 only
+    ],
+    ids=["laplace", "temporal", "mask", "last"],
+)
+def test_writer_refuses_1_1_fields_in_a_1_0_stream(change):
+    header, gom = spec_example_records()  # the P-model's tensor has shape (4,)
+    assert header.tensor_layout == 0
+    change(gom.models[1].tensors[0])
+    gom.models[1].tensors[0].min_symbol = -1  # not all 0, so that nothing hides the field
+    buf = io.BytesIO()
+    writer = UarWriter(buf, header)
+    before = buf.getvalue()
+    with pytest.raises(UarCodingError):
+        writer.append_gom(gom)
+    assert buf.getvalue() == before and writer.entries == []
+
+
+# ------------------------------------------------------------------------------ ZERO records and sizes
+
+
+def _tensor_bytes(t: TensorRecord, layout: int) -> int:
+    """The size of a tensor record, field by field as spec 6.1 lists them: rank (1), dims
+    (4 each), ref_mode (1), [1.1: flags (1), entropy_model (1)], step, mean, std, min_symbol,
+    max_symbol, word_count (4 each), [mask], words (4 each); a 1.1 ZERO record stops after
+    flags. (Appendix B agrees: its I-model tensor, rank 2 and one word, is 0xdd - 0xb7 = 38
+    bytes.)"""
+    rank, words = len(t.shape), int(np.asarray(t.words).size)
+    if layout == 0:
+        return 26 + 4 * rank + 4 * words
+    if t.is_zero:
+        return 3 + 4 * rank
+    mask = 0 if t.channel_mask is None else (t.shape[0] + 7) // 8
+    return 28 + 4 * rank + 4 * words + mask
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_record_sizes_are_those_of_the_spec(layout):
+    header = sample_header_1_0() if layout == 0 else sample_header()
+    for gom in sample_goms(layout=layout):
+        for j, model in enumerate(gom.models):
+            want = 17 + sum(_tensor_bytes(t, layout) for t in model.tensors)
+            assert len(serialize_model(model, j, header)) == want
+        assert len(serialize_gom(gom, header)) == 16 + sum(
+            17 + sum(_tensor_bytes(t, layout) for t in m.tensors) for m in gom.models)
+
+
+@pytest.mark.parametrize(
+    "zero",
+    [
+        dict(),
+        dict(temporal=True, entropy_model=EntropyModel.LAPLACE),
+        dict(channel_mask=np.zeros(3, bool)),  # no channel coded
+        dict(step=0.1, mean=-3.5, std=9.0),  # the model of a ZERO record is not stored
+    ],
+)
+def test_an_all_zero_tensor_is_a_zero_record_in_1_1(zero):
+    fields = dict(shape=(3, 4), ref_mode=RefMode.INTERP, step=0.5, mean=0.25, std=2.0, min_symbol=0,
+                  max_symbol=0, words=np.zeros(0, np.uint32))
+    fields.update(zero)
+    t = TensorRecord(**fields)
+    assert t.is_zero
+    header, gom = spec_example_1_1_records()
+    gom.models[1].tensors[0] = t
+    gom.models[1].num_frames = 1
+    payload = serialize_gom(gom, header)
+    tensor_at = len(payload) - (3 + 4 * 2)
+    assert payload[tensor_at:] == b"\x02" + U32(3) + U32(4) + b"\x01\x01"  # rank, dims, INTERP, ZERO
+    got = parse_gom(payload, 0, header).models[1].tensors[0]
+    assert (got.shape, got.ref_mode, got.is_zero) == ((3, 4), RefMode.INTERP, True)
+    assert (got.step, got.mean, got.std, got.min_symbol, got.max_symbol) == (1.0, 0.0, 1.0, 0, 0)
+    assert got.words.size == 0 and got.words.dtype == np.uint32 and got.channel_mask is None
+    assert got.coded_elements == 12
+
+
+def test_a_masked_tensor_whose_kept_symbols_are_all_0_is_not_a_zero_record():
+    t = TensorRecord((3, 4), RefMode.INTERP, 0.5, 0.25, 2.0, 0, 0, np.zeros(0, np.uint32),
+                     channel_mask=np.array([False, True, False]))
+    assert not t.is_zero and t.coded_elements == 4
+    header, gom = spec_example_1_1_records()
+    gom.models[1].tensors[0] = t
+    payload = serialize_gom(gom, header)
+    assert_goms_equal(parse_gom(payload, 0, header), gom)
+
+
+@pytest.mark.parametrize("flags", [0x00, 0x04])  # no flag, TEMPORAL
+def test_a_parsed_1_1_record_with_all_symbols_0_is_rejected_or_written_back_identically(flags):
+    """The fuzz property of test_bitstream_fuzz.py (a GOM payload that parses is canonical:
+    writing its records gives the same bytes), on the one all-0 record the writer never
+    produces: not ZERO, no mask, min_symbol = max_symbol = 0."""
+    header, gom = spec_example_1_1_records()
+    gom.models[0].tensors[0] = TensorRecord((4,), RefMode.NONE, 0.25, 0.0, 1.0, -1, 0, np.zeros(0, np.uint32))
+    payload = bytearray(serialize_gom(gom, header))
+    flags_at = 16 + 17 + 1 + 4 + 1
+    min_at = flags_at + 2 + 12
+    assert payload[flags_at] == 0x00 and payload[min_at : min_at + 4] == struct.pack("<i", -1)
+    payload[flags_at] = flags
+    payload[min_at : min_at + 4] = struct.pack("<i", 0)
+    try:
+        parsed = parse_gom(bytes(payload), 0, header)
+    except UarFormatError:
+        return
+    assert serialize_gom(parsed, header) == bytes(payload)

@@ -1,5 +1,10 @@
 """Fuzzing: truncated, bit-flipped and overwritten streams end in a format error or a correct
-read, never in another exception (and never in a wrong GOM)."""
+read, never in another exception (and never in a wrong GOM).
+
+Two streams are fuzzed: "sample", a format 1.1 stream whose GOMs use every field of 1.1 (channel
+masks of one and two bytes, temporal differences, Laplace and Gaussian models, ZERO records,
+LAST references), and "spec", the format 1.0 stream of bitstream_spec.md, Appendix B (read in
+the 1.0 tensor layout)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from test_bitstream_samples import (
     write_stream,
 )
 from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, parse_gom, serialize_gom
+from uarcodec.bitstream.records import EntropyModel, RefMode
 from uarcodec.errors import UarFormatError
 
 _HEADER, _GOMS = sample_header(), sample_goms()
@@ -47,6 +53,20 @@ def mutated(draw):
     return name, bytes(data)
 
 
+def test_the_fuzzed_streams_cover_both_layouts_and_every_1_1_field():
+    _, header, goms = _STREAMS["sample"]
+    assert header.tensor_layout == 1 and header.min_reader_version == (1, 1)
+    tensors = [t for g in goms for m in g.models for t in m.tensors]
+    coded = [t for t in tensors if not t.is_zero]
+    assert any(t.is_zero for t in tensors)
+    assert any(t.channel_mask is not None and len(t.channel_mask) > 8 for t in coded)
+    assert any(t.temporal for t in coded)
+    assert {t.entropy_model for t in coded} == set(EntropyModel)
+    assert set(RefMode) <= {t.ref_mode for t in tensors}
+    _, header, goms = _STREAMS["spec"]
+    assert header.tensor_layout == 0 and header.min_reader_version == (1, 0)
+
+
 def _check_read(name: str, data: bytes) -> None:
     _, header, goms = _STREAMS[name]
     try:
@@ -60,7 +80,7 @@ def _check_read(name: str, data: bytes) -> None:
             got = reader.read_gom(k)
         except UarFormatError:
             continue
-        assert_goms_equal(got, gom)
+        assert_goms_equal(got, gom, layout=header.tensor_layout)
 
 
 def _check_resume(name: str, data: bytes) -> None:

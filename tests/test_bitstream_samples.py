@@ -1,22 +1,25 @@
-"""Synthetic streams shared by the bitstream tests, and the check that the example stream of
-bitstream_spec.md (Appendix B) is what the writer writes and the reader reads."""
+"""Synthetic streams shared by the bitstream tests, and the checks that the example streams of
+bitstream_spec.md (Appendix B, format 1.0; section 6.1.1, format 1.1) are what the writer writes
+and the reader reads."""
 
 from __future__ import annotations
 
 import io
 import re
 import zlib
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, serialize_gom, serialize_header
+from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, parse_gom, serialize_gom, serialize_header
 from uarcodec.bitstream.index import Trailer, encode_trailer, serialize_index
 from uarcodec.bitstream.records import (
     CodingParams,
     ColorMatrix,
     ColorRange,
+    EntropyModel,
     GomIndexEntry,
     GomRecord,
     ModelKind,
@@ -72,10 +75,12 @@ def sample_header(**changes) -> StreamHeader:
     return StreamHeader(**fields)
 
 
-def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode) -> TensorRecord:
+def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layout: int = 1) -> TensorRecord:
+    """A random tensor record; with ``layout`` 1 (format 1.1) it may also be Laplace, temporal,
+    channel-masked (rank >= 1, at least one channel kept) or all zero (a ZERO record)."""
     n_words = int(rng.integers(0, 12))
     lo = int(rng.integers(-40, 1))
-    return TensorRecord(
+    record = TensorRecord(
         shape=shape,
         ref_mode=ref,
         step=float(2.0 ** -int(rng.integers(2, 12))),
@@ -85,29 +90,54 @@ def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode) -> T
         max_symbol=lo + int(rng.integers(0, 80)),
         words=rng.integers(0, 2**32, size=n_words, dtype=np.uint32),
     )
+    if layout == 0:
+        return record
+    record.entropy_model = EntropyModel(int(rng.integers(0, 2)))
+    if shape:
+        record.temporal = bool(rng.integers(0, 2))
+        if rng.integers(0, 3) == 0:
+            mask = rng.integers(0, 2, size=shape[0]).astype(bool)
+            mask[int(rng.integers(0, shape[0]))] = True
+            record.channel_mask = mask
+    if rng.integers(0, 5) == 0:  # every integer 0: written as a ZERO record
+        record.min_symbol = record.max_symbol = 0
+        record.words = np.zeros(0, np.uint32)
+        if record.channel_mask is not None:
+            record.channel_mask[:] = False  # no channel coded: also all zero
+    return record
 
 
-def _model(rng: np.random.Generator, kind: ModelKind, frames: int) -> ModelRecord:
-    shapes = [(), (7,), (3, 5), (4, 2, 3, 3), (frames, 2, 2)]
+def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int = 1) -> ModelRecord:
+    shapes = [(), (7,), (3, 5), (11, 3), (4, 2, 3, 3), (frames, 2, 2)]  # (11, 3): a 2-byte mask
     if kind == ModelKind.I:
         refs = [RefMode.NONE] * len(shapes)
         eps = 1.0
     else:
-        refs = [RefMode.INTERP, RefMode.NONE, RefMode.INTERP, RefMode.INTERP, RefMode.PREVIOUS]
+        # the per-frame tensor (frames, 2, 2): against the previous model's tensor of the same
+        # shape (PREVIOUS) or, format 1.1, against its last row (LAST)
+        per_frame = RefMode.LAST if layout >= 1 and rng.integers(0, 2) else RefMode.PREVIOUS
+        refs = [RefMode.INTERP, RefMode.NONE, RefMode.INTERP, RefMode.INTERP, RefMode.INTERP, per_frame]
         eps = float(rng.integers(0, 65)) / 64
-    tensors = [_tensor(rng, s, r) for s, r in zip(shapes, refs)]
+    tensors = [_tensor(rng, s, r, layout) for s, r in zip(shapes, refs)]
     return ModelRecord(kind, frames, int(rng.integers(0, 2**32)), eps, tensors)
 
 
-def sample_goms(seed: int = 0) -> list[GomRecord]:
-    """25 frames, p = 4, m = 3: GOMs of GOPs [4, 4, 4], [4, 4, 4], [1]."""
+def sample_goms(seed: int = 0, layout: int = 1) -> list[GomRecord]:
+    """25 frames, p = 4, m = 3: GOMs of GOPs [4, 4, 4], [4, 4, 4], [1]. ``layout`` 1: records
+    using every field of format 1.1 (for seed 0, see test_sample_goms_use_every_field);
+    ``layout`` 0: what format 1.0 can hold (Gaussian, no flags, no LAST)."""
     rng = np.random.default_rng(seed)
     goms, first = [], 0
     for index, gops in enumerate([[4, 4, 4], [4, 4, 4], [1]]):
-        models = [_model(rng, ModelKind.I if j == 0 else ModelKind.P, f) for j, f in enumerate(gops)]
+        models = [_model(rng, ModelKind.I if j == 0 else ModelKind.P, f, layout) for j, f in enumerate(gops)]
         goms.append(GomRecord(index, first, sum(gops), models))
         first += sum(gops)
     return goms
+
+
+def sample_header_1_0(**changes) -> StreamHeader:
+    """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
+    return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)
 
 
 def write_stream(header: StreamHeader, goms: list[GomRecord], finish: bool = True) -> bytes:
@@ -157,7 +187,10 @@ def rechecksum(data: bytearray, chunk_offset: int) -> None:
     data[end : end + 4] = (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
-def assert_goms_equal(got: GomRecord, want: GomRecord) -> None:
+def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 1) -> None:
+    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0 or 1 = 1.1) holds the
+    records ``want`` was written from. In 1.1 a tensor whose integers are all 0 is a ZERO record:
+    only its shape, ref_mode and zero-ness are stored, and it reads back in its canonical form."""
     assert (got.index, got.first_frame, got.num_frames) == (want.index, want.first_frame, want.num_frames)
     assert len(got.models) == len(want.models)
     for gm, wm in zip(got.models, want.models):
@@ -167,21 +200,37 @@ def assert_goms_equal(got: GomRecord, want: GomRecord) -> None:
         for gt, wt in zip(gm.tensors, wm.tensors):
             assert gt.shape == tuple(wt.shape)
             assert gt.ref_mode == wt.ref_mode and isinstance(gt.ref_mode, RefMode)
+            assert gt.words.dtype == np.uint32
+            assert gt.is_zero == wt.is_zero
+            if layout >= 1 and wt.is_zero:
+                assert (gt.step, gt.mean, gt.std, gt.min_symbol, gt.max_symbol) == (1.0, 0.0, 1.0, 0, 0)
+                assert gt.words.size == 0 and gt.channel_mask is None
+                assert gt.entropy_model == EntropyModel.GAUSSIAN and gt.temporal is False
+                continue
             assert (gt.step, gt.mean, gt.std) == (wt.step, wt.mean, wt.std)
             assert (gt.min_symbol, gt.max_symbol) == (wt.min_symbol, wt.max_symbol)
-            assert gt.words.dtype == np.uint32
             assert np.array_equal(gt.words, wt.words)
+            assert gt.entropy_model == wt.entropy_model and isinstance(gt.entropy_model, EntropyModel)
+            assert gt.temporal is bool(wt.temporal)
+            if wt.channel_mask is None:
+                assert gt.channel_mask is None
+            else:
+                assert gt.channel_mask.dtype == bool and gt.channel_mask.shape == (gt.shape[0],)
+                assert np.array_equal(gt.channel_mask, wt.channel_mask)
+            assert gt.coded_elements == wt.coded_elements
 
 
-# ----------------------------------------------------------------- the spec's example stream
+# ----------------------------------------------------------------- the spec's example streams
 
 
 def spec_example_records() -> tuple[StreamHeader, GomRecord]:
-    """The records of bitstream_spec.md, Appendix B."""
+    """The records of bitstream_spec.md, Appendix B: a format 1.0 stream."""
     header = StreamHeader(
         VideoParams(16, 16, 3, Fraction(25, 1)),
         CodingParams(2, 2, 1, {"dim": 8, "ks": [3, 1]}, coder_version="c0.5",
                      encoder_settings={"lambda": 0.5, "fast": True}),
+        writer_version=(1, 0),
+        min_reader_version=(1, 0),
     )
     i_tensor = TensorRecord((2, 3), RefMode.NONE, 0.25, 0.0, 1.5, -3, 4,
                             np.array([0x12345678], dtype=np.uint32))
@@ -191,17 +240,67 @@ def spec_example_records() -> tuple[StreamHeader, GomRecord]:
     return header, gom
 
 
-def spec_example_bytes() -> bytes:
-    """The bytes of the annotated dump in bitstream_spec.md, Appendix B."""
+# The 1.1 example (bitstream_spec.md, section 6.1.1): the I-model's per-frame tensor (10 frames,
+# 2 values) is coded as temporal differences, only the frames whose difference is not 0 (mask),
+# under the Laplace model; the P-model's (1 frame) is a ZERO record against the I-model's last
+# frame (LAST).
+SPEC_1_1_SYMBOLS = [2, -1, 1, 0, 0, -1, -1, 1]  # the coded symbols: rows 0, 2, 3 and 9 of d
+SPEC_1_1_KEPT = [0, 2, 3, 9]
+SPEC_1_1_Q = [[2, -1], [2, -1], [3, -1]] + [[3, -2]] * 6 + [[2, -1]]  # the tensor's integers
+SPEC_1_1_WORDS = [0xE5ED6C6A, 0x0000001D]  # Laplace(0.125, 0.90625) on [-1, 2] of SPEC_1_1_SYMBOLS
+
+
+def spec_example_1_1_records() -> tuple[StreamHeader, GomRecord]:
+    """The records of the format 1.1 example of bitstream_spec.md, section 6.1.1: Appendix B's
+    header with versions 1.1, 11 frames and p = 10 (the HEAD payload keeps its length, so the
+    GOMD chunk is at file offset 0x8e again)."""
+    base, _ = spec_example_records()
+    header = replace(base, video=replace(base.video, num_frames=11), coding=replace(base.coding, gop_size=10),
+                     writer_version=(1, 1), min_reader_version=(1, 1))
+    mask = np.array([c in SPEC_1_1_KEPT for c in range(10)])
+    i_tensor = TensorRecord((10, 2), RefMode.NONE, 0.0625, 0.125, 0.90625, -1, 2,
+                            np.array(SPEC_1_1_WORDS, dtype=np.uint32), EntropyModel.LAPLACE,
+                            temporal=True, channel_mask=mask)
+    p_tensor = TensorRecord((1, 2), RefMode.LAST, 1.0, 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
+    gom = GomRecord(0, 0, 11, [ModelRecord(ModelKind.I, 10, 7, 1.0, [i_tensor]),
+                               ModelRecord(ModelKind.P, 1, 8, 0.5, [p_tensor])])
+    return header, gom
+
+
+def spec_hex_dump(marker: str) -> tuple[int, bytes]:
+    """(file offset of the first byte, bytes) of the annotated dump between the spec's
+    ``<!-- {marker}: begin -->`` and ``<!-- {marker}: end -->`` comments."""
     text = SPEC.read_text(encoding="utf-8")
-    block = text.split("<!-- example-stream-hex: begin -->")[1].split("<!-- example-stream-hex: end -->")[0]
-    out = bytearray()
+    begin, end = f"<!-- {marker}: begin -->", f"<!-- {marker}: end -->"
+    assert text.count(begin) == 1 and text.count(end) == 1, f"markers of {marker!r} missing or repeated"
+    block = text.split(begin)[1].split(end)[0]
+    start, out = None, bytearray()
     for line in block.splitlines():
         m = re.match(r"^([0-9a-f]{4}): ([0-9a-f ]+?)\s*(\||$)", line)
         if m:
-            assert int(m.group(1), 16) == len(out), f"offset column wrong at {line!r}"
+            offset = int(m.group(1), 16)
+            start = offset if start is None else start
+            assert offset == start + len(out), f"offset column wrong at {line!r}"
             out += bytes.fromhex(m.group(2))
-    return bytes(out)
+    assert start is not None and out, f"no bytes between the {marker!r} markers"
+    return start, bytes(out)
+
+
+def spec_example_bytes() -> bytes:
+    """The bytes of the annotated dump in bitstream_spec.md, Appendix B (a whole stream)."""
+    start, data = spec_hex_dump("example-stream-hex")
+    assert start == 0
+    return data
+
+
+def spec_example_1_1_chunk() -> tuple[int, bytes]:
+    """(file offset, bytes) of the GOMD chunk dumped in bitstream_spec.md, section 6.1.1."""
+    return spec_hex_dump("example-1.1-gomd-hex")
+
+
+def spec_example_1_1_stream() -> bytes:
+    header, gom = spec_example_1_1_records()
+    return write_stream(header, [gom])
 
 
 def test_writer_reproduces_the_spec_example_byte_for_byte():
@@ -213,9 +312,73 @@ def test_reader_returns_the_spec_example_records():
     header, gom = spec_example_records()
     reader = UarReader(io.BytesIO(spec_example_bytes()))
     assert reader.header == header
+    assert reader.header.writer_version == reader.header.min_reader_version == (1, 0)
+    assert reader.header.tensor_layout == 0
     assert not reader.recovered
+    assert_goms_equal(reader.read_gom(0), gom, layout=0)
+    # read in the 1.0 layout: the P-model's all-0 tensor keeps its stored model (no ZERO record)
+    p_tensor = reader.read_gom(0).models[1].tensors[0]
+    assert (p_tensor.step, p_tensor.mean, p_tensor.std) == (0.125, -0.5, 2.0)
+
+
+def test_writer_reproduces_the_spec_1_1_example_byte_for_byte():
+    header, gom = spec_example_1_1_records()
+    offset, chunk = spec_example_1_1_chunk()
+    assert encode_chunk(b"GOMD", serialize_gom(gom, header)) == chunk
+    data = spec_example_1_1_stream()
+    assert data[offset : offset + len(chunk)] == chunk
+    assert UarReader(io.BytesIO(data)).index[0].offset == offset == 0x8E
+
+
+def test_reader_returns_the_spec_1_1_example_records():
+    header, gom = spec_example_1_1_records()
+    offset, chunk = spec_example_1_1_chunk()
+    got = parse_gom(chunk[8:-4], offset + 8, header)
+    assert_goms_equal(got, gom)
+    reader = UarReader(io.BytesIO(spec_example_1_1_stream()))
+    assert reader.header == header and reader.header.tensor_layout == 1
     assert_goms_equal(reader.read_gom(0), gom)
+    t = got.models[0].tensors[0]
+    assert (t.entropy_model, t.temporal, t.coded_elements) == (EntropyModel.LAPLACE, True, 8)
+    assert np.flatnonzero(t.channel_mask).tolist() == SPEC_1_1_KEPT
+    z = got.models[1].tensors[0]
+    assert z.is_zero and z.ref_mode == RefMode.LAST and z.coded_elements == 2
+
+
+def test_spec_1_1_example_words_decode_to_the_documented_integers():
+    """Cross-check with the coding layer: the example's words are real Laplace-coded symbols,
+    and placing them and undoing the differences gives the integers section 6.1.1 lists."""
+    from uarcodec.coding.entropy import decode_tensor
+    from uarcodec.coding.symbols import place_symbols, undo_temporal_differences
+
+    _, gom = spec_example_1_1_records()
+    t = gom.models[0].tensors[0]
+    symbols = decode_tensor(t.words, t.coded_elements, t.mean, t.std, t.min_symbol, t.max_symbol,
+                            model=t.entropy_model)
+    assert symbols.tolist() == SPEC_1_1_SYMBOLS
+    q = undo_temporal_differences(place_symbols(symbols, t.shape, t.channel_mask))
+    assert q.tolist() == SPEC_1_1_Q
 
 
 def test_sample_stream_is_deterministic():
     assert sample_stream() == sample_stream()
+
+
+def test_sample_goms_use_every_field():
+    """The fuzzed and round-tripped 1.1 sample exercises every field of format 1.1."""
+    tensors = [t for g in sample_goms() for m in g.models for t in m.tensors]
+    coded = [t for t in tensors if not t.is_zero]
+    assert any(t.is_zero for t in tensors)
+    assert any(t.is_zero and t.channel_mask is not None for t in tensors)  # all-False mask: ZERO too
+    assert {t.entropy_model for t in coded} == set(EntropyModel)
+    assert any(t.temporal for t in coded) and any(not t.temporal for t in coded)
+    masked = [t for t in coded if t.channel_mask is not None]
+    assert any(len(t.channel_mask) > 8 for t in masked)  # a mask of more than one byte
+    assert any(not t.channel_mask.all() for t in masked)
+    assert any(t.temporal and t.channel_mask is not None and t.entropy_model == EntropyModel.LAPLACE
+               for t in coded)
+    assert set(RefMode) <= {t.ref_mode for t in tensors}
+    assert any(t.ref_mode == RefMode.LAST for t in coded)
+    old = [t for g in sample_goms(layout=0) for m in g.models for t in m.tensors]
+    assert all(t.entropy_model == EntropyModel.GAUSSIAN and not t.temporal and t.channel_mask is None
+               and t.ref_mode != RefMode.LAST for t in old)

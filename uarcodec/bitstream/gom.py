@@ -85,10 +85,14 @@ def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: s
         raise out.fail(f"{what}: unknown ref_mode {t.ref_mode!r}") from None
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise out.fail(f"{what}: a tensor of an I-model must have ref_mode NONE, not {ref_mode.name}")
+    if layout == 0 and ref_mode == RefMode.LAST:
+        raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
     out.u8(ref_mode, f"{what} ref_mode")
     flags = 0
     if layout >= 1:
         flags = _flags(t)
+        if flags & (FLAG_CHANNEL_MASK | FLAG_TEMPORAL) and not shape:
+            raise out.fail(f"{what}: a channel mask or temporal differences need a first dimension")
         out.u8(flags, f"{what} flags")
         if flags & FLAG_ZERO:
             return
@@ -202,7 +206,7 @@ def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) ->
         dims.append(d)
     at = src.offset
     code = src.u8(f"{what} ref_mode")
-    if code not in RefMode._value2member_map_:
+    if code not in RefMode._value2member_map_ or (layout == 0 and code == RefMode.LAST):
         raise src.error(f"{what}: unknown ref_mode {code}", at=at)
     ref_mode = RefMode(code)
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
@@ -232,6 +236,8 @@ def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) ->
     max_symbol = src.i32(f"{what} max_symbol")
     if min_symbol > max_symbol:
         raise src.error(f"{what}: min_symbol {min_symbol} > max_symbol {max_symbol}", at=at)
+    if layout >= 1 and min_symbol == max_symbol == 0 and not flags & FLAG_CHANNEL_MASK:
+        raise src.error(f"{what}: every integer is 0: must be a ZERO record", at=at)
     mask = None
     if flags & FLAG_CHANNEL_MASK:
         at = src.offset

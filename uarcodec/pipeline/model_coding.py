@@ -144,7 +144,7 @@ def _choices(q: np.ndarray, plan: ModelPlan, i: int) -> list[CodingChoice]:
     return out
 
 
-def _code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingChoice, min_std: float) -> TensorRecord:
+def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingChoice, min_std: float) -> TensorRecord:
     shape = tuple(q.shape)
     if not q.any():
         return TensorRecord(shape, mode, float(step), 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
@@ -184,7 +184,7 @@ def code_model(
                 if best is None or cost < best[0]:
                     best = (cost, q, mode, choice)
         _, q, mode, choice = best
-        tensors.append(_code_tensor(q, mode, step, choice, min_std))
+        tensors.append(code_tensor(q, mode, step, choice, min_std))
     return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
 
 
