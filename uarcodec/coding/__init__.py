@@ -18,6 +18,7 @@ from uarcodec.coding.quant import (
     gaussian_params,
     initial_step,
     interpolated_reference,
+    laplace_params,
     quantize_residual,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "ideal_bits",
     "initial_step",
     "interpolated_reference",
+    "laplace_params",
     "quantize_residual",
     "seeded_params",
     "seeded_tensor",

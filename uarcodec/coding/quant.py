@@ -1,13 +1,14 @@
-"""RQEC: per-tensor scalar quantization of parameter residuals and their Gaussian rate.
+"""RQEC: per-tensor scalar quantization of parameter residuals and their rate.
 
 Training side (torch): :class:`TensorQuantizer` holds one trainable step per coded tensor
 (paper Eq. 4-7). The distortion path rounds ``(theta - ref) / step`` with a straight-through
-estimator; the rate path prices the codes under a discretised Gaussian fitted to the tensor's
-own codes, the same model the entropy coder uses.
+estimator; the rate path prices the codes under a discretised Gaussian (or Laplace, for sparse
+residuals) fitted to the tensor's own codes, the same model the entropy coder uses.
 
 Stream side (numpy, float32, fixed operation order): :func:`quantize_residual`,
-:func:`gaussian_params`, :func:`dequantize` are the single source of truth both the encoder and
-the decoder call; ``bitstream_spec.md (sections 11-13)`` specifies the reconstruction normatively.
+:func:`gaussian_params`, :func:`laplace_params`, :func:`dequantize` are the single source of
+truth both the encoder and the decoder call; ``bitstream_spec.md (sections 11-13)`` specifies
+the reconstruction normatively.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from uarcodec.coding.entropy import entropy_model
 from uarcodec.errors import UarCodingError
+from uarcodec.vocabulary import EntropyModel
 
-DEFAULT_MIN_STD = 0.05  # floor of the Gaussian std, in symbol (step) units
+DEFAULT_MIN_STD = 0.05  # floor of the Gaussian std (and the Laplace scale), in symbol (step) units
 DEFAULT_STEP = 2.0**-10  # initial step of a tensor with no spread (all-zero biases, ...)
 # The coder gives every symbol of the range at least 2**-24 of probability mass (24-bit leaky
 # quantizer); the rate model adds that floor so a far outlier costs about 24 bits, as coded.
@@ -68,6 +71,57 @@ def gaussian_bin_log2_mass(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     return torch.log2(mass * (1.0 - LEAK_PROBABILITY) + LEAK_PROBABILITY)
 
 
+def laplace_bin_log2_mass(x: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
+    """``log2((1 - 2**-24) * p + 2**-24)`` where ``p`` is the mass of Laplace(``mean``,
+    ``scale``) on ``[x - 1/2, x + 1/2]``: the Laplace counterpart of
+    :func:`gaussian_bin_log2_mass` (same 2**-24 leak).
+
+    Numerically safe: the bin is reflected to the right of the location (``d = |x - mean|``).
+    A bin entirely on one side (near edge ``a = d - 1/2 >= 0``) has mass
+    ``0.5 * exp(-a/b) * (1 - exp(-1/b))``, the second factor as ``-expm1(-1/b)`` (no
+    cancellation for a large scale); a bin across the location (edge distances ``u = 1/2 - d``
+    and ``c = d + 1/2``) has ``1 - exp(-u/b)/2 - exp(-c/b)/2 = -(expm1(-u/b) + expm1(-c/b)) / 2``
+    (no cancellation for a large scale either). Each branch sees its arguments clamped to its
+    own domain, so neither overflows where it is not selected and the gradients stay finite
+    everywhere.
+    """
+    d = torch.abs(x - mean)
+    a = torch.clamp(d - 0.5, min=0.0)  # near edge of a one-sided bin
+    u = torch.clamp(0.5 - d, min=0.0)  # left edge distance of a straddling bin
+    c = d + 0.5  # far edge
+    one_sided = 0.5 * torch.exp(-a / scale) * -torch.expm1(-1.0 / scale)
+    straddling = -0.5 * (torch.expm1(-u / scale) + torch.expm1(-c / scale))
+    mass = torch.clamp(torch.where(d >= 0.5, one_sided, straddling), min=0.0, max=1.0)
+    return torch.log2(mass * (1.0 - LEAK_PROBABILITY) + LEAK_PROBABILITY)
+
+
+def bin_log2_mass(x: Tensor, mean: Tensor, std: Tensor, model: EntropyModel = EntropyModel.GAUSSIAN) -> Tensor:
+    """:func:`gaussian_bin_log2_mass` or :func:`laplace_bin_log2_mass` (``std`` = scale)."""
+    if entropy_model(model) == EntropyModel.GAUSSIAN:
+        return gaussian_bin_log2_mass(x, mean, std)
+    return laplace_bin_log2_mass(x, mean, std)
+
+
+def temporal_differences(x: Tensor) -> Tensor:
+    """``x[0]`` and ``x[t] - x[t-1]`` for ``t >= 1`` along the first dimension (same shape as
+    ``x``): what the stream codes for per-frame values coded as temporal differences."""
+    if x.dim() == 0:
+        raise UarCodingError("temporal differences need a tensor with a first (time) dimension")
+    if x.shape[0] <= 1:
+        return x
+    return torch.cat([x[:1], x[1:] - x[:-1]], dim=0)
+
+
+def _fit_laplace(x: Tensor, min_scale: float) -> tuple[Tensor, Tensor]:
+    """Location (mean) and scale (mean absolute deviation from it) of the codes, detached,
+    scale floored at ``min_scale``: the same fit as :func:`laplace_params` on the stream side."""
+    xd = x.detach()
+    if xd.numel() == 0:
+        return xd.new_tensor(0.0), xd.new_tensor(min_scale)
+    loc = xd.mean()
+    return loc, torch.clamp((xd - loc).abs().mean(), min=min_scale)
+
+
 def _fit_gaussian(x: Tensor, min_std: float) -> tuple[Tensor, Tensor]:
     """Mean and population std of the codes, detached, std floored at ``min_std``.
 
@@ -113,19 +167,37 @@ class TensorQuantizer(nn.Module):
         Gradients reach ``theta`` (straight through) and the step (``round(x) - x``, LSQ)."""
         return ref.detach() + round_ste(self.codes(theta, ref)) * self.step()
 
-    def rate_bits(self, theta: Tensor, ref: Tensor, noise: bool = True) -> Tensor:
+    def rate_bits(
+        self,
+        theta: Tensor,
+        ref: Tensor,
+        noise: bool = True,
+        *,
+        model: EntropyModel = EntropyModel.GAUSSIAN,
+        temporal: bool = False,
+    ) -> Tensor:
         """Estimated coded size of the tensor's residual, in bits (scalar, differentiable).
 
         ``x = (theta - ref) / step`` plus U(-1/2, 1/2) noise (``noise=True``, training) or
-        rounded straight-through (``noise=False``); priced under the discretised Gaussian whose
-        detached mean/std are fitted to ``x`` itself (std floored at ``min_std``).
+        rounded straight-through (``noise=False``). With ``temporal=True`` the priced values are
+        ``x[0]`` and ``x[t] - x[t-1]`` along the first dimension (per-frame values coded as
+        temporal differences) instead of ``x``. They are priced under the discretised Gaussian
+        (``model=GAUSSIAN``: detached mean/std fitted to them, std floored at ``min_std``) or
+        Laplace (``LAPLACE``: detached location = mean, scale = mean absolute deviation, floored
+        at ``min_std``), as :func:`gaussian_params` / :func:`laplace_params` fit the stream's.
         """
+        kind = entropy_model(model)
         x = self.codes(theta, ref)
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
         x = x + (torch.rand_like(x) - 0.5) if noise else round_ste(x)
-        mean, std = _fit_gaussian(x, self.min_std)
-        return -gaussian_bin_log2_mass(x, mean, std).sum()
+        if temporal:
+            x = temporal_differences(x)
+        if kind == EntropyModel.GAUSSIAN:
+            mean, std = _fit_gaussian(x, self.min_std)
+            return -gaussian_bin_log2_mass(x, mean, std).sum()
+        loc, scale = _fit_laplace(x, self.min_std)
+        return -laplace_bin_log2_mass(x, loc, scale).sum()
 
 
 class FixedBitsQuantizer(nn.Module):
@@ -154,7 +226,16 @@ class FixedBitsQuantizer(nn.Module):
         step = self.step_for(theta, ref)
         return ref.detach() + round_ste((theta - ref.detach()) / step) * step
 
-    def rate_bits(self, theta: Tensor, ref: Tensor, noise: bool = True) -> Tensor:
+    def rate_bits(
+        self,
+        theta: Tensor,
+        ref: Tensor,
+        noise: bool = True,
+        *,
+        model: EntropyModel = EntropyModel.GAUSSIAN,
+        temporal: bool = False,
+    ) -> Tensor:
+        """0: the base variant has no rate term (``model``/``temporal`` accepted and ignored)."""
         return theta.new_zeros(())
 
 
@@ -197,6 +278,30 @@ def gaussian_params(q: np.ndarray, min_std: float = DEFAULT_MIN_STD) -> tuple[np
     return np.float32(mean), std32
 
 
+def laplace_params(q: np.ndarray, min_scale: float = DEFAULT_MIN_STD) -> tuple[np.float32, np.float32]:
+    """Location and scale of the quantized Laplace (model 1) for the codes ``q``, as the float32
+    values the stream stores and the coder uses.
+
+    The location is the mean of the codes (float64 sum) rounded to float32, as in
+    :func:`gaussian_params`. The scale is the mean absolute deviation of the codes from that
+    float32 location (float64 sum), floored at ``min_scale``, rounded to float32: for a fixed
+    location ``m`` the maximum-likelihood scale of a Laplace is ``b = mean|q - m|`` (the
+    log-likelihood ``-n log(2b) - sum|q - m| / b`` peaks there), and it is measured from the
+    float32 location the coder really uses. The location is the mean rather than the median
+    (the MLE) so that the rate model of training (:meth:`TensorQuantizer.rate_bits`) stays a
+    smooth function of the codes; for a sparse, nearly symmetric residual both are ~0.
+    """
+    q64 = np.asarray(q, dtype=np.float64).reshape(-1)
+    if q64.size == 0:
+        return np.float32(0.0), np.float32(max(min_scale, 1.0))
+    loc32 = np.float32(q64.mean())
+    scale = max(float(np.mean(np.abs(q64 - np.float64(loc32)))), float(min_scale))
+    scale32 = np.float32(scale)
+    if not (np.isfinite(scale32) and scale32 > 0):
+        raise UarCodingError(f"min_scale must be > 0, got {min_scale}")
+    return loc32, scale32
+
+
 def dequantize(q: np.ndarray, ref: np.ndarray, step: np.float32) -> np.ndarray:
     """float32 ``ref + (float32(q) * step)``, exactly this order (normative, both sides)."""
     s = _check_step(step)
@@ -221,14 +326,16 @@ def interpolated_reference(theta_seed: np.ndarray, theta_prev: np.ndarray, eps: 
     return e * seed + w * prev
 
 
-def estimate_bits(q: np.ndarray, mean: float, std: float) -> float:
-    """What ``rate_bits(noise=False)`` computes for these codes and model, in float64."""
+def estimate_bits(q: np.ndarray, mean: float, std: float, model: EntropyModel = EntropyModel.GAUSSIAN) -> float:
+    """What ``rate_bits(noise=False, model=model)`` computes for these codes and model
+    (``std`` is the Laplace scale for ``LAPLACE``), in float64."""
+    kind = entropy_model(model)
     q = np.asarray(q)
     if q.size == 0:
         return 0.0
     values, counts = np.unique(q.reshape(-1), return_counts=True)
     x = torch.from_numpy(values.astype(np.float64))
-    log2_mass = gaussian_bin_log2_mass(
-        x, torch.tensor(float(mean), dtype=torch.float64), torch.tensor(float(std), dtype=torch.float64)
+    log2_mass = bin_log2_mass(
+        x, torch.tensor(float(mean), dtype=torch.float64), torch.tensor(float(std), dtype=torch.float64), kind
     )
     return float(-(log2_mass * torch.from_numpy(counts.astype(np.float64))).sum())

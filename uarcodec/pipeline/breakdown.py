@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord
-from uarcodec.coding.entropy import decode_tensor
+from uarcodec.pipeline.model_coding import tensor_codes
 from uarcodec.pipeline.rebuild import stream_skeleton
 from uarcodec.vocabulary import TensorRole
 
@@ -44,9 +44,7 @@ class Tally:
 
 def zero_symbols(record: TensorRecord) -> int:
     """How many of the tensor's integers (its residual codes) are 0."""
-    q = decode_tensor(record.words, record.num_elements, record.mean, record.std, record.min_symbol,
-                      record.max_symbol)
-    return int(np.count_nonzero(q == 0))
+    return int(np.count_nonzero(tensor_codes(record) == 0))
 
 
 def tensor_roles(header: StreamHeader, num_frames: int) -> list[TensorRole]:
