@@ -66,7 +66,7 @@ def _goms(info: dict[str, Any], verbose: bool) -> Table:
             )
             if verbose:
                 for i, ts in enumerate(m["tensors"]):
-                    t.add_row("", "", "", "", f"  t{i}", ts["ref"], f"step {ts['step']:.3g}",
+                    t.add_row("", "", "", "", f"  t{i}", f"{ts['ref']} {ts['coding']}", f"step {ts['step']:.3g}",
                               "x".join(map(str, ts["shape"])),
                               f"{ts['bytes']} ({ts['bits_per_param']:.2f} b/p, mean {ts['mean']:.2f} std {ts['std']:.2f})")
     return t

@@ -48,7 +48,7 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                  help="laplace (sparse residuals, temporal embedding differences, skip masks; the default) or "
                       "gaussian (the paper's per-layer Gaussian)."),
     click.option("--lambda-p-scale", type=float,
-                 help="P-models train with lambda times this (I/P bit allocation; default 1)."),
+                 help="P-models train with lambda times this (I/P bit allocation; default 0.5)."),
     click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
                  help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default)."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from uarcodec.bitstream import UarReader
-from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, VideoParams
+from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord, VideoParams
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.metrics import QualityReport
 from uarcodec.pipeline.breakdown import bits_breakdown
@@ -285,6 +285,19 @@ def _family_name(family_id: int) -> str:
         return f"unknown ({family_id})"
 
 
+def _tensor_coding(t: TensorRecord) -> str:
+    """How a tensor's integers are coded: ``zero``, or the entropy model with ``+temporal`` and
+    ``+mask(kept/channels)``."""
+    if t.is_zero:
+        return "zero"
+    parts = [t.entropy_model.name.lower()]
+    if t.temporal:
+        parts.append("temporal")
+    if t.channel_mask is not None:
+        parts.append(f"mask({int(t.channel_mask.sum())}/{len(t.channel_mask)})")
+    return "+".join(parts)
+
+
 def _gom_info(entry, gom: GomRecord, video: VideoParams, verbose: bool) -> dict[str, Any]:
     models = []
     for m in gom.models:
@@ -300,7 +313,8 @@ def _gom_info(entry, gom: GomRecord, video: VideoParams, verbose: bool) -> dict[
         if verbose:
             model["tensors"] = [
                 {
-                    "shape": list(t.shape), "ref": t.ref_mode.name.lower(), "step": t.step,
+                    "shape": list(t.shape), "ref": t.ref_mode.name.lower(),
+                    "coding": _tensor_coding(t), "step": t.step,
                     "mean": t.mean, "std": t.std, "symbols": [t.min_symbol, t.max_symbol],
                     "bytes": t.coded_bytes,
                     "bits_per_param": t.coded_bytes * 8 / max(1, t.num_elements),

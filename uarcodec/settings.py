@@ -189,7 +189,7 @@ class TrainingSettings:
     # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
     lr_p_scale: float = 1.0
     warmup_p: float = 0.0
-    lambda_p_scale: float = 1.0
+    lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
 
     def __post_init__(self) -> None:

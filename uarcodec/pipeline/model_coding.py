@@ -44,8 +44,9 @@ class ModelPlan:
     modes: list[RefMode]
     init: list[np.ndarray]
     refs: list[np.ndarray]
-    temporal: list[bool]  # price (and prefer to code) first-dimension differences
+    temporal: list[bool]  # price first-dimension differences in training (per-frame embeddings)
     entropy: EntropyModel  # the rate model of training
+    temporal_candidates: list[bool]  # may be coded as first-dimension differences (embeddings, grids)
 
 
 def plan_model(
@@ -73,6 +74,7 @@ def plan_model(
     init: list[np.ndarray] = []
     refs: list[np.ndarray] = []
     temporal: list[bool] = []
+    candidates: list[bool] = []
     for i, spec in enumerate(specs):
         seeded = seeded_tensor(seed, i, spec.init, spec.shape)
         prev = prev_hat[i] if prev_hat is not None and i < len(prev_hat) else None
@@ -85,9 +87,11 @@ def plan_model(
         modes.append(mode)
         init.append(np.asarray(start, np.float32))
         refs.append(start if mode != RefMode.NONE else np.zeros(spec.shape, np.float32))
-        temporal.append(embedding and rate_model == RateModel.LAPLACE and len(spec.shape) > 0 and spec.shape[0] > 1)
+        laplace_rows = rate_model == RateModel.LAPLACE and len(spec.shape) > 0 and spec.shape[0] > 1
+        temporal.append(embedding and laplace_rows)
+        candidates.append(laplace_rows and spec.role in (TensorRole.EMBEDDING, TensorRole.GRID))
     entropy = EntropyModel.LAPLACE if rate_model == RateModel.LAPLACE else EntropyModel.GAUSSIAN
-    return ModelPlan(kind, seed, eps, modes, init, refs, temporal, entropy)
+    return ModelPlan(kind, seed, eps, modes, init, refs, temporal, entropy, candidates)
 
 
 def _reference_mode(
@@ -131,7 +135,7 @@ def _choices(q: np.ndarray, plan: ModelPlan, i: int) -> list[CodingChoice]:
     if plan.entropy == EntropyModel.GAUSSIAN:
         return [CodingChoice(EntropyModel.GAUSSIAN, False, None)]
     out = []
-    for temporal in ((False, True) if plan.temporal[i] else (False,)):
+    for temporal in ((False, True) if plan.temporal_candidates[i] else (False,)):
         symbols = temporal_differences(q) if temporal else q
         masks: list[np.ndarray | None] = [None]
         if q.ndim > 0 and q.shape[0] > 1:
