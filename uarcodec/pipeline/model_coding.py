@@ -1,10 +1,11 @@
 """One model between float tensors and its stream record.
 
-* :func:`plan_model` decides, before training, where each coded tensor starts and what its
+* :func:`plan_model` decides, before training, where each coded tensor starts, what its
   integers will be a residual against (I-model: nothing; P-model: the II interpolation, or the
-  previous GOP's decoded embeddings).
-* :func:`code_model` quantizes and entropy-codes the trained tensors into a
-  :class:`ModelRecord`.
+  previous GOP's last decoded embedding) and how training prices them.
+* :func:`code_model` quantizes the trained tensors and entropy-codes each the cheapest way the
+  format offers (Gaussian or Laplace, temporal differences, channel mask, zero record) into a
+  :class:`ModelRecord`; :func:`tensor_codes` undoes that for one tensor.
 * :func:`reconstruct_params` is the decoder's rebuild of the coded tensors from a record (the
   encoder rebuilds from its own records, parsed back from their bytes, through
   ``pipeline/rebuild.py``).
