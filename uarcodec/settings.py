@@ -119,7 +119,7 @@ _ENUM_FIELDS: dict[str, type[ChoiceEnum]] = {
 # measured in docs/temporal_reuse.md). --epochs-p sets the paper's lengths back.
 PAPER_EPOCHS_I = (3000, 1500, 1500)
 PAPER_EPOCHS_P = (2000, 2000, 1000)
-P_EPOCH_FRACTION = 0.25
+P_EPOCH_FRACTION = 0.5
 
 # Named training lengths as a divisor of the paper's epochs (veryslow = the paper).
 PRESET_DIVISORS: dict[Preset, int] = {
@@ -187,7 +187,7 @@ class TrainingSettings:
     rate_model: RateModel = RateModel.LAPLACE
     # P-models are fine-tunes of their reference: their own learning rate (lr * lr_p_scale),
     # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
-    lr_p_scale: float = 1.0
+    lr_p_scale: float = 0.3  # measured: docs/temporal_reuse.md
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
