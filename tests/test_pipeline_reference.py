@@ -13,6 +13,7 @@ from uarcodec.bitstream.records import ModelKind, RefMode
 from uarcodec.coding.init import seeded_params
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.model_coding import plan_model
+from uarcodec.settings import RateModel
 
 
 def _specs():
@@ -34,8 +35,8 @@ def test_p_model_start_is_seed_at_eps_1_and_previous_at_eps_0(eps):
     for spec, start, mode, s, p in zip(specs, plan.init, plan.modes, seeded, prev):
         if mode == RefMode.INTERP:
             assert np.array_equal(start, s if eps == 1.0 else p)
-        else:  # per-frame embeddings start from the previous GOP's decoded ones
-            assert mode == RefMode.PREVIOUS and np.array_equal(start, p)
+        else:  # per-frame embeddings start from the previous GOP's last decoded frame
+            assert mode == RefMode.LAST and np.array_equal(start, np.repeat(p[-1:], len(p), axis=0))
 
 
 def test_i_model_and_no_ref_code_directly():
@@ -74,3 +75,11 @@ def test_static_clip_reference_saving(tmp_path):
     clip = shared_clip("vtest_cif_120f.y4m")
     sizes = _compare_ref(clip, tmp_path, 20, gop_size=5, gom_size=4, epochs_i=20, epochs_p=10, model_size=40_000)
     assert sum(sizes[True]) < 0.8 * sum(sizes[False]), sizes
+
+
+def test_the_papers_gaussian_rate_model_codes_embeddings_against_the_same_frame_of_the_previous_gop():
+    specs = _specs()
+    prev = _prev(specs)
+    plan = plan_model(specs, ModelKind.P, 77, 0.0, prev, True, {}, RateModel.GAUSSIAN)
+    assert RefMode.PREVIOUS in plan.modes and RefMode.LAST not in plan.modes
+    assert not any(plan.temporal) and plan.entropy.name == "GAUSSIAN"

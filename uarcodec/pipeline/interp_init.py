@@ -25,7 +25,7 @@ def tensor_reference(
     if mode == RefMode.LAST:
         if theta_prev is None or len(shape) < 1 or tuple(theta_prev.shape[1:]) != tuple(shape[1:]):
             raise ValueError("a last-row reference needs a previous tensor with the same row shape")
-        return np.ascontiguousarray(np.broadcast_to(theta_prev[-1].astype(np.float32), shape))
+        return np.repeat(theta_prev[-1:].astype(np.float32), shape[0], axis=0)
     if theta_prev is None or tuple(theta_prev.shape) != tuple(shape):
         raise ValueError("a referenced tensor needs a previous tensor of the same shape")
     if mode == RefMode.PREVIOUS:
