@@ -33,7 +33,7 @@ def _choice(enum_type: type) -> click.Choice:
 # Every option names the TrainingOptions field it sets (its click parameter name).
 _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--preset", type=_choice(Preset), default=DEFAULT_PRESET.value, show_default=True,
-                 help="Training length (veryslow = the paper's epochs)."),
+                 help="Training length (veryslow = the paper's I-model epochs; P-models get half)."),
     click.option("--lambda", "lmbda", type=float, help="Rate-distortion trade-off: loss = bpp + lambda * MSE."),
     click.option("--epochs-i", type=click.IntRange(min=1), help="Epochs of I-models (overrides the preset)."),
     click.option("--epochs-p", type=click.IntRange(min=1), help="Epochs of P-models (overrides the preset)."),
