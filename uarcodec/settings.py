@@ -118,7 +118,6 @@ _ENUM_FIELDS: dict[str, type[ChoiceEnum]] = {
 # epochs (NIRVANA gives later groups 1/5 to 1/8 of the first group's iterations; the value is
 # measured in docs/temporal_reuse.md). --epochs-p sets the paper's lengths back.
 PAPER_EPOCHS_I = (3000, 1500, 1500)
-PAPER_EPOCHS_P = (2000, 2000, 1000)
 P_EPOCH_FRACTION = 0.5
 
 # Named training lengths as a divisor of the paper's epochs (veryslow = the paper).

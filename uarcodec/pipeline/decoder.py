@@ -15,7 +15,7 @@ from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, StreamHeader
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.pipeline.partition import GopPartition
-from uarcodec.pipeline.rebuild import rebuild_model
+from uarcodec.pipeline.rebuild import load_model, rebuild_params
 from uarcodec.pipeline.render import render_gop
 from uarcodec.video.frames import YuvClip
 
@@ -30,12 +30,12 @@ def decode_gom_clips(
     prev_hat: list[np.ndarray] | None = None
     first = gom.first_frame
     for record in gom.models:
-        rebuilt = rebuild_model(header, record, prev_hat, device)
+        skeleton, theta_hat = rebuild_params(header, record, prev_hat)
         local = _local_frames(range(first, first + record.num_frames), wanted)
-        if local:
-            yield render_gop(rebuilt.model, record.num_frames, c.output_space, v.color_matrix, v.color_range,
-                             device, local)
-        prev_hat = rebuilt.theta_hat
+        if local:  # a network is loaded only for the GOPs rendered
+            model = load_model(skeleton, theta_hat, device)
+            yield render_gop(model, record.num_frames, c.output_space, v.color_matrix, v.color_range, device, local)
+        prev_hat = theta_hat
         first += record.num_frames
 
 

@@ -19,12 +19,12 @@ import torch
 from torch.func import functional_call
 
 from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step
-from uarcodec.models.base import InrModel
-from uarcodec.vocabulary import CodedTensorSpec, EntropyModel
-from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
+from uarcodec.models.base import InrModel
+from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.settings import Device, Precision, QuantMode, TrainingSettings, parse_choice
+from uarcodec.vocabulary import CodedTensorSpec, EntropyModel
 
 
 @dataclass(frozen=True)

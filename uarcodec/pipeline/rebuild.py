@@ -64,11 +64,18 @@ class RebuiltModel:
     theta_hat: list[np.ndarray]
 
 
+def rebuild_params(
+    header: StreamHeader, record: ModelRecord, previous: list[np.ndarray] | None
+) -> tuple[InrModel, list[np.ndarray]]:
+    """The skeleton of one model record and its decoded tensors; ``previous`` is the decoded
+    tensors of the model before it in its GOM (None for an I-model)."""
+    skeleton = stream_skeleton(header, record.num_frames)
+    return skeleton, reconstruct_params(record, skeleton.coded_specs(), previous)
+
+
 def rebuild_model(
     header: StreamHeader, record: ModelRecord, previous: list[np.ndarray] | None, device: torch.device
 ) -> RebuiltModel:
-    """Decode one model record: ``previous`` is the decoded tensors of the model before it in
-    its GOM (None for an I-model)."""
-    skeleton = stream_skeleton(header, record.num_frames)
-    theta_hat = reconstruct_params(record, skeleton.coded_specs(), previous)
+    """Decode one model record into a loaded network (see :func:`rebuild_params`)."""
+    skeleton, theta_hat = rebuild_params(header, record, previous)
     return RebuiltModel(load_model(skeleton, theta_hat, device), theta_hat)
