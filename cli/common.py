@@ -3,7 +3,8 @@
 Imports nothing of the CLI itself, so that every command module (and :mod:`uarcodec_cli.app`)
 can import it without a cycle.
 
-Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 130 interrupted.
+Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 3 decoded with damaged GOMs concealed
+(`uar decode --conceal`; the output is written), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from uarcodec.errors import UarError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_CONCEALED = 3  # `uar decode --conceal` wrote its output but concealed damaged GOMs
 EXIT_INTERRUPTED = 130
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from uarcodec.api import EncodeReport, InputOptions, encode, partial_path, plan_encode, set_threads
+from uarcodec.api import EncodeReport, InputOptions, ParallelSettings, encode, partial_path, plan_encode, set_threads
+from uarcodec.errors import UarWorkerError
 from uarcodec.settings import InitMode, TrainingOptions, parse_size
 
 from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, loglevel, parse_fps, parse_wxh, print_json
-from uarcodec_cli.options import training_options
+from uarcodec_cli.options import parallel_options, training_options
 from uarcodec_cli.progress import encode_progress, stderr
 
 DEFAULT_MODEL_SIZE = 100_000
@@ -36,11 +37,13 @@ DEFAULT_MODEL_SIZE = 100_000
 @click.option("--ref/--no-ref", "use_ref", default=True, show_default=True, help="Code P-models as residuals.")
 @click.option("--frames", "-frames", "frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
 @click.option("-y", "overwrite", is_flag=True, help="Overwrite the output.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted encode from its complete GOMs.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted encode: no GOM that finished is fitted again.")
+@parallel_options
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
 @handle_errors
 def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int, gom_size: int, model_size, bpp,
-               training: TrainingOptions, init_mode, eps, use_ref, frames, overwrite, resume, as_json) -> None:
+               training: TrainingOptions, init_mode, eps, use_ref, frames, overwrite, resume, parallel: ParallelSettings,
+               as_json) -> None:
     """Encode INPUT (.yuv, .y4m, or anything ffmpeg/PyAV reads) into a .uar stream."""
     if model_size and bpp:
         raise click.UsageError("give --size or --bpp, not both")
@@ -60,18 +63,23 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
             f"[bold]uar encode[/] {input_path} -> {output}: {v.width}x{v.height}, {plan.num_frames} frames, "
             f"p={gop_size} m={gom_size} ({plan.num_goms} GOM{'s' if plan.num_goms != 1 else ''}), "
             f"{settings.family} {settings.model_size} params, "
-            f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs)"
+            f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs){_executor_note(parallel)}"
         )
     try:
         with encode_progress(plan.num_frames, plan.num_goms, show) as events:
             report = encode(
                 input_path, output, settings, input_options=options, frames=frames, device=training.device,
-                overwrite=overwrite, resume=resume, events=events,
+                overwrite=overwrite, resume=resume, events=events, parallel=parallel,
             )
     except KeyboardInterrupt:
         partial = partial_path(output)
         if partial.exists():
-            stderr.print(f"interrupted: the complete GOMs are kept in {partial}; "
+            stderr.print(f"interrupted: the finished GOMs are kept in {partial}; "
+                         "run the same command with --resume to finish")
+        raise
+    except UarWorkerError:
+        if partial_path(output).exists():
+            stderr.print(f"the finished GOMs are kept in {partial_path(output)}; "
                          "run the same command with --resume to finish")
         raise
     if as_json:
@@ -82,6 +90,13 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
             f"PSNR-YUV {report.psnr_yuv:.2f} dB (Y {report.psnr_y:.2f}), {report.encode_seconds:.1f} s, "
             f"peak memory {report.peak_memory_mb:.0f} MB"
         )
+
+
+def _executor_note(parallel: ParallelSettings) -> str:
+    if parallel.executor == "serial":
+        return ""
+    workers = f", {parallel.workers} workers" if parallel.workers else ""
+    return f", executor {parallel.executor}{workers}, {parallel.worker_threads()} thread(s) per GOM"
 
 
 def _summary(report: EncodeReport) -> dict:

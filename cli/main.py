@@ -4,7 +4,8 @@ codec operation is a call into :mod:`uarcodec.api`.
 This module assembles the group (:mod:`uarcodec_cli.app`) and the subcommands (one module
 each); `main` is the console entry point. Shared helpers live in :mod:`uarcodec_cli.common`.
 
-Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 130 interrupted.
+Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 3 decoded with damaged GOMs concealed
+(`uar decode --conceal`), 130 interrupted.
 """
 
 from __future__ import annotations

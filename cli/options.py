@@ -1,5 +1,6 @@
 """The training options `uar encode`, `uar bench` and `uar calibrate` share, declared once:
-one click decorator that hands the command a :class:`uarcodec.settings.TrainingOptions`."""
+one click decorator that hands the command a :class:`uarcodec.settings.TrainingOptions`; and
+the GOM-parallel options of `uar encode` (:func:`parallel_options`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from uarcodec.errors import UarSettingsError
+from uarcodec.api import ExecutorKind, ParallelSettings
 from uarcodec.settings import (
     DEFAULT_PRESET,
     Device,
@@ -91,3 +93,48 @@ def training_options(*, several_families: bool = False) -> Callable[[Callable[..
         return wrapper
 
     return decorate
+
+
+_PARALLEL_OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
+    click.option("--executor", type=_choice(ExecutorKind),
+                 help="Where GOMs are coded: serial (this process; the default), process (a local pool, "
+                      "the default with --workers > 1) or ray (a Ray cluster; needs uarcodec[ray]). "
+                      "The file is the same whichever."),
+    click.option("--workers", type=click.IntRange(min=1),
+                 help="GOMs coded at once (process: pool size, default the cores; ray: default the cluster's "
+                      "CPUs over --threads-per-worker)."),
+    click.option("--threads-per-worker", type=click.IntRange(min=1),
+                 help="Torch threads of each GOM job (default: cores / workers)."),
+    click.option("--ray-address", metavar="ADDR",
+                 help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)."),
+    click.option("--gpus-per-gom", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                 help="GPUs each GOM asks Ray for (fractions share a GPU); with it, --device auto trains on CUDA."),
+    click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+                 help="Times a GOM whose worker died is run again (each retry is logged)."),
+)
+
+
+def parallel_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the GOM-parallel options to a command; it receives them as one
+    ``parallel: ParallelSettings`` argument."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        executor, workers = kwargs.pop("executor"), kwargs.pop("workers")
+        if executor is None:
+            executor = ExecutorKind.PROCESS if workers and workers > 1 else ExecutorKind.SERIAL
+        parallel = ParallelSettings(
+            executor=executor, workers=workers, threads_per_worker=kwargs.pop("threads_per_worker"),
+            ray_address=kwargs.pop("ray_address"), gpus_per_gom=kwargs.pop("gpus_per_gom"),
+            max_retries=kwargs.pop("max_retries"),
+        )
+        try:
+            parallel.validate()
+        except UarSettingsError as exc:
+            raise click.UsageError(str(exc)) from None
+        kwargs["parallel"] = parallel
+        return command(*args, **kwargs)
+
+    for option in reversed(_PARALLEL_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper

@@ -44,42 +44,57 @@ def _shown_from_first_update() -> Iterator[Callable[[], Progress]]:
 
 @contextmanager
 def encode_progress(total_frames: int, total_goms: int, enabled: bool) -> Iterator[EncodeEvents]:
-    """Encode progress: overall frames, GOMs, and the current model's epochs with loss,
-    PSNR and estimated bpp."""
+    """Encode progress: overall frames and GOMs (GOMs kept by --resume count as done), and one
+    row per GOM being coded with its model's epoch, loss, PSNR and estimated bpp (several rows
+    when GOMs run in parallel); a retried GOM is logged above the bars."""
     if not enabled:
         yield EncodeEvents()
         return
     with _shown_from_first_update() as shown:
         tasks: dict[str, int] = {}
+        running: dict[int, int] = {}  # GOM index -> its row
 
         def bar() -> Progress:
             progress = shown()
             if not tasks:
                 tasks["frames"] = progress.add_task("frames", total=total_frames, status="")
                 tasks["goms"] = progress.add_task("GOMs  ", total=total_goms, status="")
-                tasks["model"] = progress.add_task("model ", total=1, status="")
             return progress
 
         def on_model_start(gom: Gom, gop: Gop, kind, epochs: int) -> None:
-            bar().reset(tasks["model"], total=epochs, description=f"{kind.name}-model GOP {gop.index}", status="")
+            progress = bar()
+            label = f"GOM {gom.index} {kind.name}-model GOP {gop.index}"
+            if gom.index not in running:
+                running[gom.index] = progress.add_task(label, total=epochs, status="")
+            progress.reset(running[gom.index], total=epochs, description=label, status="")
 
-        def on_epoch(p: FitProgress) -> None:
-            bar().update(
-                tasks["model"], completed=p.epoch,
-                status=f"loss {p.loss:.4g}  PSNR {p.psnr:.2f} dB  est. {p.bpp:.4f} bpp",
-            )
+        def on_gom_epoch(gom: Gom, gop: Gop, p: FitProgress) -> None:
+            if gom.index in running:
+                bar().update(
+                    running[gom.index], completed=p.epoch,
+                    status=f"loss {p.loss:.4g}  PSNR {p.psnr:.2f} dB  est. {p.bpp:.4f} bpp",
+                )
 
         def on_model_done(d: ModelDone) -> None:
             bar().update(tasks["goms"], status=f"last model: {d.coded_bytes} B, {d.psnr_yuv:.2f} dB decoded")
 
-        def on_gom_done(gom: Gom, skipped: bool) -> None:
+        def on_gom_done(gom: Gom, kept: bool) -> None:
             progress = bar()
             progress.advance(tasks["goms"])
             progress.advance(tasks["frames"], gom.num_frames)
-            if skipped:
-                progress.update(tasks["goms"], status=f"GOM {gom.index} kept from the partial file")
+            if gom.index in running:
+                progress.remove_task(running.pop(gom.index))
+            if kept:
+                progress.update(tasks["goms"], status=f"GOM {gom.index} kept from the earlier run")
 
-        yield EncodeEvents(on_model_start, on_epoch, on_model_done, on_gom_done)
+        def on_retry(gom: Gom, attempt: int, reason: str) -> None:
+            progress = bar()
+            if gom.index in running:
+                progress.remove_task(running.pop(gom.index))
+            progress.console.print(f"uar: warning: GOM {gom.index}: {reason}; retrying (attempt {attempt})")
+
+        yield EncodeEvents(on_model_start=on_model_start, on_model_done=on_model_done, on_gom_done=on_gom_done,
+                           on_gom_epoch=on_gom_epoch, on_retry=on_retry)
 
 
 @contextmanager

@@ -14,8 +14,10 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS = {
+    "ConcealedGom": "uarcodec.api",
     "DecodeReport": "uarcodec.api",
     "InputOptions": "uarcodec.api",
+    "ParallelSettings": "uarcodec.api",
     "UarStream": "uarcodec.api",
     "compare_videos": "uarcodec.api",
     "decode": "uarcodec.api",
@@ -30,6 +32,7 @@ _EXPORTS = {
     "UarInputError": "uarcodec.errors",
     "UarSettingsError": "uarcodec.errors",
     "UarVersionError": "uarcodec.errors",
+    "UarWorkerError": "uarcodec.errors",
     "EncoderSettings": "uarcodec.settings",
     "TrainingSettings": "uarcodec.settings",
 }

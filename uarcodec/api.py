@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,9 +22,12 @@ from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord, VideoParams
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.metrics import QualityReport
+from uarcodec.parallel.gom_decode import parallel_outcomes
 from uarcodec.pipeline.breakdown import bits_breakdown
-from uarcodec.pipeline.decoder import decode_frames
-from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, check_output, encode_stream
+from uarcodec.pipeline.conceal import ConcealedGom, concealed_clips
+from uarcodec.pipeline.decoder import decode_frames, gom_parts, serial_outcomes
+from uarcodec.parallel.executors import ExecutorKind, ParallelSettings
+from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, VideoSource, check_output, encode_stream
 from uarcodec.pipeline.fit import resolve_device
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.plan import EncodePlan
@@ -33,14 +38,14 @@ from uarcodec.video.frames import YuvClip
 
 # Re-exported for front ends (the `uar` CLI reaches the codec only through this module): the
 # progress events and report types of an encode, and where an interrupted encode is kept.
-from uarcodec.pipeline.encoder import ModelDone, partial_path
+from uarcodec.pipeline.encoder import GomStats, ModelDone, partial_path
 from uarcodec.pipeline.fit import FitProgress
 from uarcodec.pipeline.partition import Gom, Gop
 
 __all__ = [
-    "ComparisonResult", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "FitProgress", "FrameRange",
-    "Gom", "Gop", "InputOptions", "ModelDone", "UarStream", "compare_videos", "decode", "encode", "open_stream",
-    "partial_path", "plan_encode", "select_frames", "set_threads", "stream_info",
+    "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
+    "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "ModelDone", "ParallelSettings",
+    "UarStream", "compare_videos", "decode", "encode", "open_stream", "partial_path", "plan_encode", "select_frames", "set_threads", "stream_info",
 ]
 
 
@@ -95,13 +100,15 @@ def encode(
     overwrite: bool = False,
     resume: bool = False,
     events: EncodeEvents | None = None,
+    parallel: ParallelSettings = ParallelSettings(),
 ) -> EncodeReport:
-    """Encode a video file into a .uar stream; see :func:`uarcodec.pipeline.encoder.encode_stream`."""
-    with _open_input(input_path, input_options) as reader:
-        return encode_stream(
-            reader, Path(output_path), settings, frames=frames, device=device,
-            overwrite=overwrite, resume=resume, events=events,
-        )
+    """Encode a video file into a .uar stream, its GOMs run by the executor ``parallel``
+    names (in this process by default); see :func:`uarcodec.pipeline.encoder.encode_stream`."""
+    source = VideoSource(str(input_path), input_options.size, input_options.fps, input_options.pix_fmt)
+    return encode_stream(
+        source, Path(output_path), settings, frames=frames, device=device,
+        overwrite=overwrite, resume=resume, events=events, parallel=parallel,
+    )
 
 
 class UarStream:
@@ -189,6 +196,10 @@ class DecodeReport:
     num_frames: int
     goms_read: int
     seconds: float
+    concealed: list[ConcealedGom] = field(default_factory=list)  # damaged GOMs (with ``conceal``)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def decode(
@@ -201,22 +212,63 @@ def decode(
     device: str = "auto",
     overwrite: bool = False,
     on_frames: Callable[[int, int], None] | None = None,
+    workers: int = 1,
+    threads_per_worker: int | None = None,
+    conceal: bool = False,
 ) -> DecodeReport:
     """Decode a .uar stream (or the frames asked for) into a video file (by extension; ``-``
-    writes y4m to stdout)."""
+    writes y4m to stdout).
+
+    ``workers`` > 1 decodes GOMs in that many spawned processes of ``threads_per_worker``
+    torch threads each (default: the cores shared out), with the same frames as a serial
+    decode (a script calling this needs the ``if __name__ == "__main__":`` guard). ``conceal``: a missing or damaged GOM (UarFormatError) does not stop the decode;
+    its frames repeat the last good frame (mid-grey before any) and it is listed in
+    ``DecodeReport.concealed``. Without it the first damage is raised."""
+    threads = _worker_threads(workers, threads_per_worker)
     t0 = time.perf_counter()
     with open_stream(input_path) as stream:
         rng = select_frames(stream.header, gom=gom, start_seconds=start_seconds, frames=frames)
         info = _output_info(stream.header.video, rng.count)
         done = 0
-        with open_writer(output_path, info, overwrite=overwrite) as writer:
-            for clip in stream.frames(rng.start, rng.count, device):
+        concealed: list[ConcealedGom] = []
+        with open_writer(output_path, info, overwrite=overwrite) as writer, \
+                closing(_decoded_clips(stream, rng, device, workers, threads, conceal)) as clips:
+            for clip, damaged in clips:
                 writer.write(clip)
+                if damaged is not None:
+                    concealed.append(damaged)
                 done += clip.num_frames
                 if on_frames:
                     on_frames(done, rng.count)
         goms_read = len(stream.partition.goms_for_frames(rng.start, rng.count))
-    return DecodeReport(str(output_path), rng.start, rng.count, goms_read, time.perf_counter() - t0)
+    return DecodeReport(str(output_path), rng.start, rng.count, goms_read, time.perf_counter() - t0, concealed)
+
+
+def _worker_threads(workers: int, threads_per_worker: int | None) -> int:
+    if workers < 1:
+        raise UarInputError(f"workers must be at least 1, got {workers}")
+    if threads_per_worker is not None and threads_per_worker < 1:
+        raise UarInputError(f"threads per worker must be at least 1, got {threads_per_worker}")
+    return threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+
+
+def _decoded_clips(
+    stream: UarStream, rng: FrameRange, device: str, workers: int, threads: int, conceal: bool
+) -> Iterator[tuple[YuvClip, ConcealedGom | None]]:
+    """The frames of ``rng`` in order, each with the GOM concealed in their place (if any)."""
+    if workers == 1 and not conceal:  # the plain in-process path, GOP by GOP
+        for clip in stream.frames(rng.start, rng.count, device):
+            yield clip, None
+        return
+    dev = resolve_device(device)
+    parts = gom_parts(stream.header, rng.start, rng.count)
+    outcomes = (
+        serial_outcomes(stream.reader, parts, dev) if workers == 1
+        else parallel_outcomes(str(stream.path), parts, str(dev), workers, threads)
+    )
+    video = stream.header.video
+    with closing(outcomes):
+        yield from concealed_clips(outcomes, video.width, video.height, conceal)
 
 
 def _output_info(video: VideoParams, count: int) -> VideoParams:

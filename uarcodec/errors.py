@@ -39,3 +39,8 @@ class UarSettingsError(UarError):
 
 class UarCodingError(UarError):
     """Entropy-coding parameters are invalid (std <= 0, NaN mean, symbols out of range, ...)."""
+
+
+class UarWorkerError(UarError):
+    """An encode or decode worker died (or a distributed engine lost it) more often than the
+    retries allow; the work that finished is kept."""

@@ -7,7 +7,8 @@ a metric is the mean of its per-frame values (not a PSNR of the pooled MSE).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -153,6 +154,15 @@ class QualityAccumulator:
         ]
         self._frames.extend(chunk)
         return chunk
+
+    def extend(self, frames: Sequence[FrameMetrics], size: tuple[int, int]) -> None:
+        """Count frames measured elsewhere (by another process, on ``(height, width)``
+        frames) as the next ones, in order."""
+        if self._size is not None and size != self._size:
+            raise UarInputError(f"chunk frame size {size} differs from the first chunk's {self._size}")
+        self._size = size
+        start = len(self._frames)
+        self._frames.extend(replace(f, index=start + i) for i, f in enumerate(frames))
 
     def report(self) -> QualityReport:
         """The report over every frame added so far."""

@@ -7,6 +7,7 @@ those GOMs' bytes (plus the header and the index).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.rebuild import load_model, rebuild_params
 from uarcodec.pipeline.render import render_gop
-from uarcodec.video.frames import YuvClip
+from uarcodec.video.frames import YuvClip, concatenate
 
 
 def decode_gom_clips(
@@ -76,3 +77,53 @@ def decode_frames(reader: UarReader, start: int, count: int, device: torch.devic
         record = reader.read_gom(gom.index)
         check_gom(header, record, gom.index)
         yield from decode_gom_clips(header, record, device, wanted)
+
+
+@dataclass(frozen=True)
+class GomPart:
+    """The frames ``first_frame .. stop - 1`` of GOM ``index`` that a decode asks for."""
+
+    index: int
+    first_frame: int
+    num_frames: int
+
+    @property
+    def stop(self) -> int:
+        return self.first_frame + self.num_frames
+
+
+def gom_parts(header: StreamHeader, start: int, count: int) -> list[GomPart]:
+    """The wanted part of each GOM holding any of frames ``start .. start + count - 1``."""
+    total = header.video.num_frames
+    if start < 0 or start >= total:
+        raise UarInputError(f"start frame {start} is outside the video (0..{total - 1})")
+    stop = min(start + count, total)
+    part = GopPartition(total, header.coding.gop_size, header.coding.gom_size)
+    return [
+        GomPart(g.index, max(g.first_frame, start), min(g.stop, stop) - max(g.first_frame, start))
+        for g in part.goms_for_frames(start, stop - start)
+    ]
+
+
+def decode_gom_part(reader: UarReader, part: GomPart, device: torch.device) -> YuvClip:
+    """The wanted frames of one GOM, read, checked and decoded as one clip (UarFormatError
+    when the GOM is missing or damaged)."""
+    record = reader.read_gom(part.index)
+    check_gom(reader.header, record, part.index)
+    wanted = range(part.first_frame, part.stop)
+    return concatenate(list(decode_gom_clips(reader.header, record, device, wanted)))
+
+
+GomOutcome = tuple[GomPart, YuvClip | UarFormatError]
+"""A GOM part with its decoded frames, or the format error that stopped its decoding."""
+
+
+def serial_outcomes(reader: UarReader, parts: list[GomPart], device: torch.device) -> Iterator[GomOutcome]:
+    """Decode the parts one after the other in this process; a damaged GOM gives its error."""
+    for part in parts:
+        try:
+            clip = decode_gom_part(reader, part, device)
+        except UarFormatError as exc:
+            yield part, exc
+        else:
+            yield part, clip
