@@ -22,11 +22,11 @@ from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord, VideoParams
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.metrics import QualityReport
+from uarcodec.parallel.executors import ExecutorKind, ParallelSettings
 from uarcodec.parallel.gom_decode import parallel_outcomes
 from uarcodec.pipeline.breakdown import bits_breakdown
 from uarcodec.pipeline.conceal import ConcealedGom, concealed_clips
 from uarcodec.pipeline.decoder import decode_frames, gom_parts, serial_outcomes
-from uarcodec.parallel.executors import ExecutorKind, ParallelSettings
 from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, VideoSource, check_output, encode_stream
 from uarcodec.pipeline.fit import resolve_device
 from uarcodec.pipeline.partition import GopPartition
@@ -45,7 +45,8 @@ from uarcodec.pipeline.partition import Gom, Gop
 __all__ = [
     "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
     "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "ModelDone", "ParallelSettings",
-    "UarStream", "compare_videos", "decode", "encode", "open_stream", "partial_path", "plan_encode", "select_frames", "set_threads", "stream_info",
+    "UarStream", "compare_videos", "decode", "encode", "open_stream", "partial_path", "plan_encode", "select_frames",
+    "set_threads", "stream_info",
 ]
 
 
@@ -221,7 +222,8 @@ def decode(
 
     ``workers`` > 1 decodes GOMs in that many spawned processes of ``threads_per_worker``
     torch threads each (default: the cores shared out), with the same frames as a serial
-    decode (a script calling this needs the ``if __name__ == "__main__":`` guard). ``conceal``: a missing or damaged GOM (UarFormatError) does not stop the decode;
+    decode (a script calling this needs the ``if __name__ == "__main__":`` guard).
+    ``conceal``: a missing or damaged GOM (UarFormatError) does not stop the decode;
     its frames repeat the last good frame (mid-grey before any) and it is listed in
     ``DecodeReport.concealed``. Without it the first damage is raised."""
     threads = _worker_threads(workers, threads_per_worker)

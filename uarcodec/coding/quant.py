@@ -175,10 +175,12 @@ class TensorQuantizer(nn.Module):
         *,
         model: EntropyModel = EntropyModel.GAUSSIAN,
         temporal: bool = False,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """Estimated coded size of the tensor's residual, in bits (scalar, differentiable).
 
-        ``x = (theta - ref) / step`` plus U(-1/2, 1/2) noise (``noise=True``, training) or
+        ``x = (theta - ref) / step`` plus U(-1/2, 1/2) noise drawn from ``generator``
+        (``noise=True``, training; a seeded generator keeps the fit reproducible) or
         rounded straight-through (``noise=False``). With ``temporal=True`` the priced values are
         ``x[0]`` and ``x[t] - x[t-1]`` along the first dimension (per-frame values coded as
         temporal differences) instead of ``x``. They are priced under the discretised Gaussian
@@ -190,7 +192,10 @@ class TensorQuantizer(nn.Module):
         x = self.codes(theta, ref)
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
-        x = x + (torch.rand_like(x) - 0.5) if noise else round_ste(x)
+        if noise:
+            x = x + (torch.rand(x.shape, generator=generator).to(x.device) - 0.5)
+        else:
+            x = round_ste(x)
         if temporal:
             x = temporal_differences(x)
         if kind == EntropyModel.GAUSSIAN:
@@ -234,8 +239,10 @@ class FixedBitsQuantizer(nn.Module):
         *,
         model: EntropyModel = EntropyModel.GAUSSIAN,
         temporal: bool = False,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
-        """0: the base variant has no rate term (``model``/``temporal`` accepted and ignored)."""
+        """0: the base variant has no rate term (``model``/``temporal``/``generator`` accepted
+        and ignored)."""
         return theta.new_zeros(())
 
 

@@ -186,7 +186,7 @@ def fit_model(
             mse = distortion_mse(out, target, idx)
             if settings.quant == QuantMode.RQEC:
                 bits = sum(
-                    q.rate_bits(t, r, noise=settings.rate_noise, model=entropy, temporal=diff)
+                    q.rate_bits(t, r, noise=settings.rate_noise, model=entropy, temporal=diff, generator=gen)
                     for q, t, r, diff in zip(quantizers, current, ref_t, temporal or [False] * len(specs))
                 )
                 bpp = bits / pixels
