@@ -5,7 +5,9 @@ first frames of a real clip when present, else random frames):
 
 * coded parameters and MACs per output pixel (``torch.utils.flop_counter``, convs and matmuls);
 * milliseconds per frame of one training step (forward, MSE, backward, Adam) in fp32 and under
-  ``torch.autocast("cpu", dtype=torch.bfloat16)``, and the bf16 speed-up of the same run;
+  ``torch.autocast("cpu", dtype=torch.bfloat16)``, and the bf16 speed-up of the same run; the
+  tensors laid out and the optimiser built as the encoder's fit does
+  (``uarcodec.pipeline.fit.conv_layout`` and ``make_optimizer``);
 * decoding speed: frames per second of a ``no_grad`` fp32 forward, one frame at a time;
 * peak resident memory (``resource.getrusage`` max RSS) of a fresh subprocess per configuration
   and mode, next to the RSS of a process that only imports torch and reads the frames.
@@ -54,9 +56,12 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     """One configuration in one mode, run inside its own process."""
     from uarcodec.models import registry
     from uarcodec.models.layers import count_macs
+    from uarcodec.pipeline.fit import conv_layout, make_optimizer
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     frames, source = load_frames(Path(args.clip), args.frames)
+    frames = frames.to(device)
     row: dict[str, object] = {"family": args.family, "target": args.size, "mode": args.mode, "source": source}
     if args.mode == "idle":
         row["peak_rss_mb"] = peak_rss_mb()
@@ -64,27 +69,31 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     cls = registry.family_by_name(args.family)
     torch.manual_seed(0)
     model = cls(cls.config_for_size(args.size, HEIGHT, WIDTH, args.frames), HEIGHT, WIDTH, args.frames)
+    if model.channels_last_training:  # laid out as the encoder's fit lays out the coded tensors
+        for p in model.parameters():
+            p.data = conv_layout(p.data)
+    model = model.to(device)
     row["params"] = model.num_coded_params()
     gen = torch.Generator().manual_seed(1)
 
     if args.mode == "decode":
         with torch.no_grad():
-            row["macs_per_pixel"] = count_macs(model, torch.tensor([0])) / (HEIGHT * WIDTH)
+            row["macs_per_pixel"] = count_macs(model, torch.tensor([0], device=device)) / (HEIGHT * WIDTH)
             for t in range(min(2, args.frames)):
-                model(torch.tensor([t]))
-            start = time.perf_counter()
+                model(torch.tensor([t], device=device))
+            start = _now(device)
             for _ in range(args.decode_rounds):
                 for t in range(args.frames):
-                    model(torch.tensor([t]))
-            seconds = time.perf_counter() - start
+                    model(torch.tensor([t], device=device))
+            seconds = _now(device) - start
         row["decode_fps"] = args.decode_rounds * args.frames / seconds
     else:
         bf16 = args.mode == "train_bf16"
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = make_optimizer([{"params": list(model.parameters())}], 1e-3)  # as the encoder's fit
 
         def step() -> None:
-            idx = torch.randperm(args.frames, generator=gen)[: args.batch]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            idx = torch.randperm(args.frames, generator=gen)[: args.batch].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 out = model(idx)
             loss = torch.mean((out.float() - frames[idx]) ** 2)
             opt.zero_grad(set_to_none=True)
@@ -93,13 +102,20 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
 
         for _ in range(args.warmup):
             step()
-        start = time.perf_counter()
+        start = _now(device)
         for _ in range(args.steps):
             step()
-        seconds = time.perf_counter() - start
+        seconds = _now(device) - start
         row["ms_per_frame"] = 1000.0 * seconds / (args.steps * args.batch)
     row["peak_rss_mb"] = peak_rss_mb()
     return row
+
+
+def _now(device: torch.device) -> float:
+    """Wall time once the device has finished the work queued so far."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def run_worker(args: argparse.Namespace, family: str, size: int, mode: str) -> dict[str, object]:
@@ -107,7 +123,7 @@ def run_worker(args: argparse.Namespace, family: str, size: int, mode: str) -> d
         sys.executable, __file__, "--worker", "--family", family, "--size", str(size), "--mode", mode,
         "--clip", str(args.clip), "--frames", str(args.frames), "--batch", str(args.batch),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
-        "--decode-rounds", str(args.decode_rounds),
+        "--decode-rounds", str(args.decode_rounds), "--device", args.device,
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -161,6 +177,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     p.add_argument("--decode-rounds", type=int, default=3, help="passes over the GOP when timing decoding")
     p.add_argument("--threads", type=int, default=1, help="torch threads in each measurement")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (timings wait for the device)")
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--family", help=argparse.SUPPRESS)
@@ -179,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     families = args.families or sorted(registry.families())
     idle = run_worker(args, families[0], 0, "idle")
     print(f"GOP: {args.frames} frames of {WIDTH}x{HEIGHT} from {idle['source']}, batch {args.batch}, "
-          f"{args.threads} thread(s), torch {torch.__version__}", file=sys.stderr)  # fmt: skip
+          f"{args.threads} thread(s), device {args.device}, torch {torch.__version__}", file=sys.stderr)  # fmt: skip
     results = []
     for family in families:
         for size in args.sizes:

@@ -88,6 +88,9 @@ class InrModel(nn.Module, abc.ABC):
     family_id: ClassVar[int]
     family_name: ClassVar[str]
     config_type: ClassVar[type[ArchConfig]]
+    # whether training keeps the 4-D coded tensors channels-last (faster convolutions for
+    # NCHW convolution networks here; slower for a channels-last-by-design network)
+    channels_last_training: ClassVar[bool] = False
 
     def __init__(self, config: ArchConfig, height: int, width: int, num_frames: int):
         super().__init__()

@@ -43,6 +43,7 @@ from torch import nn
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
+from uarcodec.models.layers import check_frame_indices
 from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
 
 LAYER_NORM_EPS = 1e-6
@@ -353,11 +354,7 @@ class HiNeRV(InrModel):
 
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
         """``(B,)`` frame indices in ``[0, num_frames)`` -> ``(B, 3, H, W)`` in [0, 1]."""
-        if frame_idx.dim() != 1 or frame_idx.numel() == 0:
-            shape = tuple(frame_idx.shape)
-            raise UarInputError(f"frame_idx must be a non-empty 1-D tensor, got shape {shape}")
-        if int(frame_idx.min()) < 0 or int(frame_idx.max()) >= self.num_frames:
-            raise UarInputError(f"frame index out of range [0, {self.num_frames})")
+        check_frame_indices(frame_idx, self.num_frames)
         u = (frame_idx.to(torch.float32) + 0.5) / self.num_frames
         x = self.stem(self.base(u)).permute(0, 2, 3, 1)
         for stage in self.stages:

@@ -66,7 +66,7 @@ from torch import nn
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
-from uarcodec.models.layers import crop_frames, round_up, sample_init, uniform_conv_bound
+from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, sample_init, uniform_conv_bound
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
 
@@ -296,13 +296,15 @@ class HNeRVEncoder(nn.Module):
         x = frames.float()
         if pad_h or pad_w:
             x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return {"embeddings": self.shared_code + self.layers(x)}
+        x = self.layers(x.contiguous(memory_format=torch.channels_last)).contiguous()
+        return {"embeddings": self.shared_code + x}
 
 
 class HNeRV(InrModel):
     family_id = 1
     family_name = "hnerv"
     config_type = HNeRVConfig
+    channels_last_training = True  # 1.2x to 1.9x faster training steps (benchmarks/bench_models.py)
 
     config: HNeRVConfig
 
@@ -331,11 +333,11 @@ class HNeRV(InrModel):
             self.embeddings.copy_(sample_init(self._embed_init, tuple(self.embeddings.shape)))
 
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
-        if frame_idx.dim() != 1 or frame_idx.numel() == 0:
-            raise UarInputError(f"frame_idx must be a non-empty 1-D tensor, got shape {tuple(frame_idx.shape)}")
-        if int(frame_idx.min()) < 0 or int(frame_idx.max()) >= self.num_frames:
-            raise UarInputError(f"frame index out of range [0, {self.num_frames})")
-        x = self.stem_act(self.stem(self.embeddings[frame_idx]))
+        check_frame_indices(frame_idx, self.num_frames)
+        # channels-last maps: oneDNN's convolutions (forward and backward) run 1.2x to 2x faster
+        # on them here than on NCHW maps (benchmarks/bench_models.py)
+        x = self.embeddings[frame_idx].contiguous(memory_format=torch.channels_last)
+        x = self.stem_act(self.stem(x))
         for block in self.blocks:
             x = block(x)
         x = self.head(x)

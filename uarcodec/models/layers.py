@@ -16,13 +16,23 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from uarcodec.errors import UarSettingsError
+from uarcodec.errors import UarInputError, UarSettingsError
 from uarcodec.vocabulary import InitKind, InitSpec
 
 
 def round_up(n: int, multiple: int) -> int:
     """The smallest multiple of ``multiple`` that is >= ``n``."""
     return -(-n // multiple) * multiple
+
+
+def check_frame_indices(frame_idx: torch.Tensor, num_frames: int) -> None:
+    """``frame_idx`` is a non-empty 1-D tensor of frame numbers in ``[0, num_frames)``. The
+    range is checked only for indices in host memory: on an accelerator reading them back
+    would stall every training step (an out-of-range index fails in the gather there)."""
+    if frame_idx.dim() != 1 or frame_idx.numel() == 0:
+        raise UarInputError(f"frame_idx must be a non-empty 1-D tensor, got shape {tuple(frame_idx.shape)}")
+    if frame_idx.device.type == "cpu" and (int(frame_idx.min()) < 0 or int(frame_idx.max()) >= num_frames):
+        raise UarInputError(f"frame index out of range [0, {num_frames})")
 
 
 def crop_frames(x: torch.Tensor, height: int, width: int) -> torch.Tensor:

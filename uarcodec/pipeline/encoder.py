@@ -142,7 +142,7 @@ def encode_stream(
                 if events.on_gom_done:
                     events.on_gom_done(partition.goms[k], True)
             jobs = _jobs(source, header, settings, dev, partition, set(quality), parallel)
-            stats, models = _run(jobs, out, quality, parallel, events, partition, reader, header)
+            stats, models = _run(jobs, out, quality, parallel, events, reader)
             out.finish()
         except BaseException:
             out.abandon()
@@ -163,7 +163,7 @@ def job_device(device: str, parallel: ParallelSettings) -> torch.device:
 def _with_resolved_precision(settings: EncoderSettings, device: torch.device) -> EncoderSettings:
     """Settings whose precision is the one this device uses (what the header records), so a
     job on another machine trains exactly as recorded."""
-    precision = resolve_precision(settings.training.precision, device)
+    precision = resolve_precision(settings.training.precision, device, settings.family, settings.model_size)
     return dataclasses.replace(settings, training=dataclasses.replace(settings.training, precision=precision))
 
 
@@ -176,15 +176,18 @@ def _jobs(source: VideoSource, header: StreamHeader, settings: EncoderSettings, 
     if not serial:
         todo.sort(key=lambda g: (-g.num_frames, g.index))
     return [
-        GomJob(source, header, settings, g, device.type if device.index is None else str(device), threads,
+        GomJob(source, header, settings, g, str(device), threads,
                faults=JobFaults() if serial else JobFaults.from_env(g.index))
         for g in todo
     ]
 
 
 def _run(jobs: list[GomJob], out: "_OrderedOutput", quality: dict[int, tuple[FrameMetrics, ...]],
-         parallel: ParallelSettings, events: EncodeEvents, partition: GopPartition, reader: VideoReader,
-         header: StreamHeader) -> tuple[list[GomStats], list[ModelDone]]:
+         parallel: ParallelSettings, events: EncodeEvents, reader: VideoReader,
+         ) -> tuple[list[GomStats], list[ModelDone]]:
+    """Run ``jobs`` on the executor ``parallel`` names, each result into ``out`` (in GOM
+    order) and its frames' quality into ``quality``; the stats and models of this run."""
+    partition = out.partition
     stats, models = [], []
     if not jobs:
         return stats, models
@@ -193,7 +196,7 @@ def _run(jobs: list[GomJob], out: "_OrderedOutput", quality: dict[int, tuple[Fra
         if events.on_retry:
             events.on_retry(job.gom, job.attempt + 1, reason)
 
-    with _executor(parallel, _relay(events, partition), reader, header) as executor:
+    with _executor(parallel, _relay(events, partition), reader, out.header) as executor:
         try:
             for result in run_jobs(executor, jobs, parallel.max_retries, on_retry):
                 out.add(result.gom, result.payload)

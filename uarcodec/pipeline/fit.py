@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.autograd.profiler import record_function
 from torch.func import functional_call
 
 from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step
@@ -24,7 +25,7 @@ from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.settings import Device, Precision, QuantMode, TrainingSettings, parse_choice
-from uarcodec.vocabulary import CodedTensorSpec, EntropyModel
+from uarcodec.vocabulary import CodedTensorSpec, EntropyModel, ModelFamily
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,27 @@ def fast_bf16(device: torch.device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_precision(precision: Precision, device: torch.device) -> Precision:
+# Below these sizes (coded parameters) a family trains faster in fp32 than under bf16 autocast
+# on a CPU with AMX (benchmarks/bench_models.py, docs/training_speed.md: HiNeRV at 50k params
+# 78 ms a frame in fp32 against 95 in bf16; at 150k 134 against 111).
+CPU_FP32_FASTER_BELOW = {ModelFamily.HINERV: 100_000}
+
+
+def resolve_precision(
+    precision: Precision, device: torch.device, family: ModelFamily | str | None = None,
+    model_size: int | None = None,
+) -> Precision:
     """The precision training really uses on ``device``: ``auto`` becomes bf16 where the
-    hardware is fast at it, else fp32."""
+    hardware is fast at it and the network (``family`` at ``model_size`` parameters, when
+    given) gains from it, else fp32."""
     if precision != Precision.AUTO:
         return precision
-    return Precision.BF16 if fast_bf16(device) else Precision.FP32
+    if not fast_bf16(device):
+        return Precision.FP32
+    if device.type == "cpu" and family is not None and model_size is not None:
+        if model_size < CPU_FP32_FASTER_BELOW.get(ModelFamily(family), 0):
+            return Precision.FP32
+    return Precision.BF16
 
 
 def warmup_cosine(step: int, total: int, warmup: float) -> float:
@@ -107,6 +123,19 @@ def _make_quantizers(
     return quantizers
 
 
+def conv_layout(t: torch.Tensor) -> torch.Tensor:
+    """4-D tensors (convolution weights, per-frame maps) channels-last: oneDNN's convolutions
+    take such weights without a reorder at every call; other tensors as they are. Used for the
+    families whose ``channels_last_training`` says it pays."""
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+
+
+def make_optimizer(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """Adam with its fused kernel (one pass over every tensor per step, not a dozen small ops
+    per tensor: about 7% of a CIF training step here)."""
+    return torch.optim.Adam(groups, lr=lr, fused=True)
+
+
 def fit_model(
     model: InrModel,
     target: GopTarget,
@@ -131,8 +160,9 @@ def fit_model(
     start = time.perf_counter()
     specs = model.coded_specs()
     names = [s.name for s in specs]
-    thetas = [torch.nn.Parameter(torch.from_numpy(np.array(t, np.float32)).to(device)) for t in init]
-    ref_t = [torch.from_numpy(np.asarray(r, np.float32)).to(device) for r in refs]
+    layout = conv_layout if model.channels_last_training else (lambda t: t)
+    thetas = [torch.nn.Parameter(layout(torch.from_numpy(np.array(t, np.float32)).to(device))) for t in init]
+    ref_t = [layout(torch.from_numpy(np.asarray(r, np.float32)).to(device)) for r in refs]
     quantizers = [
         q.to(device)
         for q in _make_quantizers(specs, init, refs, init_steps or [None] * len(specs), settings)
@@ -154,7 +184,7 @@ def fit_model(
     step_params = [p for q in quantizers for p in q.parameters()]
     if step_params:  # log-steps move on their own (faster) learning rate
         groups.append({"params": step_params, "lr": settings.lr * settings.step_lr_scale})
-    optimizer = torch.optim.Adam(groups, lr=settings.lr)
+    optimizer = make_optimizer(groups, settings.lr)
 
     n = target.num_frames
     pixels = float(target.y.shape[1] * target.y.shape[2] * n)
@@ -164,42 +194,47 @@ def fit_model(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
     gen = torch.Generator().manual_seed(seed)
-    autocast = resolve_precision(settings.precision, device) == Precision.BF16
+    autocast = resolve_precision(settings.precision, device, model.family_name, sum(math.prod(s.shape) for s in specs)) == Precision.BF16
     history: list[FitProgress] = []
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
-        sum_loss = sum_mse = sum_bpp = 0.0
+        sums = torch.zeros(3, device=device)
         for b in range(batches_per_epoch):
             idx = order[b * settings.batch_size : (b + 1) * settings.batch_size].to(device)
             current = list(thetas)
             if computed:
-                rows = encoder(frames_all[idx])
-                for i, name in computed.items():
-                    current[i] = thetas[i].detach().index_put((idx,), rows[name].float())
-                    thetas[i].data[idx] = rows[name].detach().float()
-            quantized = {
-                name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, current, ref_t)
-            }
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                with record_function("uar.training_encoder"):
+                    rows = encoder(frames_all[idx])
+                    for i, name in computed.items():
+                        current[i] = thetas[i].detach().index_put((idx,), rows[name].float())
+                        thetas[i].data[idx] = rows[name].detach().float()
+            with record_function("uar.quantizer"):
+                quantized = {
+                    name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, current, ref_t)
+                }
+            with record_function("uar.forward"), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 out = functional_call(model, quantized, (idx,), strict=True)
-            mse = distortion_mse(out, target, idx)
-            if settings.quant == QuantMode.RQEC:
-                bits = sum(
-                    q.rate_bits(t, r, noise=settings.rate_noise, model=entropy, temporal=diff, generator=gen)
-                    for q, t, r, diff in zip(quantizers, current, ref_t, temporal or [False] * len(specs))
-                )
-                bpp = bits / pixels
-            else:
-                bpp = torch.zeros((), device=device)
+            with record_function("uar.distortion"):
+                mse = distortion_mse(out, target, idx)
+            with record_function("uar.rate"):
+                if settings.quant == QuantMode.RQEC:
+                    bits = sum(
+                        q.rate_bits(t, r, noise=settings.rate_noise, model=entropy, temporal=diff, generator=gen)
+                        for q, t, r, diff in zip(quantizers, current, ref_t, temporal or [False] * len(specs))
+                    )
+                    bpp = bits / pixels
+                else:
+                    bpp = torch.zeros((), device=device)
             loss = bpp + settings.lmbda * mse
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            sum_loss += float(loss.detach())
-            sum_mse += float(mse.detach())
-            sum_bpp += float(bpp.detach())
+            with record_function("uar.backward"):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            with record_function("uar.optimizer"):
+                optimizer.step()
+                schedule.step()
+            sums += torch.stack([loss.detach(), mse.detach(), bpp.detach()]).float()  # no host sync per step
+        sum_loss, sum_mse, sum_bpp = sums.tolist()
         report = FitProgress(
             epoch=epoch + 1,
             epochs=epochs,

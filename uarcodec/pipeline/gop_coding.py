@@ -9,6 +9,7 @@ decoder's own path.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from uarcodec.pipeline.model_coding import code_model, plan_model
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
 from uarcodec.pipeline.render import render_gop
 from uarcodec.pipeline.training_target import make_target
-from uarcodec.settings import EncoderSettings, derive_seed
+from uarcodec.settings import EncoderSettings, Precision, TrainingSettings, derive_seed
 from uarcodec.video.frames import YuvClip
 
 StartCallback = Callable[[ModelKind, int], None]  # (kind, epochs) before a model's fit
@@ -72,7 +73,7 @@ class GopCoder:
         content = {name: t.detach().cpu().numpy() for name, t in skeleton.content_init(target.network_input_frames()).items()}
         seed = derive_seed(s.seed, gop_index)
         plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content, s.training.rate_model)
-        training = s.training if prev is None else s.training.for_p_models()
+        training = _as_recorded(s.training if prev is None else s.training.for_p_models(), self.header)
         epochs = training.epochs_i if prev is None else training.epochs_p
         if on_start:
             on_start(kind, epochs)
@@ -88,6 +89,13 @@ class GopCoder:
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
         recon = render_gop(rebuilt.model, clip.num_frames, c.output_space, v.color_matrix, v.color_range, self.device)
         return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds, fit.history)
+
+
+def _as_recorded(training: TrainingSettings, header: StreamHeader) -> TrainingSettings:
+    """``training`` with the precision the header records (the one resolved for this stream),
+    so that every model of the stream trains as the stream says, on any machine."""
+    recorded = header.coding.encoder_settings.get("precision")
+    return training if recorded is None else dataclasses.replace(training, precision=Precision(recorded))
 
 
 def matching_steps(

@@ -48,7 +48,7 @@ def make_target(
 
 def distortion_mse(out: torch.Tensor, target: GopTarget, idx: torch.Tensor) -> torch.Tensor:
     """The training distortion: PSNR-YUV-weighted (6:1:1) MSE on 4:2:0 planes, or RGB MSE."""
-    out = out.float()
+    out = out.float().contiguous()  # planar: a channels-last output is slow to pool per plane
     if target.rgb is not None:
         return F.mse_loss(out, target.rgb[idx])
     y, u, v = output_planes(out)
