@@ -423,3 +423,28 @@ def test_fixed_bits_quantizer_accepts_and_ignores_the_rate_keywords():
         for temporal in (False, True):
             assert fixed.rate_bits(theta, torch.zeros_like(theta), False, model=model, temporal=temporal).item() == 0.0
     assert DEFAULT_MIN_STD == 0.05
+
+
+@pytest.mark.parametrize("model", [EntropyModel.LAPLACE, EntropyModel.GAUSSIAN], ids=["laplace", "gaussian"])
+@pytest.mark.parametrize("noise", [False, True], ids=["rounded", "noise"])
+def test_rate_of_all_tensors_together_is_the_sum_of_each_tensors_rate(model, noise):
+    """The fit prices every coded tensor in one pass (``rate_bits_together``): the same bits,
+    and the same gradients for the values and the steps, as pricing them one by one, with
+    temporal differences, an empty and a one-value tensor among them."""
+    from uarcodec.coding.quant import rate_bits_together
+
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(8, 4, 3, 3), (8,), (1,), (0,), (5, 3, 2, 2), (16, 16)]
+    temporal = [False, False, False, False, True, False]
+    thetas = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+    refs = [torch.randn(s, generator=gen) * 0.1 for s in shapes]
+    quantizers = [TensorQuantizer(0.05 * (i + 1)) for i in range(len(shapes))]
+    leaves = thetas + [q.log_step for q in quantizers]
+    draws = torch.Generator().manual_seed(5)  # the same noise draws, in the same order, for both
+    one_by_one = sum(q.rate_bits(t, r, noise, model=model, temporal=d, generator=draws)
+                     for q, t, r, d in zip(quantizers, thetas, refs, temporal))
+    together = rate_bits_together(quantizers, thetas, refs, noise=noise, model=model, temporal=temporal,
+                                  generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(together, one_by_one, rtol=1e-5, atol=1e-3)
+    for a, b in zip(torch.autograd.grad(one_by_one, leaves), torch.autograd.grad(together, leaves)):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-3)

@@ -14,6 +14,7 @@ the reconstruction normatively.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -189,6 +190,19 @@ class TensorQuantizer(nn.Module):
         at ``min_std``), as :func:`gaussian_params` / :func:`laplace_params` fit the stream's.
         """
         kind = entropy_model(model)
+        x = self.priced_values(theta, ref, noise, temporal=temporal, generator=generator)
+        if kind == EntropyModel.GAUSSIAN:
+            mean, std = _fit_gaussian(x, self.min_std)
+            return -gaussian_bin_log2_mass(x, mean, std).sum()
+        loc, scale = _fit_laplace(x, self.min_std)
+        return -laplace_bin_log2_mass(x, loc, scale).sum()
+
+    def priced_values(
+        self, theta: Tensor, ref: Tensor, noise: bool, *, temporal: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The values :meth:`rate_bits` prices: the codes with noise or rounded straight
+        through, as temporal differences where asked (float32 at least)."""
         x = self.codes(theta, ref)
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
@@ -196,13 +210,39 @@ class TensorQuantizer(nn.Module):
             x = x + (torch.rand(x.shape, generator=generator).to(x.device) - 0.5)
         else:
             x = round_ste(x)
-        if temporal:
-            x = temporal_differences(x)
-        if kind == EntropyModel.GAUSSIAN:
-            mean, std = _fit_gaussian(x, self.min_std)
-            return -gaussian_bin_log2_mass(x, mean, std).sum()
-        loc, scale = _fit_laplace(x, self.min_std)
-        return -laplace_bin_log2_mass(x, loc, scale).sum()
+        return temporal_differences(x) if temporal else x
+
+
+def rate_bits_together(
+    quantizers: Sequence[nn.Module], thetas: Sequence[Tensor], refs: Sequence[Tensor], *, noise: bool,
+    model: EntropyModel, temporal: Sequence[bool], generator: torch.Generator | None = None,
+) -> Tensor:
+    """``sum(q.rate_bits(theta, ref, ...))`` over the coded tensors, computed in one pass over
+    all their values: each tensor's location and spread are fitted as sums over its segment of
+    one concatenated vector, and the bin masses of every value are taken in one call. The same
+    bits as the per-tensor sum to float rounding, in a few dozen operations instead of about
+    twenty per tensor (HiNeRV codes over a hundred tensors)."""
+    if not all(isinstance(q, TensorQuantizer) for q in quantizers):
+        return sum(q.rate_bits(t, r, noise, model=model, temporal=d, generator=generator)
+                   for q, t, r, d in zip(quantizers, thetas, refs, temporal))
+    values = [q.priced_values(t, r, noise, temporal=d, generator=generator).reshape(-1)
+              for q, t, r, d in zip(quantizers, thetas, refs, temporal)]
+    x = torch.cat(values)
+    device = x.device
+    counts = torch.tensor([v.numel() for v in values], device=device)
+    segment = torch.repeat_interleave(torch.arange(len(values), device=device), counts)
+    n = counts.clamp(min=1).to(x.dtype)
+    floor = torch.tensor([q.min_std for q in quantizers], device=device, dtype=x.dtype)
+    xd = x.detach()
+    loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, xd) / n
+    centred = xd - loc[segment]
+    if entropy_model(model) == EntropyModel.GAUSSIAN:
+        spread = torch.sqrt(torch.zeros_like(loc).index_add_(0, segment, centred * centred) / n)
+        spread = torch.where(counts > 1, spread, floor)
+    else:
+        spread = torch.zeros_like(loc).index_add_(0, segment, centred.abs()) / n
+    spread = torch.maximum(spread, floor)
+    return -bin_log2_mass(x, loc[segment], spread[segment], model).sum()
 
 
 class FixedBitsQuantizer(nn.Module):

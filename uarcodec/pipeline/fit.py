@@ -19,7 +19,7 @@ import torch
 from torch.autograd.profiler import record_function
 from torch.func import functional_call
 
-from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step
+from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
@@ -219,10 +219,8 @@ def fit_model(
                 mse = distortion_mse(out, target, idx)
             with record_function("uar.rate"):
                 if settings.quant == QuantMode.RQEC:
-                    bits = sum(
-                        q.rate_bits(t, r, noise=settings.rate_noise, model=entropy, temporal=diff, generator=gen)
-                        for q, t, r, diff in zip(quantizers, current, ref_t, temporal or [False] * len(specs))
-                    )
+                    bits = rate_bits_together(quantizers, current, ref_t, noise=settings.rate_noise, model=entropy,
+                                              temporal=temporal or [False] * len(specs), generator=gen)
                     bpp = bits / pixels
                 else:
                     bpp = torch.zeros((), device=device)
