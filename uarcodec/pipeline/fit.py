@@ -194,7 +194,8 @@ def fit_model(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
     gen = torch.Generator().manual_seed(seed)
-    autocast = resolve_precision(settings.precision, device, model.family_name, sum(math.prod(s.shape) for s in specs)) == Precision.BF16
+    coded_params = sum(math.prod(s.shape) for s in specs)
+    autocast = resolve_precision(settings.precision, device, model.family_name, coded_params) == Precision.BF16
     history: list[FitProgress] = []
     model.train()
     for epoch in range(epochs):
