@@ -207,13 +207,13 @@ def progress(text: str, end: str = "\n") -> None:
 
 
 def label(size: int) -> str:
-    from uarcodec.bench.rate_points import size_label
+    from uarcodec.sizing import size_label
 
     return size_label(size)
 
 
 def steps_sizes(args: argparse.Namespace, info, p: int) -> list[int]:
-    from uarcodec.bench.rate_points import default_sizes
+    from uarcodec.sizing import default_sizes
     from uarcodec.settings import parse_size
 
     if args.sizes:
@@ -290,7 +290,7 @@ def gops_markdown(rows: list[Row], args: argparse.Namespace) -> str:
 
 
 def whole_sizes(args: argparse.Namespace, info) -> tuple[list[int], list[int]]:
-    from uarcodec.bench.rate_points import default_sizes, parse_sizes
+    from uarcodec.sizing import default_sizes, parse_sizes
 
     frames = min(args.frames, info.num_frames)
     gops = math.ceil(frames / args.uar_gop)

@@ -9,7 +9,7 @@ per-frame embeddings per frame; ``--json`` writes the rows.
     python benchmarks/bench_temporal_reuse.py ../shared/data/box_cif_120f.y4m ../shared/data/vtest_cif_120f.y4m \\
         --frames 90 -p 30 -m 3 --preset fast --jobs 2 --out tr_out
 
-The sizes default to the bench's rate points for the clip (``uarcodec.bench.rate_points``).
+The sizes default to the bench's rate points for the clip (``uarcodec.sizing``).
 ``--uar "python -m uarcodec_cli"`` with another checkout on ``PYTHONPATH`` encodes with that
 checkout (what the before/after tables in docs/ were made with); streams are always read with
 this checkout's ``uar info``, which reads older formats too.
@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import mean
 
-from uarcodec.bench.rate_points import default_sizes, size_label
+from uarcodec.sizing import default_sizes, size_label
 from uarcodec.video import open_video
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from uarcodec.bench import ClipSpec
-from uarcodec.bench.rate_points import parse_sizes
+from uarcodec.sizing import parse_sizes
 from uarcodec.bench.suite import bench_clips
 from uarcodec.bench.uar_runner import UarRunnerConfig
 from uarcodec.settings import TrainingOptions

@@ -15,7 +15,8 @@ from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, loglevel, parse_
 from uarcodec_cli.options import parallel_options, training_options
 from uarcodec_cli.progress import encode_progress, stderr
 
-DEFAULT_MODEL_SIZE = 100_000
+
+FITTED_LATER = 100_000  # a placeholder size until the plan sizes the model for the video
 
 
 @click.command("encode", context_settings=COMMAND_CONTEXT)
@@ -28,7 +29,9 @@ DEFAULT_MODEL_SIZE = 100_000
               help="Frames per GOP (per model).")
 @click.option("-m", "--gom-size", type=click.IntRange(min=1), default=5, show_default=True,
               help="Models per GOM (random-access unit).")
-@click.option("--size", "model_size", metavar="N", help=f"Parameters per model, e.g. 150k (default {DEFAULT_MODEL_SIZE // 1000}k).")
+@click.option("--size", "model_size", metavar="N",
+              help="Parameters per model, e.g. 150k (default: a size that fits the frame size and p, the second "
+                   "of the bench's four rate points).")
 @click.option("--bpp", type=float, help="Target bits per pixel (sets --size).")
 @training_options()
 @click.option("--init", "init_mode", type=click.Choice(InitMode.choices()), default=InitMode.II.value,
@@ -49,11 +52,11 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
         raise click.UsageError("give --size or --bpp, not both")
     options = InputOptions(size=size, fps=fps, pix_fmt=pix_fmt)
     settings = training.encoder_settings(
-        gop_size, gom_size, parse_size(model_size) if model_size else DEFAULT_MODEL_SIZE,
+        gop_size, gom_size, parse_size(model_size) if model_size else FITTED_LATER,
         init=init_mode, eps=eps, use_ref=use_ref,
     )
     plan = plan_encode(input_path, output, settings, input_options=options, frames=frames, bpp=bpp,
-                       overwrite=overwrite)
+                       fitted_size=not model_size and bpp is None, overwrite=overwrite)
     if training.threads is not None:
         set_threads(training.threads)
     settings, t, v = plan.settings, plan.settings.training, plan.video

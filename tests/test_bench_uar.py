@@ -19,7 +19,7 @@ from uarcodec.bench.ffmpeg import available_encoders
 from uarcodec.bench.results import ClipInfo, CodecResults, PointResult
 from uarcodec.bench.runner import ClipSpec
 from uarcodec.bench.encode_child import encode_job
-from uarcodec.bench.rate_points import (
+from uarcodec.sizing import (
     PAPER_SIZES_MB, default_sizes, parse_sizes, round_significant, size_label, smallest_model_size,
 )
 from uarcodec.bench.settings_json import settings_to_dict

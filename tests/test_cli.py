@@ -173,3 +173,17 @@ def test_real_exit_code_for_a_missing_stream(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert_one_line_stderr(proc.stderr, proc.returncode)
+
+
+@pytest.mark.parametrize("gop", [2, 4])
+def test_encode_without_size_fits_the_model_to_the_frame_size_and_p(sample, tmp_path, gop):
+    """Without --size or --bpp the model is sized for this video (the second of the bench's
+    four rate points), not a fixed 100k that dwarfs a few QCIF frames; the stream records it."""
+    from uarcodec.sizing import default_model_size
+
+    out = tmp_path / "fitted.uar"
+    done = run("-v", "quiet", "encode", str(sample), "-o", str(out), "-p", str(gop), "-m", "1", "--frames", str(gop),
+               "--epochs-i", "1", "--epochs-p", "1", "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    recorded = api.stream_info(out)["coding"]["encoder_settings"]["model_size"]
+    assert recorded == default_model_size("hnerv", 176, 144, gop, gop) < 100_000

@@ -78,14 +78,16 @@ def plan_encode(
     input_options: InputOptions = InputOptions(),
     frames: int | None = None,
     bpp: float | None = None,
+    fitted_size: bool = False,
     overwrite: bool = False,
 ) -> EncodePlan:
     """What :func:`encode` will do with these arguments, checked before anything is trained or
     written: the input's parameters, the frames coded, the settings with the model size
-    resolved (from ``bpp`` when given) and the GOM count. Raises as :func:`encode` would for a
+    resolved (from ``bpp`` when given; with ``fitted_size`` the size that fits the frame size
+    and p, :func:`uarcodec.sizing.default_model_size`) and the GOM count. Raises as :func:`encode` would for a
     bad input, bad settings or an output it may not write."""
     with _open_input(input_path, input_options) as reader:
-        plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp)
+        plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp, fitted_size=fitted_size)
     check_output(Path(output_path), overwrite)
     return plan
 

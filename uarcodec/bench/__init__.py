@@ -2,7 +2,7 @@
 
 ``run_bench(runners, clips, out_dir)`` runs (and caches) every point, ``write_report`` makes
 the BD-rate tables and RD plots. See runner.py for the codec protocol and results.py for the
-JSON schema. uar_runner.py is uarcodec as a bench codec (rate_points.py its model sizes,
+JSON schema. uar_runner.py is uarcodec as a bench codec (:mod:`uarcodec.sizing` its model sizes,
 encode_child.py the process that encodes one point, settings_json.py its job files),
 ablation.py the paper's Table III variants, suite.py the whole ``uar bench`` (``bench_clips``).
 calibration.py is ``uar calibrate``: eps_law_fit.py the fit, pair_coder.py the coding of GOP
@@ -13,7 +13,7 @@ from uarcodec.bench.classic import ClassicRunner, classic_runners
 from uarcodec.bench.report import bd_table_markdown, load_results_dir, plot_rd, write_report
 from uarcodec.bench.results import ClipInfo, CodecResults, PointResult
 from uarcodec.bench.runner import ClipSpec, CodecRunner, measure_decoded, run_bench
-from uarcodec.bench.rate_points import default_sizes
+from uarcodec.sizing import default_sizes
 from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
 from uarcodec.bench.ablation import VARIANTS, Variant, variant_config, write_ablation_report
 from uarcodec.bench.suite import BenchOutput, bench_clips

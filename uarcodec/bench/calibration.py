@@ -32,7 +32,7 @@ import torch
 
 from uarcodec.bench.eps_law_fit import EpsLawFit, fit_eps_law, refine_minimum
 from uarcodec.bench.pair_coder import PairCoder
-from uarcodec.bench.rate_points import default_sizes
+from uarcodec.sizing import default_sizes
 from uarcodec.errors import UarInputError, UarSettingsError
 from uarcodec.pipeline.fit import resolve_device
 from uarcodec.pipeline.interp_init import gop_gap_mse
@@ -49,7 +49,7 @@ from uarcodec.video.frames import YuvClip
 @dataclass(frozen=True)
 class CalibrationSettings:
     """What a calibration run does. ``size`` None: the bench's second default rate point at each
-    p (:func:`uarcodec.bench.rate_points.default_sizes`). ``training``: as for ``uar encode``
+    p (:func:`uarcodec.sizing.default_sizes`). ``training``: as for ``uar encode``
     (``None`` values take the preset's value at each p). ``frames`` limits every clip to its
     first frames."""
 

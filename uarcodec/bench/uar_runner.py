@@ -1,5 +1,5 @@
 """uarcodec itself as a bench codec: :class:`UarRunner`, a ``CodecRunner`` whose rate points
-are model sizes (:mod:`uarcodec.bench.rate_points`).
+are model sizes (:mod:`uarcodec.sizing`).
 
 Each point is encoded in a fresh child process (a job file of exact encoder settings, run by
 :func:`uarcodec.bench.encode_child.encode_job`, which calls :func:`uarcodec.api.encode`). Its
@@ -26,7 +26,7 @@ from typing import Any
 import uarcodec
 from uarcodec.bench.encode_child import encode_command
 from uarcodec.bench.ffmpeg import YuvChunk, run_measured
-from uarcodec.bench.rate_points import default_sizes, size_label
+from uarcodec.sizing import default_sizes, size_label
 from uarcodec.bench.results import ClipInfo, PointResult
 from uarcodec.bench.runner import ClipSpec, measure_decoded
 from uarcodec.bench.settings_json import settings_to_dict

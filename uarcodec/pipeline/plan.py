@@ -15,6 +15,7 @@ from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.settings import Distortion, EncoderSettings, size_for_bpp
+from uarcodec.sizing import default_model_size
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -31,18 +32,24 @@ class EncodePlan:
 
 
 def plan_encode(
-    video: VideoParams, settings: EncoderSettings, *, frames: int | None = None, bpp: float | None = None
+    video: VideoParams, settings: EncoderSettings, *, frames: int | None = None, bpp: float | None = None,
+    fitted_size: bool = False,
 ) -> EncodePlan:
     """The plan for encoding ``video``: the first ``frames`` frames (all by default); with
-    ``bpp`` the model size is the one that targets it (:func:`uarcodec.settings.size_for_bpp`),
+    ``bpp`` the model size is the one that targets it (:func:`uarcodec.settings.size_for_bpp`);
+    with ``fitted_size`` it is the one that fits this frame size and p
+    (:func:`uarcodec.sizing.default_model_size`);
     else ``settings.model_size``."""
     if frames is not None and frames < 1:
         raise UarInputError(f"the number of frames to encode must be at least 1, got {frames}")
     num_frames = video.num_frames if frames is None else min(frames, video.num_frames)
     if num_frames < 1:
         raise UarInputError("there are no frames to encode")
+    gop_frames = min(settings.gop_size, num_frames)
     if bpp is not None:
-        size = size_for_bpp(bpp, video.width, video.height, min(settings.gop_size, num_frames))
+        settings = dataclasses.replace(settings, model_size=size_for_bpp(bpp, video.width, video.height, gop_frames))
+    elif fitted_size:
+        size = default_model_size(settings.family, video.width, video.height, settings.gop_size, gop_frames)
         settings = dataclasses.replace(settings, model_size=size)
     settings.validate()
     goms = len(GopPartition(num_frames, settings.gop_size, settings.gom_size).goms)

@@ -1,4 +1,5 @@
-"""Rate points of uarcodec in the bench: model sizes (parameters per model), as in the paper
+"""Model sizes (parameters per model) that fit the video: the bench's four rate points and
+``uar encode``'s default (:func:`default_model_size`, the second of the four), as in the paper
 (Section IV-A2).
 
 Default sizes (:func:`default_sizes`): the paper's four sizes for the p class (small p:
@@ -88,6 +89,15 @@ def default_sizes(
     return tuple(max(1000, round_significant(r)) for r in raw)
 
 
+def default_model_size(
+    family: str, width: int, height: int, gop_size: int, gop_frames: int | None = None
+) -> int:
+    """The model size an encode uses when none is given: the second of the four default rate
+    points (:func:`default_sizes`), so that it follows the frame size and p (a fixed size
+    would be far too large for a few small frames and far too small for 1080p)."""
+    return default_sizes(family, width, height, gop_size, gop_frames)[1]
+
+
 def parse_sizes(text: str) -> tuple[int, ...]:
     """``"50k,100k,200k"`` -> ``(50000, 100000, 200000)``."""
     parts = [p for p in (t.strip() for t in text.split(",")) if p]
@@ -100,6 +110,6 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 __all__ = [
-    "PAPER_GOPS", "PAPER_PIXELS", "PAPER_SIZES_MB", "SMALLEST_HEADROOM", "default_sizes", "parse_sizes",
-    "round_significant", "size_label", "smallest_model_size",
+    "PAPER_GOPS", "PAPER_PIXELS", "PAPER_SIZES_MB", "SMALLEST_HEADROOM", "default_model_size", "default_sizes",
+    "parse_sizes", "round_significant", "size_label", "smallest_model_size",
 ]
