@@ -314,18 +314,23 @@ def run_whole(args: argparse.Namespace, info) -> list[Row]:
     return rows
 
 
+def _training_label(args: argparse.Namespace) -> str:
+    return f"{args.whole_epochs} epochs per model" if args.whole_epochs else f"preset {args.preset}"
+
+
 def whole_row(args: argparse.Namespace, tmp: Path, kind: str, p: int, m: int, size: int, frames: int) -> Row:
     out = tmp / f"{kind}_{size}.uar"
     base = {"clip": str(args.clip), "threads": args.threads}
     progress(f"whole {kind} p={p} m={m} {label(size)} encode ...", end="")
-    enc = run_worker("encode", {**base, "p": p, "m": m, "size": size, "preset": args.preset,
+    training = {"epochs": args.whole_epochs} if args.whole_epochs else {"preset": args.preset}
+    enc = run_worker("encode", {**base, "p": p, "m": m, "size": size, **training,
                                 "frames": frames, "output": str(out)})
     progress(f" {enc['bpp']:.4f} bpp, {enc['psnr_yuv']:.2f} dB, {enc['encode_seconds']:.1f} s; decode ...", end="")
     dec = run_worker("decode", {**base, "stream": str(out)})
     progress(f" {dec['decode_fps']:.1f} fps")
     encode_rss = enc.pop("peak_rss_mb")
     return {
-        "kind": kind, "p": p, "m": m, "target": size, "preset": args.preset, **enc,
+        "kind": kind, "p": p, "m": m, "target": size, "preset": _training_label(args), **enc,
         "encode_peak_rss_mb": encode_rss, "decode_fps": dec["decode_fps"],
         "decode_seconds": dec["decode_seconds"], "decode_peak_rss_mb": dec["peak_rss_mb"],
     }
@@ -344,7 +349,7 @@ def nearest_pairs(rows: list[Row]) -> list[Row]:
 
 def whole_markdown(rows: list[Row], pairs: list[Row], args: argparse.Namespace) -> str:
     lines = [
-        f"One whole-video model against per-GOP UAR models, {rows[0]['frames']} frames, preset {args.preset}.\n",
+        f"One whole-video model against per-GOP UAR models, {rows[0]['frames']} frames, {_training_label(args)}.\n",
         "| model | p | m | models | params/model | total params | bpp | PSNR-YUV | MS-SSIM | encode s "
         "| encode peak RSS MB | decode fps | decode peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -425,6 +430,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--uar-size", help="comma list (default: second default size at --uar-gop)")
     g.add_argument("--whole-size", help="comma list (default: GOPs x the first UAR size, equal total parameters)")
     g.add_argument("--preset", default="fast", help="training preset of both encodes")
+    g.add_argument("--whole-epochs", type=int, help="epochs of every model of both encodes (instead of --preset)")
     p.add_argument("--worker", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     tables = [t.strip() for t in args.tables.split(",") if t.strip()]

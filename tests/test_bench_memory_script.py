@@ -30,7 +30,7 @@ def test_steps_and_whole_sections_write_rows(sample: Path, tmp_path: Path):
         "--tables", "steps,whole", "--clip", str(sample), "--threads", "1", "--json", str(out_json),
         "--out-md", str(out_md),
         "--gops", "2", "--sizes", "6k", "--batches", "2", "--epochs", "1", "--warmup-epochs", "0",
-        "--frames", "4", "--uar-gop", "2", "--uar-size", "6k", "--whole-size", "12k", "--preset", "ultrafast",
+        "--frames", "4", "--uar-gop", "2", "--uar-size", "6k", "--whole-size", "12k", "--whole-epochs", "2",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(out_json.read_text())

@@ -96,3 +96,15 @@ def test_auto_precision_picks_what_is_faster_for_the_family_and_size(monkeypatch
     assert fit.resolve_precision(Precision.BF16, cpu, "hinerv", 50_000) is Precision.BF16
     monkeypatch.setattr(fit, "fast_bf16", lambda device: False)
     assert fit.resolve_precision(Precision.AUTO, cpu, "hnerv", 400_000) is Precision.FP32
+
+
+@pytest.mark.parametrize("gop", [1, 2, 4, 10, 30, 120])
+def test_every_preset_trains_an_i_model_long_enough_for_a_usable_picture(gop):
+    """Even ultrafast trains an I-model for MIN_STEPS_I steps (a usable picture on a short clip)
+    and longer presets never train less than shorter ones; P-models get half the I-model's."""
+    from uarcodec.settings import MIN_STEPS_I, Preset, preset_training
+
+    epochs = [preset_training(p, gop).epochs_i for p in Preset]
+    assert all(e * gop >= MIN_STEPS_I for e in epochs)
+    assert epochs == sorted(epochs)
+    assert all(preset_training(p, gop).epochs_p == max(2, round(preset_training(p, gop).epochs_i / 2)) for p in Preset)

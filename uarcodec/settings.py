@@ -135,6 +135,11 @@ PRESET_DIVISORS: dict[Preset, int] = {
 }
 DEFAULT_PRESET = Preset.MEDIUM
 
+# Every preset trains an I-model for at least this many steps, so that even the shortest ones
+# give a usable picture on a short clip: carphone QCIF, 30 frames, the fitted size, gives
+# 23.9 dB PSNR-YUV at ultrafast's 120 steps and 26.0 at superfast's 240 (docs/training_speed.md).
+MIN_STEPS_I = 300
+
 
 def p_class(gop_size: int) -> int:
     """0, 1, 2 for small (<= 10), medium (<= 60) and large p, as the paper's 6/30/120."""
@@ -298,9 +303,11 @@ def preset_training(preset: Preset | str, gop_size: int, **overrides: object) ->
     """Training settings of a named preset at this p, with explicit overrides applied."""
     div = PRESET_DIVISORS[parse_choice(Preset, preset, "preset")]
     k = p_class(gop_size)
+    floor = math.ceil(MIN_STEPS_I / gop_size)  # batch-1 steps: one per frame and epoch
+    epochs_i = max(2, floor, round(PAPER_EPOCHS_I[k] / div))
     base = TrainingSettings(
-        epochs_i=max(2, round(PAPER_EPOCHS_I[k] / div)),
-        epochs_p=max(2, round(P_EPOCH_FRACTION * PAPER_EPOCHS_I[k] / div)),
+        epochs_i=epochs_i,
+        epochs_p=max(2, round(P_EPOCH_FRACTION * epochs_i)),
         lr=(2e-3, 2e-3, 1e-3)[k],
     )
     clean = {key: v for key, v in overrides.items() if v is not None}
