@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -22,7 +21,7 @@ from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord, VideoParams
 from uarcodec.errors import UarFormatError, UarInputError
 from uarcodec.metrics import QualityReport
-from uarcodec.parallel.executors import ExecutorKind, ParallelSettings
+from uarcodec.parallel.executors import ExecutorKind, ParallelSettings, cores_per_worker
 from uarcodec.parallel.gom_decode import parallel_outcomes
 from uarcodec.pipeline.breakdown import bits_breakdown
 from uarcodec.pipeline.conceal import ConcealedGom, concealed_clips
@@ -253,7 +252,7 @@ def _worker_threads(workers: int, threads_per_worker: int | None) -> int:
         raise UarInputError(f"workers must be at least 1, got {workers}")
     if threads_per_worker is not None and threads_per_worker < 1:
         raise UarInputError(f"threads per worker must be at least 1, got {threads_per_worker}")
-    return threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+    return threads_per_worker or cores_per_worker(workers)
 
 
 def _decoded_clips(

@@ -71,7 +71,12 @@ class ParallelSettings:
         """Torch threads per job in a worker: as given, else the cores shared among the workers."""
         if self.threads_per_worker is not None:
             return self.threads_per_worker
-        return max(1, (os.cpu_count() or 1) // max(1, self.workers or 1))
+        return cores_per_worker(self.workers or 1)
+
+
+def cores_per_worker(workers: int) -> int:
+    """This machine's cores shared among ``workers`` processes (at least one each)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 @dataclass(frozen=True)
