@@ -68,8 +68,9 @@ class JobFaults:
 
 @dataclass(frozen=True)
 class GomJob:
-    """Everything one GOM's encode needs. ``settings`` carry the precision already resolved
-    (the one the header records), ``device`` is a torch device string."""
+    """Everything one GOM's encode needs; ``device`` is a torch device string. Training runs in
+    the precision the header records (``GopCoder`` takes it from there), so a job on another
+    machine trains as the stream says."""
 
     source: VideoSource
     header: StreamHeader

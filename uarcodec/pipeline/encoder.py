@@ -10,7 +10,6 @@ GOM that finished is fitted again.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -28,11 +27,11 @@ from uarcodec.parallel.executors import (
     ExecutorKind, GomExecutor, ParallelSettings, ProcessExecutor, SerialExecutor, run_jobs,
 )
 from uarcodec.parallel.gom_job import (
-    EpochDone, GomJob, GomResult, JobEvent, JobFaults, ModelDone, ModelStarted, VideoSource,
+    EpochDone, GomJob, JobEvent, JobFaults, ModelDone, ModelStarted, VideoSource,
 )
 from uarcodec.parallel.gom_store import FinishedGomStore
 from uarcodec.pipeline.decoder import decode_gom_clips
-from uarcodec.pipeline.fit import FitProgress, resolve_device, resolve_precision
+from uarcodec.pipeline.fit import FitProgress, resolve_device
 from uarcodec.pipeline.partition import Gom, Gop, GopPartition
 from uarcodec.pipeline.plan import plan_encode, stream_header
 from uarcodec.settings import Device, EncoderSettings, parse_choice
@@ -132,7 +131,7 @@ def encode_stream(
         plan = plan_encode(reader.info, settings, frames=frames)
         check_output(output, overwrite)
         dev = job_device(device, parallel)
-        settings = _with_resolved_precision(plan.settings, dev)
+        settings = plan.settings
         header = stream_header(reader.info, plan.num_frames, settings, dev)
         partition = GopPartition(plan.num_frames, settings.gop_size, settings.gom_size)
         out = _OrderedOutput(partial_path(output), header, partition, resume)
@@ -158,13 +157,6 @@ def job_device(device: str, parallel: ParallelSettings) -> torch.device:
     if parallel.executor == ExecutorKind.RAY and (choice == Device.CUDA or (choice == Device.AUTO and parallel.gpus_per_gom)):
         return torch.device("cuda")
     return resolve_device(choice)
-
-
-def _with_resolved_precision(settings: EncoderSettings, device: torch.device) -> EncoderSettings:
-    """Settings whose precision is the one this device uses (what the header records), so a
-    job on another machine trains exactly as recorded."""
-    precision = resolve_precision(settings.training.precision, device, settings.family, settings.model_size)
-    return dataclasses.replace(settings, training=dataclasses.replace(settings.training, precision=precision))
 
 
 def _jobs(source: VideoSource, header: StreamHeader, settings: EncoderSettings, device: torch.device,
