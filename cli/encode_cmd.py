@@ -32,7 +32,9 @@ FITTED_LATER = 100_000  # a placeholder size until the plan sizes the model for 
 @click.option("--size", "model_size", metavar="N",
               help="Parameters per model, e.g. 150k (default: a size that fits the frame size and p, the second "
                    "of the bench's four rate points).")
-@click.option("--bpp", type=float, help="Target bits per pixel (sets --size).")
+@click.option("--bpp", type=float,
+              help="Target bits per pixel: sizes the models (unless --size is given) and steers the rate-"
+                   "distortion trade-off while each model trains so that the file lands on it.")
 @training_options()
 @click.option("--init", "init_mode", type=click.Choice(InitMode.choices()), default=InitMode.II.value,
               show_default=True, help="P-model initialisation.")
@@ -48,15 +50,13 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
                training: TrainingOptions, init_mode, eps, use_ref, frames, overwrite, resume, parallel: ParallelSettings,
                as_json) -> None:
     """Encode INPUT (.yuv, .y4m, or anything ffmpeg/PyAV reads) into a .uar stream."""
-    if model_size and bpp:
-        raise click.UsageError("give --size or --bpp, not both")
     options = InputOptions(size=size, fps=fps, pix_fmt=pix_fmt)
     settings = training.encoder_settings(
         gop_size, gom_size, parse_size(model_size) if model_size else FITTED_LATER,
         init=init_mode, eps=eps, use_ref=use_ref,
     )
     plan = plan_encode(input_path, output, settings, input_options=options, frames=frames, bpp=bpp,
-                       fitted_size=not model_size and bpp is None, overwrite=overwrite)
+                       fitted_size=not model_size, overwrite=overwrite)
     if training.threads is not None:
         set_threads(training.threads)
     settings, t, v = plan.settings, plan.settings.training, plan.video
@@ -65,7 +65,8 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
         stderr.print(
             f"[bold]uar encode[/] {input_path} -> {output}: {v.width}x{v.height}, {plan.num_frames} frames, "
             f"p={gop_size} m={gom_size} ({plan.num_goms} GOM{'s' if plan.num_goms != 1 else ''}), "
-            f"{settings.family} {settings.model_size} params, "
+            f"{settings.family} {settings.model_size} params"
+            f"{'' if settings.target_bpp is None else f', target {settings.target_bpp:g} bpp'}, "
             f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs){_executor_note(parallel)}"
         )
     try:

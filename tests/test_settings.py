@@ -66,7 +66,7 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     recorded = api.stream_info(out)["coding"]["encoder_settings"]
     training = {f.name for f in dataclasses.fields(TrainingSettings)}
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {"training", "gop_size", "gom_size", "family"}
-    assert (training | encoder) - {"eps"} <= set(recorded)  # eps is None: the law, left out
+    assert (training | encoder) - {"eps", "target_bpp"} <= set(recorded)  # None: the eps law, no target rate
     assert recorded["precision"] in ("fp32", "bf16")  # what ran, never "auto"
     assert settings.training.precision is Precision.AUTO
     assert recorded["device"] == "cpu"

@@ -82,8 +82,9 @@ def plan_encode(
 ) -> EncodePlan:
     """What :func:`encode` will do with these arguments, checked before anything is trained or
     written: the input's parameters, the frames coded, the settings with the model size
-    resolved (from ``bpp`` when given; with ``fitted_size`` the size that fits the frame size
-    and p, :func:`uarcodec.sizing.default_model_size`) and the GOM count. Raises as :func:`encode` would for a
+    resolved (with ``fitted_size``: the size that targets ``bpp`` when given, else the one that
+    fits the frame size and p; :func:`uarcodec.sizing.operating_point`), the target rate
+    (``bpp``: rate-controlled) and the GOM count. Raises as :func:`encode` would for a
     bad input, bad settings or an output it may not write."""
     with _open_input(input_path, input_options) as reader:
         plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp, fitted_size=fitted_size)

@@ -189,6 +189,7 @@ class TrainingSettings:
     qat_bits: int = 8  # bit width of the base (QAT) variant
     init_bits: int = 6  # initial quantization step: the tensor's range in 2^init_bits steps
     step_lr_scale: float = 30.0  # learning rate of the log quantization steps / lr
+    grid_lr_scale: float = 1.0  # learning rate of feature grids (HiNeRV) / lr
     min_std: float = 0.05  # floor of the per-tensor Gaussian std, in quantization steps
     rate_noise: bool = False  # rate on codes + uniform noise (paper) or on rounded codes (STE)
     rate_model: RateModel = RateModel.LAPLACE
@@ -231,8 +232,10 @@ class TrainingSettings:
             raise UarSettingsError("init bits must be in 2..24")
         if not (self.min_std > 0 and math.isfinite(self.min_std)):
             raise UarSettingsError(f"min_std must be positive, got {self.min_std}")
-        if not (self.step_lr_scale > 0 and math.isfinite(self.step_lr_scale)):
-            raise UarSettingsError(f"step_lr_scale must be positive, got {self.step_lr_scale}")
+        for name in ("step_lr_scale", "grid_lr_scale"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise UarSettingsError(f"{name} must be positive, got {value}")
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class EncoderSettings:
     use_ref: bool = True  # code P-models as residuals against their initialisation
     seed: int = 0  # base seed; model k of the stream uses derive_seed(seed, k)
     preset: Preset = DEFAULT_PRESET
+    target_bpp: float | None = None  # rate control: lambda steered to this rate (pipeline/rate_control.py)
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
@@ -263,6 +267,8 @@ class EncoderSettings:
             raise UarSettingsError(f"eps must be in [0, 1], got {self.eps}")
         if not 0 <= self.seed < 2**32:
             raise UarSettingsError("seed must fit in 32 bits")
+        if self.target_bpp is not None and not (self.target_bpp > 0 and math.isfinite(self.target_bpp)):
+            raise UarSettingsError(f"target bpp must be positive, got {self.target_bpp}")
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -393,12 +399,3 @@ def parse_size(text: str) -> int:
     return int(round(value))
 
 
-# Bits per coded parameter the size-from-bpp rule assumes (RQEC I- and P-models together).
-ASSUMED_BITS_PER_PARAM = 6.0
-
-
-def size_for_bpp(bpp: float, width: int, height: int, gop_size: int) -> int:
-    """Parameters per model so that a model of ``gop_size`` frames costs about ``bpp``."""
-    if not (bpp > 0 and math.isfinite(bpp)):
-        raise UarSettingsError(f"target bpp must be positive, got {bpp}")
-    return max(1000, int(bpp * width * height * gop_size / ASSUMED_BITS_PER_PARAM))

@@ -12,14 +12,22 @@ the paper's 8-bit models), scaled by the pixels one model covers here against th
 rounded to two significant digits. When the smallest point is below 1.5x the family's smallest
 network at this frame size and p (HNeRV's per-frame embeddings set a floor), all four are
 raised by the same factor so the ratios stay the paper's.
+
+For a target rate (:func:`operating_point` with ``bpp``) the size is the one whose models, at
+the bits per parameter an I-model measures at preset fast (:data:`I_BITS_PER_PARAM`) and a
+P-model's share of that (:data:`~uarcodec.pipeline.rate_control.P_BIT_SHARE`), spend the
+target; rate control then steers lambda to land on it (``pipeline/rate_control.py``).
 """
 
 from __future__ import annotations
 
 import math
 
+from dataclasses import dataclass
+
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.registry import family_by_name
+from uarcodec.pipeline.rate_control import P_BIT_SHARE, check_target_bpp
 from uarcodec.settings import p_class, parse_size
 
 # The paper's model sizes (MB, read as millions of parameters) per p class, its p per class and
@@ -98,6 +106,46 @@ def default_model_size(
     return default_sizes(family, width, height, gop_size, gop_frames)[1]
 
 
+# Bits an I-model's coded parameter costs at preset fast (uar info --breakdown): box CIF 90
+# frames, 110k: 2.01; carphone QCIF 30 frames, 110k: 1.56.
+I_BITS_PER_PARAM = 1.8
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """How an encode is sized: parameters per model, and the rate that rate control steers
+    to (None: lambda stays as configured)."""
+
+    model_size: int
+    target_bpp: float | None = None
+
+
+def size_for_bpp(
+    bpp: float, family: str, width: int, height: int, gop_frames: int, models_per_gom: int
+) -> int:
+    """Parameters per model so that a GOM of ``models_per_gom`` models of ``gop_frames``
+    frames spends about ``bpp`` (module docstring); never below the family's smallest network
+    here (rate control then lowers the rate further)."""
+    check_target_bpp(bpp)
+    k = max(1, models_per_gom)
+    bits_per_gop = bpp * width * height * gop_frames * k / (1.0 + P_BIT_SHARE * (k - 1))
+    size = round_significant(max(1000.0, bits_per_gop / I_BITS_PER_PARAM))
+    return max(size, smallest_model_size(family, width, height, gop_frames))
+
+
+def operating_point(
+    family: str, width: int, height: int, gop_size: int, gop_frames: int, models_per_gom: int, *,
+    bpp: float | None = None, model_size: int | None = None,
+) -> OperatingPoint:
+    """The model size (and target rate) of an encode, from what the user gave: a size, a
+    target bpp, both (that size, steered to that rate), or neither (the default size that fits
+    this frame size and p, :func:`default_model_size`)."""
+    if model_size is None:
+        model_size = (default_model_size(family, width, height, gop_size, gop_frames) if bpp is None
+                      else size_for_bpp(bpp, family, width, height, gop_frames, models_per_gom))
+    return OperatingPoint(model_size, None if bpp is None else check_target_bpp(bpp))
+
+
 def parse_sizes(text: str) -> tuple[int, ...]:
     """``"50k,100k,200k"`` -> ``(50000, 100000, 200000)``."""
     parts = [p for p in (t.strip() for t in text.split(",")) if p]
@@ -110,6 +158,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 __all__ = [
-    "PAPER_GOPS", "PAPER_PIXELS", "PAPER_SIZES_MB", "SMALLEST_HEADROOM", "default_model_size", "default_sizes",
-    "parse_sizes", "round_significant", "size_label", "smallest_model_size",
+    "I_BITS_PER_PARAM", "PAPER_GOPS", "PAPER_PIXELS", "PAPER_SIZES_MB", "SMALLEST_HEADROOM", "OperatingPoint",
+    "default_model_size", "default_sizes", "operating_point", "parse_sizes", "round_significant", "size_for_bpp",
+    "size_label", "smallest_model_size",
 ]

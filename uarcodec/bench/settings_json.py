@@ -9,9 +9,25 @@ from typing import Any
 from uarcodec.settings import EncoderSettings, EpsLaw, TrainingSettings
 
 
+# Settings added after results were first cached, with the value that behaves as before they
+# existed. At that value they are left out of the dict, so a cached curve keeps matching the
+# settings that made it; read back, a missing field takes its dataclass default.
+LATER_ENCODER_FIELDS: dict[str, Any] = {"target_bpp": None}
+LATER_TRAINING_FIELDS: dict[str, Any] = {"grid_lr_scale": 1.0}
+
+
 def settings_to_dict(settings: EncoderSettings) -> dict[str, Any]:
     """JSON-ready encoder settings (read back with :func:`settings_from_dict`)."""
-    return dataclasses.asdict(settings)
+    data = dataclasses.asdict(settings)
+    _drop_at(data, LATER_ENCODER_FIELDS)
+    _drop_at(data["training"], LATER_TRAINING_FIELDS)
+    return data
+
+
+def _drop_at(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        if name in data and data[name] == value:
+            del data[name]
 
 
 def settings_from_dict(data: dict[str, Any]) -> EncoderSettings:
@@ -21,4 +37,4 @@ def settings_from_dict(data: dict[str, Any]) -> EncoderSettings:
     return EncoderSettings(**values)
 
 
-__all__ = ["settings_from_dict", "settings_to_dict"]
+__all__ = ["LATER_ENCODER_FIELDS", "LATER_TRAINING_FIELDS", "settings_from_dict", "settings_to_dict"]

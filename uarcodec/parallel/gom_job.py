@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from uarcodec.bitstream import parse_gom, serialize_gom
+from uarcodec.bitstream import parse_gom, serialize_gom, serialize_header
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader
 from uarcodec.metrics import QualityAccumulator
 from uarcodec.metrics.accumulate import FrameMetrics
@@ -27,6 +27,7 @@ from uarcodec.pipeline.fit import FitProgress
 from uarcodec.pipeline.gop_coding import CodedGop, GopCoder
 from uarcodec.pipeline.interp_init import choose_eps, gop_gap_mse
 from uarcodec.pipeline.partition import Gom
+from uarcodec.pipeline.rate_control import gom_bit_budget, model_bit_target
 from uarcodec.settings import EncoderSettings
 from uarcodec.sysinfo import peak_rss_mb
 from uarcodec.video import VideoReader, open_video
@@ -163,6 +164,15 @@ def run_gom_job(job: GomJob, sink: EventSink | None = None, reader: VideoReader 
         return _code_gom(job, own, emit, start)
 
 
+def _bit_budget(job: GomJob) -> float | None:
+    """The GOM's bits under a target rate (``settings.target_bpp``), else None."""
+    if job.settings.target_bpp is None:
+        return None
+    v = job.header.video
+    return gom_bit_budget(job.settings.target_bpp, v.width, v.height, job.gom.num_frames,
+                          len(serialize_header(job.header)), v.num_frames)
+
+
 def _apply_faults(job: GomJob) -> None:
     if job.faults.delay_seconds > 0:
         time.sleep(job.faults.delay_seconds)
@@ -178,6 +188,9 @@ def _code_gom(job: GomJob, reader: VideoReader, emit: EventSink, start: float) -
     prev: CodedGop | None = None
     prev_clip: YuvClip | None = None
     records, models = [], []
+    budget = _bit_budget(job)
+    kinds = [(ModelKind.I if k == 0 else ModelKind.P, g.num_frames) for k, g in enumerate(gom.gops)]
+    spent = 0.0
     for position, gop in enumerate(gom.gops):
         clip = reader.read(gop.first_frame, gop.num_frames)
         eps = 1.0 if prev is None else choose_eps(job.settings, gop_gap_mse(prev_clip, clip))
@@ -185,7 +198,9 @@ def _code_gom(job: GomJob, reader: VideoReader, emit: EventSink, start: float) -
             clip, gop.index, eps, prev, position=position,
             on_start=lambda kind, epochs, g=gop.index: emit(ModelStarted(gom.index, g, kind, epochs)),
             on_epoch=lambda p, g=gop.index: emit(EpochDone(gom.index, g, p)),
+            target_bits=None if budget is None else model_bit_target(budget, spent, position, kinds),
         )
+        spent += 8.0 * coded.record_bytes
         frame_quality = float(np.mean([f.psnr_yuv for f in quality.add(clip, coded.recon)]))
         done = ModelDone(gom.index, gop.index, coded.record.kind, coded.record.eps, coded.coded_bytes,
                          frame_quality, coded.fit_seconds)

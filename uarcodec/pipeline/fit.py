@@ -23,9 +23,10 @@ from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_s
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
+from uarcodec.pipeline.rate_control import steer_lambda, steers_after
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.settings import Device, Precision, QuantMode, TrainingSettings, parse_choice
-from uarcodec.vocabulary import CodedTensorSpec, EntropyModel, ModelFamily
+from uarcodec.vocabulary import CodedTensorSpec, EntropyModel, ModelFamily, TensorRole
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,12 @@ class FitProgress:
     loss: float
     psnr: float  # of the fake-quantized network on the epoch's batches (6:1:1 YUV or RGB)
     bpp: float  # estimated bits per pixel of the coded tensors
+    lmbda: float = 0.0  # the lambda this epoch trained with (steered under a target rate)
 
 
 ProgressCallback = Callable[[FitProgress], None]
+RateProbe = Callable[[list[np.ndarray], list[float]], float]
+"""The bits a model with these float tensors and quantization steps codes to, as coded."""
 
 
 @dataclass
@@ -136,6 +140,14 @@ def make_optimizer(groups: list[dict], lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=lr, fused=True)
 
 
+def _floats(thetas: list[torch.Tensor]) -> list[np.ndarray]:
+    return [t.detach().cpu().numpy().astype(np.float32) for t in thetas]
+
+
+def _steps(quantizers: list[torch.nn.Module], thetas: list[torch.Tensor], refs: list[torch.Tensor]) -> list[float]:
+    return [float(q.stream_step(t.detach(), r)) for q, t, r in zip(quantizers, thetas, refs)]
+
+
 def fit_model(
     model: InrModel,
     target: GopTarget,
@@ -151,12 +163,20 @@ def fit_model(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     encoder_state: dict[str, torch.Tensor] | None = None,
+    target_bpp: float | None = None,
+    rate_probe: RateProbe | None = None,
 ) -> FitResult:
     """Train the coded tensors of ``model`` (a skeleton: only its structure is used, through
     ``functional_call``) from ``init`` towards ``target``; the rate is measured on
     ``theta - ref`` per tensor under the ``entropy`` model (on first-dimension differences of
     the codes where ``temporal`` says so). Returns the float tensors and steps; quantizing and coding
-    them is the encoder's job (numpy, exactly as the decoder rebuilds)."""
+    them is the encoder's job (numpy, exactly as the decoder rebuilds).
+
+    With ``target_bpp`` (this model's share of a target rate, over its GOP's pixels) lambda
+    starts at ``settings.lmbda`` and is steered after every epoch so that the rate settles on
+    the target (:func:`~uarcodec.pipeline.rate_control.steer_lambda`): the rate as coded,
+    from ``rate_probe``, where given (the coder picks cheaper codings than training prices,
+    and adds per-tensor fields), else the training estimate."""
     start = time.perf_counter()
     specs = model.coded_specs()
     names = [s.name for s in specs]
@@ -179,8 +199,11 @@ def fit_model(
         computed = {i: s.name for i, s in enumerate(specs) if s.name in rows}
         for i, name in computed.items():
             thetas[i] = torch.nn.Parameter(rows[name].detach().float().clone(), requires_grad=False)
-    trainable = [t for i, t in enumerate(thetas) if i not in computed]
+    trainable = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role != TensorRole.GRID]
     groups = [{"params": trainable + ([] if encoder is None else list(encoder.parameters()))}]
+    grids = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role == TensorRole.GRID]
+    if grids:  # feature grids move on their own learning rate
+        groups.append({"params": grids, "lr": settings.lr * settings.grid_lr_scale})
     step_params = [p for q in quantizers for p in q.parameters()]
     if step_params:  # log-steps move on their own (faster) learning rate
         groups.append({"params": step_params, "lr": settings.lr * settings.step_lr_scale})
@@ -197,6 +220,7 @@ def fit_model(
     coded_params = sum(math.prod(s.shape) for s in specs)
     autocast = resolve_precision(settings.precision, device, model.family_name, coded_params) == Precision.BF16
     history: list[FitProgress] = []
+    lmbda = settings.lmbda
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
@@ -225,7 +249,7 @@ def fit_model(
                     bpp = bits / pixels
                 else:
                     bpp = torch.zeros((), device=device)
-            loss = bpp + settings.lmbda * mse
+            loss = bpp + lmbda * mse
             with record_function("uar.backward"):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -240,8 +264,15 @@ def fit_model(
             loss=sum_loss / batches_per_epoch,
             psnr=psnr_from_mse(sum_mse / batches_per_epoch),
             bpp=sum_bpp / batches_per_epoch,
+            lmbda=lmbda,
         )
         history.append(report)
+        if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, epochs):
+            rate = report.bpp
+            if rate_probe is not None:
+                with torch.no_grad():
+                    rate = rate_probe(_floats(thetas), _steps(quantizers, thetas, ref_t)) / pixels
+            lmbda = steer_lambda(lmbda, rate, target_bpp, settings.lmbda)
         if progress is not None:
             progress(report)
     model.eval()
@@ -253,8 +284,8 @@ def fit_model(
                     [encoder(frames_all[s : s + 8])[name].float() for s in range(0, n, 8)]
                 )
     return FitResult(
-        theta=[t.detach().cpu().numpy().astype(np.float32) for t in thetas],
-        steps=[float(q.stream_step(t.detach(), r)) for q, t, r in zip(quantizers, thetas, ref_t)],
+        theta=_floats(thetas),
+        steps=_steps(quantizers, thetas, ref_t),
         psnr=history[-1].psnr,
         bpp=history[-1].bpp,
         seconds=time.perf_counter() - start,

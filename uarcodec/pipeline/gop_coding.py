@@ -19,8 +19,8 @@ import torch
 from uarcodec.bitstream import parse_model, serialize_model
 from uarcodec.bitstream.records import ModelKind, ModelRecord, StreamHeader
 from uarcodec.vocabulary import CodedTensorSpec
-from uarcodec.pipeline.fit import FitProgress, ProgressCallback, fit_model
-from uarcodec.pipeline.model_coding import code_model, plan_model
+from uarcodec.pipeline.fit import FitProgress, ProgressCallback, RateProbe, fit_model
+from uarcodec.pipeline.model_coding import ModelPlan, code_model, plan_model
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
 from uarcodec.pipeline.render import render_gop
 from uarcodec.pipeline.training_target import make_target
@@ -43,6 +43,7 @@ class CodedGop:
     recon: YuvClip
     fit_seconds: float
     history: list[FitProgress]  # the fit's per-epoch progress
+    record_bytes: int  # the whole serialised record (coded words, entropy parameters, fields)
 
     @property
     def coded_bytes(self) -> int:
@@ -60,10 +61,12 @@ class GopCoder:
     def code(
         self, clip: YuvClip, gop_index: int, eps: float, prev: CodedGop | None, *,
         position: int = 0, on_start: StartCallback | None = None, on_epoch: ProgressCallback | None = None,
+        target_bits: float | None = None,
     ) -> CodedGop:
         """Fit, code and decode back the model of one GOP: an I-model when ``prev`` is None,
         else a P-model predicted from ``prev`` with this ``eps``. ``gop_index`` (in the video)
-        seeds the model; ``position`` is its place in the GOM."""
+        seeds the model; ``position`` is its place in the GOM. With ``target_bits`` its
+        training steers lambda so that the model codes about that many bits."""
         v, c, s = self.header.video, self.header.coding, self.settings
         kind = ModelKind.I if prev is None else ModelKind.P
         prev_hat = None if prev is None else prev.theta_hat
@@ -83,12 +86,25 @@ class GopCoder:
             entropy=plan.entropy, temporal=plan.temporal,
             device=self.device, seed=seed, progress=on_epoch,
             encoder_state=None if prev is None else prev.encoder_state,
+            target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
+            rate_probe=None if target_bits is None else self._rate_probe(specs, plan, prev_hat, position, clip.num_frames),
         )
         coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std)
-        record = parse_model(serialize_model(coded, position, self.header), position, self.header)
+        record_bytes = serialize_model(coded, position, self.header)
+        record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
         recon = render_gop(rebuilt.model, clip.num_frames, c.output_space, v.color_matrix, v.color_range, self.device)
-        return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds, fit.history)
+        return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds, fit.history,
+                        len(record_bytes))
+
+
+    def _rate_probe(self, specs: list[CodedTensorSpec], plan: ModelPlan, prev_hat: list[np.ndarray] | None,
+                    position: int, frames: int) -> RateProbe:
+        """The bits of this model's record were it coded now (rate control measures with it)."""
+        def bits(theta: list[np.ndarray], steps: list[float]) -> float:
+            coded = code_model(specs, plan, theta, steps, prev_hat, frames, self.settings.training.min_std)
+            return 8.0 * len(serialize_model(coded, position, self.header))
+        return bits
 
 
 def _as_recorded(training: TrainingSettings, header: StreamHeader) -> TrainingSettings:

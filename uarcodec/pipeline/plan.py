@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -14,8 +15,8 @@ from uarcodec.errors import UarInputError
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
-from uarcodec.settings import Distortion, EncoderSettings, size_for_bpp
-from uarcodec.sizing import default_model_size
+from uarcodec.settings import Distortion, EncoderSettings
+from uarcodec.sizing import operating_point
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -35,22 +36,24 @@ def plan_encode(
     video: VideoParams, settings: EncoderSettings, *, frames: int | None = None, bpp: float | None = None,
     fitted_size: bool = False,
 ) -> EncodePlan:
-    """The plan for encoding ``video``: the first ``frames`` frames (all by default); with
-    ``bpp`` the model size is the one that targets it (:func:`uarcodec.settings.size_for_bpp`);
-    with ``fitted_size`` it is the one that fits this frame size and p
-    (:func:`uarcodec.sizing.default_model_size`);
-    else ``settings.model_size``."""
+    """The plan for encoding ``video``: the first ``frames`` frames (all by default), sized by
+    :func:`uarcodec.sizing.operating_point`. With ``fitted_size`` the model size is chosen
+    here (the one that targets ``bpp`` when given, else the one that fits this frame size and
+    p); without it ``settings.model_size`` stays. With ``bpp`` the encode is rate-controlled
+    to it (``settings.target_bpp``)."""
     if frames is not None and frames < 1:
         raise UarInputError(f"the number of frames to encode must be at least 1, got {frames}")
     num_frames = video.num_frames if frames is None else min(frames, video.num_frames)
     if num_frames < 1:
         raise UarInputError("there are no frames to encode")
     gop_frames = min(settings.gop_size, num_frames)
-    if bpp is not None:
-        settings = dataclasses.replace(settings, model_size=size_for_bpp(bpp, video.width, video.height, gop_frames))
-    elif fitted_size:
-        size = default_model_size(settings.family, video.width, video.height, settings.gop_size, gop_frames)
-        settings = dataclasses.replace(settings, model_size=size)
+    models_per_gom = min(settings.gom_size, math.ceil(num_frames / settings.gop_size))
+    point = operating_point(
+        settings.family, video.width, video.height, settings.gop_size, gop_frames, models_per_gom,
+        bpp=bpp, model_size=None if fitted_size else settings.model_size,
+    )
+    target = settings.target_bpp if bpp is None else point.target_bpp  # a planned plan keeps its target
+    settings = dataclasses.replace(settings, model_size=point.model_size, target_bpp=target)
     settings.validate()
     goms = len(GopPartition(num_frames, settings.gop_size, settings.gom_size).goms)
     return EncodePlan(video, num_frames, settings, goms)
