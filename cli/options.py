@@ -53,6 +53,9 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                  help="P-models train with lambda times this (I/P bit allocation; default 0.5)."),
     click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
                  help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default)."),
+    click.option("--compile/--no-compile", "compile", default=None,
+                 help="torch.compile the network's forward pass (off by default: slower on the CPUs measured; "
+                      "falls back to eager, with a warning, where compiling fails)."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Base seed of the models' initialisation."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),

@@ -3,6 +3,8 @@ estimated, and lambda moves rate and distortion the right way."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,30 @@ def test_training_with_rate_noise_is_reproducible_whatever_the_global_rng(clip):
     second, _ = _fit(clip, "hnerv", 8000, epochs=2, rate_noise=True)
     assert [t.coded_bytes for t in first.record.tensors] == [t.coded_bytes for t in second.record.tensors]
     assert all(np.array_equal(a, b) for a, b in zip(first.theta_hat, second.theta_hat))
+
+
+def test_a_failing_torch_compile_warns_once_and_trains_as_without_it(clip, monkeypatch):
+    """--compile where compiling fails (no compiler, an unsupported backend): the encode goes
+    on eagerly, with one warning, and codes the same model as without --compile."""
+    eager, _ = _fit(clip, "hnerv", 20_000, epochs=3)
+
+    def broken_compile(fn, *args, **kwargs):
+        def run(*a, **k):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .RuntimeError: no C\\+\\+ compiler found.") as seen:
+        fallback, _ = _fit(clip, "hnerv", 20_000, epochs=3, compile=True)
+    assert len(seen) == 1
+    assert all(np.array_equal(a, b) for a, b in zip(eager.theta_hat, fallback.theta_hat))
+
+
+@pytest.mark.slow
+def test_a_compiled_forward_trains_the_network_as_eager_does(clip):
+    """torch.compile really compiles here (the slow suite) and trains to about the same model."""
+    eager, eager_psnr = _fit(clip, "hnerv", 20_000, epochs=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback would hide a broken compile
+        compiled, compiled_psnr = _fit(clip, "hnerv", 20_000, epochs=6, compile=True)
+    assert abs(compiled_psnr - eager_psnr) < 0.5

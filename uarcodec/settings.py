@@ -199,6 +199,7 @@ class TrainingSettings:
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
+    compile: bool = False  # torch.compile the network's forward (off: slower on this CPU, docs/training_speed.md)
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
@@ -341,6 +342,7 @@ class TrainingOptions:
     use_encoder: bool | None = None
     rate_model: RateModel | None = None
     lambda_p_scale: float | None = None
+    compile: bool | None = None
     seed: int = 0
     device: Device = Device.AUTO
     threads: int | None = None  # torch threads (None: torch's choice)
@@ -348,7 +350,7 @@ class TrainingOptions:
     # The fields that decide what is trained (all but where and how fast it runs).
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
-        "quant", "use_encoder", "rate_model", "lambda_p_scale", "seed",
+        "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed",
     )
 
     def __post_init__(self) -> None:

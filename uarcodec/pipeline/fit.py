@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -140,6 +141,35 @@ def make_optimizer(groups: list[dict], lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=lr, fused=True)
 
 
+class NetworkForward:
+    """The network's forward pass in training, ``(params, frame indices) -> frames``: through
+    ``torch.compile`` when ``compile`` is set, else eager. Where compiling fails (no compiler,
+    an unsupported op or backend) the first failure warns once and training goes on eagerly,
+    so ``--compile`` never costs an encode."""
+
+    def __init__(self, model: InrModel, compile: bool):
+        self._model = model
+        self._compiled = torch.compile(self._eager) if compile else None
+
+    def _eager(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        return functional_call(self._model, params, (idx,), strict=True)
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
+
+    def __call__(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        if self._compiled is not None:
+            try:
+                return self._compiled(params, idx)
+            except Exception as exc:  # torch raises many kinds here; any of them means "not here"
+                first = (str(exc).splitlines() or [""])[0][:200]
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {first}); training without it",
+                              RuntimeWarning, stacklevel=2)
+                self._compiled = None
+        return self._eager(params, idx)
+
+
 def _floats(thetas: list[torch.Tensor]) -> list[np.ndarray]:
     return [t.detach().cpu().numpy().astype(np.float32) for t in thetas]
 
@@ -220,6 +250,7 @@ def fit_model(
     coded_params = sum(math.prod(s.shape) for s in specs)
     autocast = resolve_precision(settings.precision, device, model.family_name, coded_params) == Precision.BF16
     history: list[FitProgress] = []
+    forward = NetworkForward(model, settings.compile)
     lmbda = settings.lmbda
     model.train()
     for epoch in range(epochs):
@@ -239,7 +270,7 @@ def fit_model(
                     name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, current, ref_t)
                 }
             with record_function("uar.forward"), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                out = functional_call(model, quantized, (idx,), strict=True)
+                out = forward(quantized, idx)
             with record_function("uar.distortion"):
                 mse = distortion_mse(out, target, idx)
             with record_function("uar.rate"):
