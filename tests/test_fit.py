@@ -18,6 +18,7 @@ from uarcodec.pipeline.fit import warmup_cosine
 from uarcodec.pipeline.gop_coding import GopCoder
 from uarcodec.pipeline.model_coding import tensor_codes
 from uarcodec.pipeline.plan import stream_header
+from uarcodec.errors import UarSettingsError
 from uarcodec.settings import EncoderSettings, TrainingSettings
 from uarcodec.video import open_video
 
@@ -127,3 +128,10 @@ def test_a_compiled_forward_trains_the_network_as_eager_does(clip):
         warnings.simplefilter("error", RuntimeWarning)  # a fallback would hide a broken compile
         compiled, compiled_psnr = _fit(clip, "hnerv", 20_000, epochs=6, compile=True)
     assert abs(compiled_psnr - eager_psnr) < 0.5
+
+
+def test_a_diverging_training_stops_with_one_clear_error(clip):
+    """A learning rate far too large makes the loss overflow: the encode stops at once with
+    a settings error that names the way out, instead of failing later in the coder."""
+    with pytest.raises(UarSettingsError, match=r"training diverged in epoch \d+ of 4 .*lower --lr"):
+        _fit(clip, "hnerv", 20_000, epochs=4, lr=1e6)

@@ -289,6 +289,11 @@ def fit_model(
                 schedule.step()
             sums += torch.stack([loss.detach(), mse.detach(), bpp.detach()]).float()  # no host sync per step
         sum_loss, sum_mse, sum_bpp = sums.tolist()
+        if not math.isfinite(sum_loss):
+            raise UarSettingsError(
+                f"training diverged in epoch {epoch + 1} of {epochs} (the loss is not finite); "
+                f"try a lower --lr (now {settings.lr:g}) or --lambda (now {lmbda:g})"
+            )
         report = FitProgress(
             epoch=epoch + 1,
             epochs=epochs,
