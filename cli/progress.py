@@ -72,7 +72,7 @@ def encode_progress(total_frames: int, total_goms: int, enabled: bool) -> Iterat
             if gom.index in running:
                 bar().update(
                     running[gom.index], completed=p.epoch,
-                    status=f"loss {p.loss:.4g}  PSNR {p.psnr:.2f} dB  est. {p.bpp:.4f} bpp",
+                    status=f"loss {p.loss:.4g}  PSNR {p.psnr:.2f} dB  est. {p.bpp:.4f} bpp  lambda {p.lmbda:.4g}",
                 )
 
         def on_model_done(d: ModelDone) -> None:

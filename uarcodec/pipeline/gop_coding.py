@@ -97,7 +97,6 @@ class GopCoder:
         return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds, fit.history,
                         len(record_bytes))
 
-
     def _rate_probe(self, specs: list[CodedTensorSpec], plan: ModelPlan, prev_hat: list[np.ndarray] | None,
                     position: int, frames: int) -> RateProbe:
         """The bits of this model's record were it coded now (rate control measures with it)."""
