@@ -106,9 +106,10 @@ def default_model_size(
     return default_sizes(family, width, height, gop_size, gop_frames)[1]
 
 
-# Bits an I-model's coded parameter costs at preset fast (uar info --breakdown): box CIF 90
-# frames, 110k: 2.01; carphone QCIF 30 frames, 110k: 1.56.
-I_BITS_PER_PARAM = 1.8
+# Bits an I-model's coded parameter costs at preset fast (uar info --breakdown of the README
+# bench's streams, HNeRV with 4 embedding channels): box CIF 29k/44k/88k: 3.80/3.37/2.67;
+# carphone QCIF 18k/27k/54k/81k: 3.23/3.23/2.36/1.77 (with 16 channels it was about 1.8).
+I_BITS_PER_PARAM = 3.0
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from uarcodec.bitstream.records import ModelKind
 from uarcodec.errors import UarSettingsError
 
 # A P-model's share of the bits against an I-model's of as many frames: the P/I byte ratio the
-# five-clip bench measured at preset fast (0.34 to 0.63, docs/temporal_reuse.md).
+# five-clip bench measured at preset fast (0.34 to 0.63, docs/temporal_reuse.md; 0.43 to 0.52
+# on box and carphone with 4 embedding channels).
 P_BIT_SHARE = 0.45
 
 # lambda moves by (target / measured) ** LAMBDA_GAIN per epoch, at most by MAX_EPOCH_FACTOR
