@@ -268,8 +268,8 @@ class EncoderSettings:
             raise UarSettingsError(f"eps must be in [0, 1], got {self.eps}")
         if not 0 <= self.seed < 2**32:
             raise UarSettingsError("seed must fit in 32 bits")
-        if self.target_bpp is not None and not (self.target_bpp > 0 and math.isfinite(self.target_bpp)):
-            raise UarSettingsError(f"target bpp must be positive, got {self.target_bpp}")
+        if self.target_bpp is not None:
+            check_target_bpp(self.target_bpp)
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -373,6 +373,13 @@ class TrainingOptions:
         )
         settings.validate()
         return settings
+
+
+def check_target_bpp(bpp: float) -> float:
+    """``bpp`` as a float when it is a usable target rate, else a settings error."""
+    if not (bpp > 0 and math.isfinite(bpp)):
+        raise UarSettingsError(f"target bpp must be positive, got {bpp}")
+    return float(bpp)
 
 
 def derive_seed(base_seed: int, model_index: int) -> int:

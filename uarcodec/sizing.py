@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.registry import family_by_name
-from uarcodec.pipeline.rate_control import P_BIT_SHARE, check_target_bpp
-from uarcodec.settings import p_class, parse_size
+from uarcodec.pipeline.rate_control import P_BIT_SHARE
+from uarcodec.settings import check_target_bpp, p_class, parse_size
 
 # The paper's model sizes (MB, read as millions of parameters) per p class, its p per class and
 # its frame size (UVG, 1920x1080).

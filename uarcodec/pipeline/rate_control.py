@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 
 from uarcodec.bitstream.records import ModelKind
-from uarcodec.errors import UarSettingsError
+from uarcodec.settings import check_target_bpp
 
 # A P-model's share of the bits against an I-model's of as many frames: the P/I byte ratio the
 # five-clip bench measured at preset fast (0.34 to 0.63, docs/temporal_reuse.md; 0.43 to 0.52
@@ -43,12 +43,6 @@ LAMBDA_GAIN = 0.5
 STEER_FROM = 0.2
 MAX_EPOCH_FACTOR = 1.3
 LAMBDA_RANGE = 100.0
-
-
-def check_target_bpp(bpp: float) -> float:
-    if not (bpp > 0 and math.isfinite(bpp)):
-        raise UarSettingsError(f"target bpp must be positive, got {bpp}")
-    return float(bpp)
 
 
 def gom_bit_budget(target_bpp: float, width: int, height: int, gom_frames: int, header_bytes: int,
@@ -94,6 +88,6 @@ def steer_lambda(lmbda: float, estimated_bpp: float, target_bpp: float, base_lam
 
 
 __all__ = [
-    "LAMBDA_GAIN", "LAMBDA_RANGE", "MAX_EPOCH_FACTOR", "P_BIT_SHARE", "STEER_FROM", "check_target_bpp", "gom_bit_budget",
+    "LAMBDA_GAIN", "LAMBDA_RANGE", "MAX_EPOCH_FACTOR", "P_BIT_SHARE", "STEER_FROM", "gom_bit_budget",
     "model_bit_target", "model_weight", "steer_lambda", "steers_after",
 ]
