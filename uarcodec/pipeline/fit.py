@@ -154,10 +154,6 @@ class NetworkForward:
     def _eager(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         return functional_call(self._model, params, (idx,), strict=True)
 
-    @property
-    def compiled(self) -> bool:
-        return self._compiled is not None
-
     def __call__(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         if self._compiled is not None:
             try:
