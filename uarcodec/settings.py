@@ -407,5 +407,3 @@ def parse_size(text: str) -> int:
     if not math.isfinite(value) or value <= 0:
         raise UarSettingsError(f"model size must be positive, got {text!r}")
     return int(round(value))
-
-

@@ -22,7 +22,6 @@ target; rate control then steers lambda to land on it (``pipeline/rate_control.p
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 from uarcodec.errors import UarSettingsError
