@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from uarcodec.bench import ClipSpec
-from uarcodec.sizing import parse_sizes
+from uarcodec.sizing import RatePoint, parse_sizes
 from uarcodec.bench.suite import bench_clips
 from uarcodec.bench.uar_runner import UarRunnerConfig
 from uarcodec.settings import TrainingOptions
@@ -25,8 +25,9 @@ CODECS = ("x264", "x265", "svtav1", "uar")
 @click.option("-p", "--gop-size", "gops", default="30", show_default=True,
               help="GOP size(s) p, comma-separated (e.g. 6,30,120); classic codecs use the same GOP.")
 @click.option("-m", "--gom-size", type=int, default=5, show_default=True, help="Models per GOM.")
-@click.option("--sizes", help="Model sizes (rate points), e.g. 50k,100k,200k,400k. Default: the "
-              "paper's four sizes for the p class scaled to this frame size and p.")
+@click.option("--sizes", help="Model sizes (rate points, at --lambda or its default), e.g. 50k,100k,200k,400k. "
+              "Default: four points for this frame size and p, each with its own lambda (with --lambda: "
+              "the paper's four sizes scaled to this frame size and p, at that lambda).")
 @training_options(several_families=True)
 @click.option("--codecs", default=",".join(CODECS), show_default=True,
               help="Codecs to run (svtav1 is skipped when this ffmpeg lacks it).")
@@ -53,7 +54,8 @@ def bench_cmd(clips, gops, gom_size, sizes, training: TrainingOptions, families,
     if qps:
         qp_list = int_list(qps, "--qps")
         qp_map = {"x264": qp_list, "x265": qp_list}
-    template = UarRunnerConfig(gom_size=gom_size, sizes=parse_sizes(sizes) if sizes else (), training=training)
+    points = tuple(RatePoint(s) for s in parse_sizes(sizes)) if sizes else ()
+    template = UarRunnerConfig(gom_size=gom_size, points=points, training=training)
     show = loglevel() != "quiet"
     started: dict[tuple[str, str, int, str], float] = {}
 

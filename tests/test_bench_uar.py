@@ -20,12 +20,12 @@ from uarcodec.bench.results import ClipInfo, CodecResults, PointResult
 from uarcodec.bench.runner import ClipSpec
 from uarcodec.bench.encode_child import encode_job
 from uarcodec.sizing import (
-    PAPER_SIZES_MB, default_sizes, parse_sizes, round_significant, size_label, smallest_model_size,
+    PAPER_SIZES_MB, RatePoint, default_model_size, default_points, default_sizes, parse_sizes, round_significant, size_label, smallest_model_size,
 )
 from uarcodec.bench.settings_json import settings_to_dict
 from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
 from uarcodec.errors import UarInputError, UarSettingsError
-from uarcodec.settings import TrainingOptions, parse_size
+from uarcodec.settings import TrainingOptions, TrainingSettings, parse_size
 from uarcodec_cli.main import main
 
 TINY = ["--frames", "8", "-p", "4", "-m", "2", "--sizes", "8k,12k", "--epochs-i", "1", "--epochs-p", "1",
@@ -63,6 +63,26 @@ def test_default_sizes_are_raised_above_the_smallest_network_keeping_ratios():
     uar_runner_for_clip(UarRunnerConfig(gop_size=30), ClipInfo("c", 176, 144, 30, 30.0))
 
 
+def test_default_rate_points_pair_sizes_with_lambdas_and_the_second_is_encodes_default():
+    sizes = default_sizes("hnerv", 352, 288, 30)
+    points = default_points("hnerv", 352, 288, 30)
+    assert len(points) == 4 and {p.model_size for p in points} <= set(sizes)
+    lambdas = [p.lmbda for p in points]
+    assert lambdas == sorted(lambdas) and len(set(lambdas)) == 4  # one rate each, low to high
+    # `uar encode` with neither --size nor --lambda encodes at the second point.
+    assert points[1] == RatePoint(default_model_size("hnerv", 352, 288, 30), TrainingSettings().lmbda)
+    assert points[1].label == f"{size_label(points[1].model_size)}-l{TrainingSettings().lmbda:g}"
+
+
+def test_bench_points_follow_the_ladder_unless_lambda_is_fixed():
+    info = ClipInfo("c", 176, 144, 30, 30.0)
+    ladder = uar_runner_for_clip(UarRunnerConfig(gop_size=30), info)
+    assert ladder.points() == [p.label for p in default_points("hnerv", 176, 144, 30)]
+    fixed = uar_runner_for_clip(UarRunnerConfig(gop_size=30, training=TrainingOptions(lmbda=500.0)), info)
+    assert fixed.points() == [size_label(s) for s in default_sizes("hnerv", 176, 144, 30)]
+    assert {fixed.config.encoder_settings(fixed.rate_point(label)).training.lmbda for label in fixed.points()} == {500.0}
+
+
 def test_size_labels_read_back_and_sizes_parse():
     for size in (8000, 2400, 72000, 1_400_000, 1234):
         assert parse_size(size_label(size)) == size
@@ -70,23 +90,24 @@ def test_size_labels_read_back_and_sizes_parse():
     with pytest.raises(UarSettingsError):
         parse_sizes("50k,50k")
     with pytest.raises(UarSettingsError):
-        UarRunner(UarRunnerConfig(sizes=()))
+        UarRunner(UarRunnerConfig(points=()))
 
 
 def test_unreachable_sizes_are_refused_before_encoding():
     with pytest.raises(UarSettingsError):
-        uar_runner_for_clip(UarRunnerConfig(gop_size=30, sizes=(2000,)), ClipInfo("c", 176, 144, 30, 30.0))
+        uar_runner_for_clip(UarRunnerConfig(gop_size=30, points=(RatePoint(2000),)), ClipInfo("c", 176, 144, 30, 30.0))
 
 
 def test_runner_settings_cover_what_results_depend_on():
-    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000, 12000), training=TrainingOptions(epochs_i=3, threads=1)))
+    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, points=(RatePoint(8000), RatePoint(12000, 40.0)), training=TrainingOptions(epochs_i=3, threads=1)))
     settings = runner.settings()
-    assert settings["gop"] == 4 and settings["gom"] == 2 and settings["sizes"] == {"8k": 8000, "12k": 12000}
+    assert settings["gop"] == 4 and settings["gom"] == 2 and settings["sizes"] == {"8k": 8000, "12k-l40": 12000}
+    assert settings["lambdas"] == {"8k": TrainingSettings().lmbda, "12k-l40": 40.0}
     assert settings["encoder"]["training"]["epochs_i"] == 3 and settings["encoder"]["init"] == "ii"
     json.dumps(settings)  # JSON-ready
-    other = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000, 12000), training=TrainingOptions(epochs_i=3, threads=2)))
+    other = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, points=(RatePoint(8000), RatePoint(12000, 40.0)), training=TrainingOptions(epochs_i=3, threads=2)))
     assert other.settings() == settings  # threads do not change results
-    assert runner.points() == ["8k", "12k"] and runner.model_size("12k") == 12000
+    assert runner.points() == ["8k", "12k-l40"] and runner.rate_point("12k-l40") == RatePoint(12000, 40.0)
 
 
 # ---------------------------------------------------------------------- end to end
@@ -139,7 +160,7 @@ def test_tiny_bench_end_to_end_is_measured_cached_and_reported(sample, tmp_path,
 
 
 def test_a_failed_encode_is_a_one_line_input_error(tmp_path):
-    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, sizes=(8000,), training=TrainingOptions(epochs_i=1, epochs_p=1, device="cpu", threads=1)))
+    runner = UarRunner(UarRunnerConfig(gop_size=4, gom_size=2, points=(RatePoint(8000),), training=TrainingOptions(epochs_i=1, epochs_p=1, device="cpu", threads=1)))
     clip = tmp_path / "broken.y4m"
     clip.write_bytes(b"not a video")
 
@@ -152,10 +173,10 @@ def test_a_failed_encode_is_a_one_line_input_error(tmp_path):
 
 
 def _job(tmp_path, sample, name: str, epochs_i: int) -> Path:
-    settings = UarRunnerConfig(gop_size=4, gom_size=1, sizes=(8000,), training=TrainingOptions(epochs_i=epochs_i, epochs_p=1))
+    settings = UarRunnerConfig(gop_size=4, gom_size=1, points=(RatePoint(8000),), training=TrainingOptions(epochs_i=epochs_i, epochs_p=1))
     job = {"input": str(sample), "output": str(tmp_path / f"{name}.uar"), "report": str(tmp_path / f"{name}.json"),
            "frames": 8, "device": "cpu", "threads": None,
-           "settings": settings_to_dict(settings.encoder_settings(8000))}
+           "settings": settings_to_dict(settings.encoder_settings(RatePoint(8000)))}
     path = tmp_path / f"{name}.job.json"
     path.write_text(json.dumps(job))
     return path
@@ -181,16 +202,16 @@ def test_an_interrupted_point_resumes_from_its_complete_goms(sample, tmp_path):
 
 
 def test_ablation_variants_map_to_the_papers_table_iii():
-    base = UarRunnerConfig(gop_size=30, sizes=(70_000,), eps=0.3)
-    settings = {v.key: variant_config(base, v.key).encoder_settings(70_000) for v in VARIANTS}
+    base = UarRunnerConfig(gop_size=30, points=(RatePoint(70_000),), eps=0.3)
+    settings = {v.key: variant_config(base, v.key).encoder_settings(RatePoint(70_000)) for v in VARIANTS}
     v0, v1, v2, v3 = (settings[k] for k in ("V0", "V1", "V2", "V3"))
     assert (v0.init, v0.use_ref, v0.training.quant, v0.eps) == ("ii", True, "rqec", 0.3)
     assert (v1.init, v1.use_ref, v1.training.quant, v1.eps) == ("random", False, "rqec", None)
     assert (v2.init, v2.use_ref, v2.training.quant, v2.eps) == ("direct", False, "qat", None)
     assert (v3.init, v3.use_ref, v3.training.quant, v3.eps) == ("ii", False, "rqec", 0.3)
     # V0 is the default encoder, and its curve is the plain bench curve (no second encode).
-    plain = UarRunnerConfig(gop_size=30, sizes=(70_000,)).encoder_settings(70_000)
-    assert variant_config(UarRunnerConfig(gop_size=30, sizes=(70_000,)), "V0").encoder_settings(70_000) == plain
+    plain = UarRunnerConfig(gop_size=30, points=(RatePoint(70_000),)).encoder_settings(RatePoint(70_000))
+    assert variant_config(UarRunnerConfig(gop_size=30, points=(RatePoint(70_000),)), "V0").encoder_settings(RatePoint(70_000)) == plain
     assert variant_name("hnerv", "V0") == "uar-hnerv" and variant_name("hinerv", "V2") == "uar-hinerv-V2"
     assert ablation_keys(0) == ("V0", "V1", "V2", "V3") and ablation_keys(1) == ("V0", "V2")
     with pytest.raises(UarInputError):
@@ -200,8 +221,9 @@ def test_ablation_variants_map_to_the_papers_table_iii():
 def _fake_point(runner: UarRunner, label: str, clip: ClipSpec) -> PointResult:
     """A synthetic RD point: worse for the weaker variants, better with size."""
     c = runner.config
-    size = runner.model_size(label)
-    quant = c.encoder_settings(size).training.quant
+    point = runner.rate_point(label)
+    size = point.model_size
+    quant = c.encoder_settings(point).training.quant
     penalty = {("ii", True, "rqec"): 0.0, ("random", False, "rqec"): 0.3, ("direct", False, "qat"): 0.8,
                ("ii", False, "rqec"): 0.2}[(c.init, c.use_ref, quant)]
     bpp = size * 4 / PIXELS * (1 + penalty)

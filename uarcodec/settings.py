@@ -183,7 +183,7 @@ class TrainingSettings:
     lr: float = 2e-3
     batch_size: int = 1
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay
-    lmbda: float = 500.0  # loss = bits per pixel + lmbda * MSE (pixels in [0, 1])
+    lmbda: float = 150.0  # loss = bits per pixel + lmbda * MSE (pixels in [0, 1]); sizing.RATE_LADDER
     precision: Precision = Precision.AUTO  # auto: bf16 autocast where the hardware has fast bf16
     distortion: Distortion = Distortion.YUV
     quant: QuantMode = QuantMode.RQEC

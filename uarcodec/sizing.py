@@ -1,6 +1,5 @@
-"""Model sizes (parameters per model) that fit the video: the bench's four rate points and
-``uar encode``'s default (:func:`default_model_size`, the second of the four), as in the paper
-(Section IV-A2).
+"""Model sizes (parameters per model) and lambdas that fit the video: the bench's four rate
+points (:func:`default_points`) and ``uar encode``'s default (the second of the four).
 
 Default sizes (:func:`default_sizes`): the paper's four sizes for the p class (small p:
 0.3/0.45/0.6/0.9 MB, medium: 0.6/0.9/1.8/2.7 MB, large: 3/4.5/6/9 MB; 1 MB = 10^6 parameters,
@@ -12,6 +11,10 @@ the paper's 8-bit models), scaled by the pixels one model covers here against th
 rounded to two significant digits. When the smallest point is below 1.5x the family's smallest
 network at this frame size and p (HNeRV's per-frame embeddings set a floor), all four are
 raised by the same factor so the ratios stay the paper's.
+
+Default rate points (:func:`default_points`): the second of those sizes at a low lambda and the
+third at three lambdas (:data:`RATE_LADDER`). At a preset's training length a larger model at a
+lower lambda codes far fewer bits than a smaller one at a higher lambda for the same quality.
 
 For a target rate (:func:`operating_point` with ``bpp``) the size is the one whose models, at
 the bits per parameter an I-model measures at preset fast (:data:`I_BITS_PER_PARAM`) and a
@@ -96,19 +99,52 @@ def default_sizes(
     return tuple(max(1000, round_significant(r)) for r in raw)
 
 
+@dataclass(frozen=True)
+class RatePoint:
+    """One rate point: parameters per model and the lambda it trains with (None: the training
+    settings' lambda)."""
+
+    model_size: int
+    lmbda: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``"27k"``, or ``"27k-l50"`` with a lambda of its own."""
+        return size_label(self.model_size) + ("" if self.lmbda is None else f"-l{self.lmbda:g}")
+
+
+# The four default rate points: (index into default_sizes, lambda). At a preset's fixed
+# training length lambda moves the quality further than the size does, and at equal rate a
+# larger model at a lower lambda beats a smaller one at a higher lambda (docs/rate_points.md:
+# carphone and box, preset fast; this ladder gave the lowest BD-rate against x265 of the four
+# tried). The second point is what `uar encode` uses without --size or --lambda; its lambda is
+# TrainingSettings.lmbda's default.
+RATE_LADDER = ((1, 50.0), (2, 150.0), (2, 300.0), (2, 500.0))
+
+
+def default_points(
+    family: str, width: int, height: int, gop_size: int, gop_frames: int | None = None
+) -> tuple[RatePoint, ...]:
+    """The four default rate points (size and lambda) for this frame size and p: the bench's
+    curve and, its second point, ``uar encode``'s default (:data:`RATE_LADDER`)."""
+    sizes = default_sizes(family, width, height, gop_size, gop_frames)
+    return tuple(RatePoint(sizes[i], lmbda) for i, lmbda in RATE_LADDER)
+
+
 def default_model_size(
     family: str, width: int, height: int, gop_size: int, gop_frames: int | None = None
 ) -> int:
-    """The model size an encode uses when none is given: the second of the four default rate
-    points (:func:`default_sizes`), so that it follows the frame size and p (a fixed size
+    """The model size an encode uses when none is given: that of the second default rate
+    point (:func:`default_points`), so that it follows the frame size and p (a fixed size
     would be far too large for a few small frames and far too small for 1080p)."""
-    return default_sizes(family, width, height, gop_size, gop_frames)[1]
+    return default_points(family, width, height, gop_size, gop_frames)[1].model_size
 
 
-# Bits an I-model's coded parameter costs at preset fast (uar info --breakdown of the README
-# bench's streams, HNeRV with 4 embedding channels): box CIF 29k/44k/88k: 3.80/3.37/2.67;
-# carphone QCIF 18k/27k/54k/81k: 3.23/3.23/2.36/1.77 (with 16 channels it was about 1.8).
-I_BITS_PER_PARAM = 3.0
+# Bits an I-model's coded parameter costs at preset fast on the default rate points
+# (docs/rate_points.md, uar info --breakdown): carphone QCIF 27k at lambda 50/150: 1.53/2.24,
+# 54k at 300: 1.92; box CIF 44k at 50/150: 1.43/2.34. (At lambda 500, the old single lambda,
+# it was about 3.)
+I_BITS_PER_PARAM = 2.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +195,6 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 __all__ = [
     "I_BITS_PER_PARAM", "PAPER_GOPS", "PAPER_PIXELS", "PAPER_SIZES_MB", "SMALLEST_HEADROOM", "OperatingPoint",
-    "default_model_size", "default_sizes", "operating_point", "parse_sizes", "round_significant", "size_for_bpp",
+    "RATE_LADDER", "RatePoint", "default_model_size", "default_points", "default_sizes", "operating_point", "parse_sizes", "round_significant", "size_for_bpp",
     "size_label", "smallest_model_size",
 ]

@@ -1,5 +1,5 @@
 """uarcodec itself as a bench codec: :class:`UarRunner`, a ``CodecRunner`` whose rate points
-are model sizes (:mod:`uarcodec.sizing`).
+are model sizes, each with its own lambda by default (:mod:`uarcodec.sizing`).
 
 Each point is encoded in a fresh child process (a job file of exact encoder settings, run by
 :func:`uarcodec.bench.encode_child.encode_job`, which calls :func:`uarcodec.api.encode`). Its
@@ -26,7 +26,7 @@ from typing import Any
 import uarcodec
 from uarcodec.bench.encode_child import encode_command
 from uarcodec.bench.ffmpeg import YuvChunk, run_measured
-from uarcodec.sizing import default_sizes, size_label
+from uarcodec.sizing import RatePoint, default_points, default_sizes
 from uarcodec.bench.results import ClipInfo, PointResult
 from uarcodec.bench.runner import ClipSpec, measure_decoded
 from uarcodec.bench.settings_json import settings_to_dict
@@ -41,15 +41,16 @@ from uarcodec.video.frames import YuvClip
 class UarRunnerConfig:
     """Everything a uarcodec bench curve depends on, apart from the clip.
 
-    ``sizes`` are the rate points (parameters per model); empty means :func:`default_sizes`,
-    resolved per clip by :func:`uar_runner_for_clip`. ``training``: as for ``uar encode``
+    ``points`` are the rate points (parameters per model, and a lambda of their own or the
+    training's); empty means the defaults, resolved per clip by :func:`uar_runner_for_clip`.
+    ``training``: as for ``uar encode``
     (``None`` values take the preset's value); its ``threads`` (torch threads of the encode)
     changes speed (on a busy machine 1 thread can be many times faster than 2), not the stream.
     """
 
     gop_size: int = 30
     gom_size: int = 5
-    sizes: tuple[int, ...] = ()
+    points: tuple[RatePoint, ...] = ()
     training: TrainingOptions = TrainingOptions()
     init: InitMode = InitMode.II
     use_ref: bool = True
@@ -60,53 +61,56 @@ class UarRunnerConfig:
     def family(self) -> ModelFamily:
         return self.training.family
 
-    def encoder_settings(self, model_size: int) -> EncoderSettings:
+    def encoder_settings(self, point: RatePoint) -> EncoderSettings:
         """The encoder settings of one rate point (validated)."""
-        return self.training.encoder_settings(
-            self.gop_size, self.gom_size, model_size, init=self.init, eps=self.eps, eps_law=self.eps_law,
+        training = self.training if point.lmbda is None else dataclasses.replace(self.training, lmbda=point.lmbda)
+        return training.encoder_settings(
+            self.gop_size, self.gom_size, point.model_size, init=self.init, eps=self.eps, eps_law=self.eps_law,
             use_ref=self.use_ref,
         )
 
 
 class UarRunner:
-    """A :class:`~uarcodec.bench.runner.CodecRunner` for uarcodec at one p, m and size list."""
+    """A :class:`~uarcodec.bench.runner.CodecRunner` for uarcodec at one p, m and point list."""
 
     def __init__(self, config: UarRunnerConfig, name: str | None = None) -> None:
-        if not config.sizes:
-            raise UarSettingsError("UarRunner needs explicit sizes (see uar_runner_for_clip)")
+        if not config.points:
+            raise UarSettingsError("UarRunner needs explicit rate points (see uar_runner_for_clip)")
         if config.gop_size < 1 or config.gom_size < 1:
             raise UarSettingsError("p and m must be at least 1")
         self.config = config
         self.name = name or f"uar-{config.family}"
-        self._sizes = {size_label(s): s for s in config.sizes}
-        if len(self._sizes) != len(config.sizes):
-            raise UarSettingsError(f"model sizes repeat: {config.sizes}")
-        config.encoder_settings(config.sizes[0])  # validate early
+        self._points = {p.label: p for p in config.points}
+        if len(self._points) != len(config.points):
+            raise UarSettingsError(f"rate points repeat: {', '.join(p.label for p in config.points)}")
+        config.encoder_settings(config.points[0])  # validate early
 
     def settings(self) -> dict[str, Any]:
         c = self.config
-        base = settings_to_dict(c.encoder_settings(c.sizes[0]))
+        base = settings_to_dict(c.encoder_settings(c.points[0]))
         base.pop("model_size")
+        base["training"].pop("lmbda")
         return {
             "gop": c.gop_size,
             "gom": c.gom_size,
             "family": c.family,
-            "sizes": dict(self._sizes),
+            "sizes": {label: p.model_size for label, p in self._points.items()},
+            "lambdas": {label: c.encoder_settings(p).training.lmbda for label, p in self._points.items()},
             "encoder": base,
             "device": c.training.device,
             "uarcodec": uarcodec.__version__,
-            "rate_points": "model sizes (parameters per model)",
+            "rate_points": "model sizes (parameters per model) and lambdas",
             "counted": "the whole .uar file",
             "encode_timing": "wall time and peak RSS of a fresh encode process",
         }
 
     def points(self) -> list[str]:
-        return list(self._sizes)
+        return list(self._points)
 
-    def model_size(self, label: str) -> int:
-        if label not in self._sizes:
+    def rate_point(self, label: str) -> RatePoint:
+        if label not in self._points:
             raise UarInputError(f"{self.name}: no rate point {label!r} (points: {self.points()})")
-        return self._sizes[label]
+        return self._points[label]
 
     def encode_command(self, job_file: Path) -> list[str]:
         """The child process that encodes one point."""
@@ -127,7 +131,7 @@ class UarRunner:
             "frames": info.frames,
             "device": self.config.training.device,
             "threads": self.config.training.threads,
-            "settings": settings_to_dict(self.config.encoder_settings(self.model_size(label))),
+            "settings": settings_to_dict(self.config.encoder_settings(self.rate_point(label))),
         }
         job_file.write_text(json.dumps(job, indent=2) + "\n", encoding="utf-8")
         enc = run_measured(self.encode_command(job_file), f"{self.name} encoding {info.name} at {label}")
@@ -172,14 +176,21 @@ def decode_and_measure(
 
 
 def uar_runner_for_clip(config: UarRunnerConfig, info: ClipInfo, name: str | None = None) -> UarRunner:
-    """A runner whose sizes are ``config.sizes`` or, when empty, the defaults for this clip;
-    every size is checked to be reachable by the family here."""
+    """A runner whose points are ``config.points`` or, when empty, the defaults for this clip:
+    the default rate points (sizes with their lambdas, :func:`default_points`), or, where the
+    training options fix lambda, the four default sizes at that lambda. Every size is checked to
+    be reachable by the family here."""
     gop_frames = min(config.gop_size, info.frames)
-    sizes = config.sizes or default_sizes(config.family, info.width, info.height, config.gop_size, gop_frames)
+    points = config.points
+    if not points and config.training.lmbda is None:
+        points = default_points(config.family, info.width, info.height, config.gop_size, gop_frames)
+    elif not points:
+        sizes = default_sizes(config.family, info.width, info.height, config.gop_size, gop_frames)
+        points = tuple(RatePoint(s) for s in sizes)
     cls = family_by_name(config.family)
-    for size in sizes:
-        cls.config_for_size(size, info.height, info.width, gop_frames)  # raises when unreachable
-    return UarRunner(dataclasses.replace(config, sizes=tuple(sizes)), name)
+    for point in points:
+        cls.config_for_size(point.model_size, info.height, info.width, gop_frames)  # raises when unreachable
+    return UarRunner(dataclasses.replace(config, points=tuple(points)), name)
 
 
 __all__ = ["UarRunner", "UarRunnerConfig", "decode_and_measure", "uar_runner_for_clip"]
