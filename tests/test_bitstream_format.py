@@ -1,5 +1,5 @@
-"""Round trips, versioning, chunk rules and field checks of the .uar container (formats 1.0
-and 1.1)."""
+"""Round trips, versioning, chunk rules and field checks of the .uar container (formats 1.0,
+1.1 and 1.2)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from test_bitstream_samples import (
     sample_goms,
     sample_header,
     sample_header_1_0,
+    sample_header_1_1,
     spec_example_1_1_records,
     spec_example_1_1_stream,
     spec_example_bytes,
@@ -129,8 +130,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 1)
-    for version in [(2, 0), (1, 2), (300, 0)]:
+    assert FORMAT_VERSION == (1, 2)
+    for version in [(2, 0), (1, 3), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
@@ -141,7 +142,7 @@ def test_newer_min_reader_version_is_a_version_error():
 
 
 def test_newer_writer_with_old_min_reader_is_read():
-    for min_reader, layout in [((1, 0), 0), ((1, 1), 1)]:
+    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2)]:
         header = sample_header(writer_version=(1, 7), min_reader_version=min_reader)
         goms = sample_goms(layout=layout)
         reader = UarReader(io.BytesIO(write_stream(header, goms)))
@@ -154,9 +155,9 @@ def test_newer_writer_with_old_min_reader_is_read():
 def test_stream_versions_default_to_the_format_version():
     header = sample_header()
     assert header.writer_version == header.min_reader_version == FORMAT_VERSION
-    assert header.tensor_layout == 1
+    assert header.tensor_layout == 2
     data = write_stream(header, sample_goms())
-    assert data[16:24] == bytes([1, 0, 1, 0, 1, 0, 1, 0])  # HEAD payload: versions 1.1, 1.1
+    assert data[16:24] == bytes([1, 0, 2, 0, 1, 0, 2, 0])  # HEAD payload: versions 1.2, 1.2
 
 
 # A real stream of the 1.0 encoder (uar encode before format 1.1), kept as it was written.
@@ -608,19 +609,26 @@ def _tensor_bytes(t: TensorRecord, layout: int) -> int:
     (4 each), ref_mode (1), [1.1: flags (1), entropy_model (1)], step, mean, std, min_symbol,
     max_symbol, word_count (4 each), [mask], words (4 each); a 1.1 ZERO record stops after
     flags. (Appendix B agrees: its I-model tensor, rank 2 and one word, is 0xdd - 0xb7 = 38
-    bytes.)"""
+    bytes.) 1.2: head (1), rank (1), dims (2 each when SHORT, else 4), a ZERO record stops
+    there; step, mean, std (4 each), min_symbol, max_symbol and word_count (2 each when SHORT,
+    else 4), [mask], words (4 each)."""
     rank, words = len(t.shape), int(np.asarray(t.words).size)
     if layout == 0:
         return 26 + 4 * rank + 4 * words
-    if t.is_zero:
-        return 3 + 4 * rank
     mask = 0 if t.channel_mask is None else (t.shape[0] + 7) // 8
-    return 28 + 4 * rank + 4 * words + mask
+    if layout == 1:
+        return 3 + 4 * rank if t.is_zero else 28 + 4 * rank + 4 * words + mask
+    width = 2 if max(t.shape, default=0) <= 65535 else 4
+    if t.is_zero:
+        return 2 + width * rank
+    if width == 2 and -32768 <= t.min_symbol and t.max_symbol <= 32767 and words <= 65535:
+        return 20 + 2 * rank + 4 * words + mask
+    return 26 + 4 * rank + 4 * words + mask
 
 
-@pytest.mark.parametrize("layout", [0, 1])
+@pytest.mark.parametrize("layout", [0, 1, 2])
 def test_record_sizes_are_those_of_the_spec(layout):
-    header = sample_header_1_0() if layout == 0 else sample_header()
+    header = [sample_header_1_0(), sample_header_1_1(), sample_header()][layout]
     for gom in sample_goms(layout=layout):
         for j, model in enumerate(gom.models):
             want = 17 + sum(_tensor_bytes(t, layout) for t in model.tensors)

@@ -1,10 +1,12 @@
 """Fuzzing: truncated, bit-flipped and overwritten streams end in a format error or a correct
 read, never in another exception (and never in a wrong GOM).
 
-Two streams are fuzzed: "sample", a format 1.1 stream whose GOMs use every field of 1.1 (channel
+Four streams are fuzzed: "sample", a format 1.2 stream whose GOMs use every field of 1.1 (channel
 masks of one and two bytes, temporal differences, Laplace and Gaussian models, ZERO records,
-LAST references), and "spec", the format 1.0 stream of bitstream_spec.md, Appendix B (read in
-the 1.0 tensor layout)."""
+LAST references) in SHORT records and in records that need 32-bit dimensions or symbols, and
+whose HEAD leaves out the baseline settings but writes others; "sample_1_1", the same records
+in a format 1.1 stream; "spec_1_2", the 1.2 example of bitstream_spec.md, section 6.1.2; and
+"spec", the format 1.0 stream of Appendix B (read in the 1.0 tensor layout)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from test_bitstream_samples import (
     assert_goms_equal,
     sample_goms,
     sample_header,
+    sample_header_1_1,
+    spec_example_1_2_records,
+    spec_example_1_2_stream,
     spec_example_bytes,
     spec_example_records,
     write_stream,
@@ -29,6 +34,8 @@ from uarcodec.errors import UarFormatError
 _HEADER, _GOMS = sample_header(), sample_goms()
 _STREAMS = {
     "sample": (write_stream(_HEADER, _GOMS), _HEADER, _GOMS),
+    "sample_1_1": (write_stream(sample_header_1_1(), _GOMS), sample_header_1_1(), _GOMS),
+    "spec_1_2": (spec_example_1_2_stream(), spec_example_1_2_records()[0], [spec_example_1_2_records()[1]]),
     "spec": (spec_example_bytes(), spec_example_records()[0], [spec_example_records()[1]]),
 }
 
@@ -53,9 +60,10 @@ def mutated(draw):
     return name, bytes(data)
 
 
-def test_the_fuzzed_streams_cover_both_layouts_and_every_1_1_field():
-    _, header, goms = _STREAMS["sample"]
-    assert header.tensor_layout == 1 and header.min_reader_version == (1, 1)
+def test_the_fuzzed_streams_cover_every_layout_and_every_field():
+    data, header, goms = _STREAMS["sample"]
+    assert header.tensor_layout == 2 and header.min_reader_version == (1, 2)
+    assert _STREAMS["sample_1_1"][1].tensor_layout == 1 and _STREAMS["spec_1_2"][1].tensor_layout == 2
     tensors = [t for g in goms for m in g.models for t in m.tensors]
     coded = [t for t in tensors if not t.is_zero]
     assert any(t.is_zero for t in tensors)
@@ -63,6 +71,13 @@ def test_the_fuzzed_streams_cover_both_layouts_and_every_1_1_field():
     assert any(t.temporal for t in coded)
     assert {t.entropy_model for t in coded} == set(EntropyModel)
     assert set(RefMode) <= {t.ref_mode for t in tensors}
+    def wide(t):  # not SHORT
+        return max(t.shape, default=0) > 65535 or t.min_symbol < -32768
+
+    assert any(t.is_zero and wide(t) for t in tensors) and any(wide(t) for t in coded)
+    assert any(not wide(t) for t in coded)
+    head = data[16 : 16 + int.from_bytes(data[12:16], "little")]
+    assert b"seed" in head and b"device" not in head  # a changed setting, a baseline one left out
     _, header, goms = _STREAMS["spec"]
     assert header.tensor_layout == 0 and header.min_reader_version == (1, 0)
 

@@ -1,6 +1,6 @@
 """Synthetic streams shared by the bitstream tests, and the checks that the example streams of
-bitstream_spec.md (Appendix B, format 1.0; section 6.1.1, format 1.1) are what the writer writes
-and the reader reads."""
+bitstream_spec.md (Appendix B, format 1.0; section 6.1.1, formats 1.1 and 1.2) are what the writer
+writes and the reader reads."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, parse_gom, serialize_gom, serialize_header
 from uarcodec.bitstream.index import Trailer, encode_trailer, serialize_index
+from uarcodec.bitstream.settings_baseline import ENCODER_SETTINGS_BASELINE
 from uarcodec.bitstream.records import (
     CodingParams,
     ColorMatrix,
@@ -46,7 +47,15 @@ ARCH_FIELDS = {
     "scales": [0.5, -1.25, 1e-30],
     "empty": [],
 }
-SETTINGS = {"lambda": 1234.5, "preset": "fast", "eps_law": "mse", "steps": [300], "ref": True}
+BASELINE_SETTINGS = {k: list(v) if isinstance(v, tuple) else v for k, v in ENCODER_SETTINGS_BASELINE.items()}
+# Encoder settings: the format 1.2 baseline (left out of a 1.2 HEAD), some of its names with
+# another value or another type (written), and names that have no baseline.
+SETTINGS = {
+    **BASELINE_SETTINGS,
+    "seed": 5,  # another value
+    "batch_size": 1.0, "compile": 0, "eps_law": "mse",  # another type (1.0 is no int 1, 0 no bool False)
+    "lambda": 1234.5, "preset": "fast", "steps": [300], "ref": True,
+}
 
 
 def sample_header(**changes) -> StreamHeader:
@@ -75,9 +84,10 @@ def sample_header(**changes) -> StreamHeader:
     return StreamHeader(**fields)
 
 
-def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layout: int = 1) -> TensorRecord:
-    """A random tensor record; with ``layout`` 1 (format 1.1) it may also be Laplace, temporal,
-    channel-masked (rank >= 1, at least one channel kept) or all zero (a ZERO record)."""
+def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layout: int = 2) -> TensorRecord:
+    """A random tensor record; with ``layout`` 1 or 2 (format 1.1, 1.2) it may also be Laplace,
+    temporal, channel-masked (rank >= 1, at least one channel kept) or all zero (a ZERO record);
+    with ``layout`` 2 its symbols may also need 32 bits (a record that is not SHORT)."""
     n_words = int(rng.integers(0, 12))
     lo = int(rng.integers(-40, 1))
     record = TensorRecord(
@@ -99,6 +109,8 @@ def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layo
             mask = rng.integers(0, 2, size=shape[0]).astype(bool)
             mask[int(rng.integers(0, shape[0]))] = True
             record.channel_mask = mask
+    if layout >= 2 and rng.integers(0, 4) == 0:  # below -32768: 32-bit symbols
+        record.min_symbol -= 40000
     if rng.integers(0, 5) == 0:  # every integer 0: written as a ZERO record
         record.min_symbol = record.max_symbol = 0
         record.words = np.zeros(0, np.uint32)
@@ -107,7 +119,7 @@ def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layo
     return record
 
 
-def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int = 1) -> ModelRecord:
+def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int = 2) -> ModelRecord:
     shapes = [(), (7,), (3, 5), (11, 3), (4, 2, 3, 3), (frames, 2, 2)]  # (11, 3): a 2-byte mask
     if kind == ModelKind.I:
         refs = [RefMode.NONE] * len(shapes)
@@ -118,14 +130,18 @@ def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int =
         per_frame = RefMode.LAST if layout >= 1 and rng.integers(0, 2) else RefMode.PREVIOUS
         refs = [RefMode.INTERP, RefMode.NONE, RefMode.INTERP, RefMode.INTERP, RefMode.INTERP, per_frame]
         eps = float(rng.integers(0, 65)) / 64
+    if layout >= 2:  # a dimension above 65535: a record that is not SHORT
+        shapes.append((2, 2**16))
+        refs.append(refs[2])
     tensors = [_tensor(rng, s, r, layout) for s, r in zip(shapes, refs)]
     return ModelRecord(kind, frames, int(rng.integers(0, 2**32)), eps, tensors)
 
 
-def sample_goms(seed: int = 0, layout: int = 1) -> list[GomRecord]:
-    """25 frames, p = 4, m = 3: GOMs of GOPs [4, 4, 4], [4, 4, 4], [1]. ``layout`` 1: records
-    using every field of format 1.1 (for seed 0, see test_sample_goms_use_every_field);
-    ``layout`` 0: what format 1.0 can hold (Gaussian, no flags, no LAST)."""
+def sample_goms(seed: int = 0, layout: int = 2) -> list[GomRecord]:
+    """25 frames, p = 4, m = 3: GOMs of GOPs [4, 4, 4], [4, 4, 4], [1]. ``layout`` 2: records
+    using every field of format 1.1, SHORT and 32-bit records of 1.2 (for seed 0, see
+    test_sample_goms_use_every_field); ``layout`` 1: the same without the tensors that need
+    32 bits; ``layout`` 0: what format 1.0 can hold (Gaussian, no flags, no LAST)."""
     rng = np.random.default_rng(seed)
     goms, first = [], 0
     for index, gops in enumerate([[4, 4, 4], [4, 4, 4], [1]]):
@@ -138,6 +154,11 @@ def sample_goms(seed: int = 0, layout: int = 1) -> list[GomRecord]:
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)
+
+
+def sample_header_1_1(**changes) -> StreamHeader:
+    """The sample header of a format 1.1 stream (the 1.1 tensor layout, every setting written)."""
+    return sample_header(writer_version=(1, 1), min_reader_version=(1, 1), **changes)
 
 
 def write_stream(header: StreamHeader, goms: list[GomRecord], finish: bool = True) -> bytes:
@@ -187,9 +208,9 @@ def rechecksum(data: bytearray, chunk_offset: int) -> None:
     data[end : end + 4] = (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
-def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 1) -> None:
-    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0 or 1 = 1.1) holds the
-    records ``want`` was written from. In 1.1 a tensor whose integers are all 0 is a ZERO record:
+def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 2) -> None:
+    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1 or 2 = 1.2) holds
+    the records ``want`` was written from. From 1.1 on a tensor whose integers are all 0 is a ZERO record:
     only its shape, ref_mode and zero-ness are stored, and it reads back in its canonical form."""
     assert (got.index, got.first_frame, got.num_frames) == (want.index, want.first_frame, want.num_frames)
     assert len(got.models) == len(want.models)
@@ -267,6 +288,26 @@ def spec_example_1_1_records() -> tuple[StreamHeader, GomRecord]:
     return header, gom
 
 
+# The 1.2 example (bitstream_spec.md, section 6.1.2): the records of the 1.1 example in the compact
+# layout (SHORT records), plus a second I-model tensor whose symbols need 32 bits (not SHORT).
+SPEC_1_2_WIDE_Q = [-40000, 3, 40000]
+SPEC_1_2_WIDE_WORDS = [0x1F0741F9, 0x00000A18]  # Gaussian(0, 32768) on [-40000, 40000] of SPEC_1_2_WIDE_Q
+
+
+def spec_example_1_2_records() -> tuple[StreamHeader, GomRecord]:
+    """The records of the format 1.2 example of bitstream_spec.md, section 6.1.2: the 1.1 example's
+    header with versions 1.2 (its two encoder settings have no baseline: the HEAD payload keeps
+    its length, the GOMD chunk is at 0x8e; read back, the settings hold the baseline too)."""
+    base, gom = spec_example_1_1_records()
+    settings = {**BASELINE_SETTINGS, **base.coding.encoder_settings}
+    header = replace(base, coding=replace(base.coding, encoder_settings=settings),
+                     writer_version=(1, 2), min_reader_version=(1, 2))
+    wide = TensorRecord((3,), RefMode.NONE, 0.5, 0.0, 32768.0, -40000, 40000,
+                        np.array(SPEC_1_2_WIDE_WORDS, dtype=np.uint32))
+    gom.models[0].tensors.append(wide)
+    return header, gom
+
+
 def spec_hex_dump(marker: str) -> tuple[int, bytes]:
     """(file offset of the first byte, bytes) of the annotated dump between the spec's
     ``<!-- {marker}: begin -->`` and ``<!-- {marker}: end -->`` comments."""
@@ -300,6 +341,16 @@ def spec_example_1_1_chunk() -> tuple[int, bytes]:
 
 def spec_example_1_1_stream() -> bytes:
     header, gom = spec_example_1_1_records()
+    return write_stream(header, [gom])
+
+
+def spec_example_1_2_chunk() -> tuple[int, bytes]:
+    """(file offset, bytes) of the GOMD chunk dumped in bitstream_spec.md, section 6.1.2."""
+    return spec_hex_dump("example-1.2-gomd-hex")
+
+
+def spec_example_1_2_stream() -> bytes:
+    header, gom = spec_example_1_2_records()
     return write_stream(header, [gom])
 
 
@@ -360,6 +411,45 @@ def test_spec_1_1_example_words_decode_to_the_documented_integers():
     assert q.tolist() == SPEC_1_1_Q
 
 
+def test_writer_reproduces_the_spec_1_2_example_byte_for_byte():
+    header, gom = spec_example_1_2_records()
+    offset, chunk = spec_example_1_2_chunk()
+    assert encode_chunk(b"GOMD", serialize_gom(gom, header)) == chunk
+    data = spec_example_1_2_stream()
+    assert data[offset : offset + len(chunk)] == chunk
+    assert UarReader(io.BytesIO(data)).index[0].offset == offset == 0x8E
+    # the HEAD payload is section 6.1.1's but for the versions: no baseline setting is written
+    head_1_1 = spec_example_1_1_stream()[: offset]
+    assert data[:offset] != head_1_1 and len(serialize_header(header)) == len(head_1_1) - 8 - 12
+
+
+def test_reader_returns_the_spec_1_2_example_records():
+    header, gom = spec_example_1_2_records()
+    offset, chunk = spec_example_1_2_chunk()
+    got = parse_gom(chunk[8:-4], offset + 8, header)
+    assert_goms_equal(got, gom)
+    reader = UarReader(io.BytesIO(spec_example_1_2_stream()))
+    assert reader.header == header and reader.header.tensor_layout == 2
+    assert reader.header.coding.encoder_settings == {**BASELINE_SETTINGS, "lambda": 0.5, "fast": True}
+    assert_goms_equal(reader.read_gom(0), gom)
+    t = got.models[0].tensors[0]
+    assert (t.entropy_model, t.temporal, t.coded_elements) == (EntropyModel.LAPLACE, True, 8)
+    wide = got.models[0].tensors[1]
+    assert (wide.shape, wide.min_symbol, wide.max_symbol, wide.std) == ((3,), -40000, 40000, 32768.0)
+    z = got.models[1].tensors[0]
+    assert z.is_zero and z.ref_mode == RefMode.LAST and z.coded_elements == 2
+
+
+def test_spec_1_2_example_wide_words_decode_to_the_documented_integers():
+    from uarcodec.coding.entropy import decode_tensor
+
+    _, gom = spec_example_1_2_records()
+    t = gom.models[0].tensors[1]
+    symbols = decode_tensor(t.words, t.coded_elements, t.mean, t.std, t.min_symbol, t.max_symbol,
+                            model=t.entropy_model)
+    assert symbols.tolist() == SPEC_1_2_WIDE_Q
+
+
 def test_sample_stream_is_deterministic():
     assert sample_stream() == sample_stream()
 
@@ -379,6 +469,11 @@ def test_sample_goms_use_every_field():
                for t in coded)
     assert set(RefMode) <= {t.ref_mode for t in tensors}
     assert any(t.ref_mode == RefMode.LAST for t in coded)
+    # 1.2: SHORT records and records that need 32 bits, for a dimension or for a symbol
+    wide_dim = [t for t in tensors if max(t.shape, default=0) > 65535]
+    assert any(t.is_zero for t in wide_dim) and any(not t.is_zero for t in wide_dim)
+    assert any(t.min_symbol < -32768 and max(t.shape, default=0) <= 65535 for t in coded)
+    assert any(max(t.shape, default=0) <= 65535 and -32768 <= t.min_symbol for t in coded)
     old = [t for g in sample_goms(layout=0) for m in g.models for t in m.tensors]
     assert all(t.entropy_model == EntropyModel.GAUSSIAN and not t.temporal and t.channel_mask is None
                and t.ref_mode != RefMode.LAST for t in old)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -63,17 +65,36 @@ def _write_value(out: PayloadBuilder, key: str, value: FieldValue) -> None:
         raise out.fail(f"{what}: unsupported value type {type(value).__name__}")
 
 
-def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str) -> None:
-    """Appends ``fields`` as a field list, keys sorted by their UTF-8 bytes."""
+def _value_bytes(out: PayloadBuilder, key: str, value: FieldValue) -> bytes:
+    """The tag and value bytes of one field (what makes two values of a field equal)."""
+    part = out.spawn()
+    _write_value(part, key, value)
+    return part.bytes()
+
+
+def _is_baseline(out: PayloadBuilder, key: str, value: FieldValue, baseline: Mapping[str, FieldValue]) -> bool:
+    """``value`` has the type and value of ``key``'s baseline entry (none: False)."""
+    return key in baseline and _value_bytes(out, key, value) == _value_bytes(out, key, baseline[key])
+
+
+def _sort_key(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
+
+
+def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str,
+                 baseline: Mapping[str, FieldValue] = MappingProxyType({})) -> None:
+    """Appends ``fields`` as a field list, keys sorted by their UTF-8 bytes, leaving out every
+    field whose type and value equal its ``baseline`` entry (spec 5.1.1)."""
     if not isinstance(fields, dict):
         raise out.fail(f"{what} must be a dict, got {type(fields).__name__}")
-    if len(fields) > MAX_FIELDS:
-        raise out.fail(f"{what} has {len(fields)} fields, at most {MAX_FIELDS} allowed")
     for key in fields:
         if not isinstance(key, str) or not key:
             raise out.fail(f"{what}: field names must be non-empty strings, got {key!r}")
-    out.u16(len(fields), f"{what} count")
-    for key in sorted(fields, key=lambda k: k.encode("utf-8", "surrogatepass")):
+    kept = [k for k in sorted(fields, key=_sort_key) if not _is_baseline(out, k, fields[k], baseline)]
+    if len(kept) > MAX_FIELDS:
+        raise out.fail(f"{what} has {len(kept)} fields, at most {MAX_FIELDS} allowed")
+    out.u16(len(kept), f"{what} count")
+    for key in kept:
         out.string(key, f"{what} key", max_bytes=MAX_KEY_BYTES)
         _write_value(out, key, fields[key])
 
@@ -117,7 +138,19 @@ def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int) -> FieldVal
     raise src.error(f"{what}: unknown type tag {tag}", at=tag_at)
 
 
-def read_fields(src: PayloadReader, what: str) -> dict[str, FieldValue]:
+def _with_baseline(fields: dict[str, FieldValue], baseline: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
+    """``fields`` plus every absent ``baseline`` field (lists as lists), keys in stream order."""
+    if not baseline:
+        return fields
+    merged = {k: list(v) if isinstance(v, tuple) else v for k, v in baseline.items()}
+    merged.update(fields)
+    return {k: merged[k] for k in sorted(merged, key=_sort_key)}
+
+
+def read_fields(src: PayloadReader, what: str,
+                baseline: Mapping[str, FieldValue] = MappingProxyType({})) -> dict[str, FieldValue]:
+    """A field list, plus the ``baseline`` fields it leaves out (a field written with its
+    baseline value is read as written: informational fields never fail a read)."""
     count = src.u16(f"{what} count")
     fields: dict[str, FieldValue] = {}
     previous: bytes | None = None
@@ -133,4 +166,4 @@ def read_fields(src: PayloadReader, what: str) -> dict[str, FieldValue]:
         tag_at = src.offset
         tag = src.u8("tag")
         fields[key] = _read_value(src, tag, key, tag_at)
-    return fields
+    return _with_baseline(fields, baseline)

@@ -1,4 +1,6 @@
-"""The GOMD chunk payload: one GOM's models and coded tensors (spec section 6).
+"""The GOMD chunk payload: one GOM's models and coded tensors (spec section 6), in the tensor-record
+layout of the stream's version: 1.0, 1.1 (flags, entropy model, channel mask) or 1.2 (compact:
+one head byte, 16-bit fields in SHORT records).
 
 ``serialize_gom`` checks every constraint of spec 6.2 (UarCodingError) so that the writer never
 writes what a reader rejects; ``parse_gom`` checks them again on the bytes (UarFormatError).
@@ -9,10 +11,20 @@ are made when the header is given.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
+from uarcodec.bitstream.primitives import (
+    I16_MAX,
+    I16_MIN,
+    I32_MAX,
+    I32_MIN,
+    U16_MAX,
+    U32_MAX,
+    PayloadBuilder,
+    PayloadReader,
+)
 from uarcodec.bitstream.records import (
     EntropyModel,
     GomRecord,
@@ -31,8 +43,70 @@ _NAME = "GOMD"
 
 
 def _layout(header: StreamHeader | None) -> int:
-    """The tensor-record layout: the stream's (1.0 or 1.1), the current one without a header."""
-    return 1 if header is None else header.tensor_layout
+    """The tensor-record layout: the stream's (1.0, 1.1 or 1.2), the current one without a header."""
+    return 2 if header is None else header.tensor_layout
+
+
+# Tensor-record flags (format 1.1, spec 6.1; bits 2..4 of a 1.2 record's head byte).
+FLAG_ZERO = 0x01  # every integer is 0: no model, no words
+FLAG_CHANNEL_MASK = 0x02  # a bit mask says which first-dimension channels are coded
+FLAG_TEMPORAL = 0x04  # the symbols are differences along the first dimension
+KNOWN_FLAGS = FLAG_ZERO | FLAG_CHANNEL_MASK | FLAG_TEMPORAL
+
+# The head byte of a format 1.2 tensor record (spec 6.1): ref_mode, the flags, the entropy model
+# and SHORT (16-bit dims, symbols and word count).
+HEAD_REF_MODE = 0x03  # bits 0-1
+HEAD_FLAGS_SHIFT = 2  # bits 2-4: the flags above
+HEAD_LAPLACE = 0x20  # bit 5: entropy model 1 (Laplace)
+HEAD_SHORT = 0x40  # bit 6
+HEAD_RESERVED = 0x80  # bit 7, always 0
+
+
+@dataclass(frozen=True)
+class _Coding:
+    """What a tensor record says before its step: reference, flags, entropy model, SHORT (1.2)."""
+
+    ref_mode: RefMode
+    flags: int = 0
+    model: EntropyModel = EntropyModel.GAUSSIAN
+    short: bool = False
+
+    @property
+    def zero(self) -> bool:
+        return bool(self.flags & FLAG_ZERO)
+
+    def head(self) -> int:
+        """The 1.2 head byte."""
+        return (int(self.ref_mode) | self.flags << HEAD_FLAGS_SHIFT
+                | (HEAD_LAPLACE if self.model == EntropyModel.LAPLACE else 0) | (HEAD_SHORT if self.short else 0))
+
+    @classmethod
+    def from_head(cls, head: int) -> _Coding:
+        model = EntropyModel.LAPLACE if head & HEAD_LAPLACE else EntropyModel.GAUSSIAN
+        return cls(RefMode(head & HEAD_REF_MODE), (head >> HEAD_FLAGS_SHIFT) & KNOWN_FLAGS, model,
+                   bool(head & HEAD_SHORT))
+
+
+def fits_short(dims: tuple[int, ...], min_symbol: int = 0, max_symbol: int = 0, word_count: int = 0) -> bool:
+    """Every dimension, both symbols and the word count fit a SHORT 1.2 record's 16-bit fields."""
+    return (all(d <= U16_MAX for d in dims) and I16_MIN <= min_symbol <= I16_MAX
+            and I16_MIN <= max_symbol <= I16_MAX and word_count <= U16_MAX)
+
+
+def _write_uint(out: PayloadBuilder, value: int, short: bool, what: str) -> None:
+    (out.u16 if short else out.u32)(value, what)
+
+
+def _write_sint(out: PayloadBuilder, value: int, short: bool, what: str) -> None:
+    (out.i16 if short else out.i32)(value, what)
+
+
+def _read_uint(src: PayloadReader, short: bool, what: str) -> int:
+    return src.u16(what) if short else src.u32(what)
+
+
+def _read_sint(src: PayloadReader, short: bool, what: str) -> int:
+    return src.i16(what) if short else src.i32(what)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -45,14 +119,8 @@ def _words_bytes(words: np.ndarray, out: PayloadBuilder, what: str) -> bytes:
     if arr.dtype != np.uint32:
         if arr.size and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 2**32 - 1):
             raise out.fail(f"{what}: words must be uint32 values, got dtype {arr.dtype}")
+    out.integer(arr.size, 0, U32_MAX, f"{what} word_count")
     return np.ascontiguousarray(arr, dtype="<u4").tobytes()
-
-
-# Tensor-record flags (format 1.1, spec 6.1).
-FLAG_ZERO = 0x01  # every integer is 0: no model, no words
-FLAG_CHANNEL_MASK = 0x02  # a bit mask says which first-dimension channels are coded
-FLAG_TEMPORAL = 0x04  # the symbols are differences along the first dimension
-KNOWN_FLAGS = FLAG_ZERO | FLAG_CHANNEL_MASK | FLAG_TEMPORAL
 
 
 def _flags(t: TensorRecord) -> int:
@@ -66,64 +134,117 @@ def mask_bytes(mask: np.ndarray) -> bytes:
     return np.packbits(np.asarray(mask, dtype=bool), bitorder="little").tobytes()
 
 
-def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: str, layout: int) -> None:
+@dataclass(frozen=True)
+class _Body:
+    """The checked fields of a tensor record that is not ZERO, from its step on."""
+
+    step: float
+    mean: float
+    std: float
+    min_symbol: int
+    max_symbol: int
+    mask: bytes
+    words: bytes
+
+    def fits_short(self, shape: tuple[int, ...]) -> bool:
+        return fits_short(shape, self.min_symbol, self.max_symbol, len(self.words) // 4)
+
+
+def _check_shape(out: PayloadBuilder, t: TensorRecord, what: str) -> tuple[int, ...]:
     shape = tuple(t.shape)
     if len(shape) > MAX_RANK:
         raise out.fail(f"{what}: rank {len(shape)} > {MAX_RANK}")
-    out.u8(len(shape), f"{what} rank")
-    elements = 1
-    for d in shape:
-        out.u32(d, f"{what} dimension")
-        if d < 1:
-            raise out.fail(f"{what}: dimension {d} < 1")
-        elements *= int(d)
-    if elements > MAX_ELEMENTS:
-        raise out.fail(f"{what}: {elements} elements, at most {MAX_ELEMENTS}")
+    dims = tuple(out.integer(d, 1, U32_MAX, f"{what} dimension") for d in shape)
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise out.fail(f"{what}: {math.prod(dims)} elements, at most {MAX_ELEMENTS}")
+    return dims
+
+
+def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: tuple[int, ...], what: str,
+                  layout: int) -> _Coding:
+    """Reference, flags and entropy model of ``t`` in this layout (SHORT is decided later)."""
     try:
         ref_mode = RefMode(t.ref_mode)
     except ValueError:
         raise out.fail(f"{what}: unknown ref_mode {t.ref_mode!r}") from None
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise out.fail(f"{what}: a tensor of an I-model must have ref_mode NONE, not {ref_mode.name}")
-    if layout == 0 and ref_mode == RefMode.LAST:
-        raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
-    out.u8(ref_mode, f"{what} ref_mode")
-    flags = 0
-    if layout >= 1:
-        flags = _flags(t)
-        if flags & (FLAG_CHANNEL_MASK | FLAG_TEMPORAL) and not shape:
-            raise out.fail(f"{what}: a channel mask or temporal differences need a first dimension")
-        out.u8(flags, f"{what} flags")
-        if flags & FLAG_ZERO:
-            return
-        try:
-            model = EntropyModel(t.entropy_model)
-        except ValueError:
-            raise out.fail(f"{what}: unknown entropy model {t.entropy_model!r}") from None
-        out.u8(model, f"{what} entropy_model")
-    elif t.entropy_model != EntropyModel.GAUSSIAN or t.temporal or t.channel_mask is not None:
-        raise out.fail(f"{what}: format 1.0 codes Gaussian tensors without flags")
-    step = out.f32(t.step, f"{what} step")
-    mean = out.f32(t.mean, f"{what} mean")
-    std = out.f32(t.std, f"{what} std")
+    if layout == 0:
+        if ref_mode == RefMode.LAST:
+            raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
+        if t.entropy_model != EntropyModel.GAUSSIAN or t.temporal or t.channel_mask is not None:
+            raise out.fail(f"{what}: format 1.0 codes Gaussian tensors without flags")
+        return _Coding(ref_mode)
+    flags = _flags(t)
+    if flags & (FLAG_CHANNEL_MASK | FLAG_TEMPORAL) and not shape:
+        raise out.fail(f"{what}: a channel mask or temporal differences need a first dimension")
+    if flags & FLAG_ZERO:
+        return _Coding(ref_mode, flags)
+    try:
+        return _Coding(ref_mode, flags, EntropyModel(t.entropy_model))
+    except ValueError:
+        raise out.fail(f"{what}: unknown entropy model {t.entropy_model!r}") from None
+
+
+def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], flags: int, what: str) -> _Body:
+    step = out.float32(t.step, f"{what} step")
+    mean = out.float32(t.mean, f"{what} mean")
+    std = out.float32(t.std, f"{what} std")
     if not (math.isfinite(step) and step > 0):
         raise out.fail(f"{what}: step {t.step!r} must be finite and > 0 (as float32)")
     if not math.isfinite(mean):
         raise out.fail(f"{what}: mean {t.mean!r} must be finite (as float32)")
     if not (math.isfinite(std) and std > 0):
         raise out.fail(f"{what}: std {t.std!r} must be finite and > 0 (as float32)")
-    out.i32(t.min_symbol, f"{what} min_symbol")
-    out.i32(t.max_symbol, f"{what} max_symbol")
-    if t.min_symbol > t.max_symbol:
-        raise out.fail(f"{what}: min_symbol {t.min_symbol} > max_symbol {t.max_symbol}")
+    lo = out.integer(t.min_symbol, I32_MIN, I32_MAX, f"{what} min_symbol")
+    hi = out.integer(t.max_symbol, I32_MIN, I32_MAX, f"{what} max_symbol")
+    if lo > hi:
+        raise out.fail(f"{what}: min_symbol {lo} > max_symbol {hi}")
+    mask = b""
     if flags & FLAG_CHANNEL_MASK:
-        mask = np.asarray(t.channel_mask, dtype=bool)
-        if mask.shape != (shape[0],) or not mask.any():
+        kept = np.asarray(t.channel_mask, dtype=bool)
+        if kept.shape != (shape[0],) or not kept.any():
             raise out.fail(f"{what}: the channel mask must have {shape[0]} entries, at least one set")
-        out.raw(mask_bytes(mask))
-    words = _words_bytes(t.words, out, what)
-    out.u32(len(words) // 4, f"{what} word_count")
-    out.raw(words)
+        mask = mask_bytes(kept)
+    return _Body(step, mean, std, lo, hi, mask, _words_bytes(t.words, out, what))
+
+
+def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, what: str, layout: int) -> None:
+    """Everything before the step: 1.0/1.1 rank, dims, ref_mode[, flags, entropy_model]; 1.2
+    head, rank, dims."""
+    if layout >= 2:
+        out.u8(coding.head(), f"{what} head")
+    out.u8(len(shape), f"{what} rank")
+    for d in shape:
+        _write_uint(out, d, coding.short, f"{what} dimension")
+    if layout in (0, 1):
+        out.u8(coding.ref_mode, f"{what} ref_mode")
+    if layout == 1:
+        out.u8(coding.flags, f"{what} flags")
+        if not coding.zero:
+            out.u8(coding.model, f"{what} entropy_model")
+
+
+def _write_body(out: PayloadBuilder, body: _Body, short: bool, what: str) -> None:
+    out.f32(body.step, f"{what} step")
+    out.f32(body.mean, f"{what} mean")
+    out.f32(body.std, f"{what} std")
+    _write_sint(out, body.min_symbol, short, f"{what} min_symbol")
+    _write_sint(out, body.max_symbol, short, f"{what} max_symbol")
+    out.raw(body.mask)
+    _write_uint(out, len(body.words) // 4, short, f"{what} word_count")
+    out.raw(body.words)
+
+
+def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: str, layout: int) -> None:
+    shape = _check_shape(out, t, what)
+    coding = _check_coding(out, t, kind, shape, what, layout)
+    body = None if coding.zero else _check_body(out, t, shape, coding.flags, what)
+    if layout >= 2:  # SHORT exactly when every value fits (one encoding per record)
+        coding = replace(coding, short=fits_short(shape) if body is None else body.fits_short(shape))
+    _write_prefix(out, shape, coding, what, layout)
+    if body is not None:
+        _write_body(out, body, coding.short, what)
 
 
 def _write_model(out: PayloadBuilder, m: ModelRecord, j: int, header: StreamHeader | None) -> None:
@@ -190,69 +311,133 @@ def _read_f32_checked(src: PayloadReader, what: str, positive: bool) -> float:
     return value
 
 
-def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) -> TensorRecord:
-    at = src.offset
-    rank = src.u8(f"{what} rank")
-    if rank > MAX_RANK:
-        raise src.error(f"{what}: rank {rank} > {MAX_RANK}", at=at)
-    dims = []
-    elements = 1
-    for _ in range(rank):
-        at = src.offset
-        d = src.u32(f"{what} dimension")
-        elements *= d
-        if d < 1 or elements > MAX_ELEMENTS:
-            raise src.error(f"{what}: dimension {d} is 0 or makes too many elements", at=at)
-        dims.append(d)
-    at = src.offset
-    code = src.u8(f"{what} ref_mode")
+def _check_flag_bits(src: PayloadReader, flags: int, what: str, at: int, laplace: bool = False) -> None:
+    """Only known flags, and ZERO alone (in 1.2 also without the Laplace bit)."""
+    if flags & ~KNOWN_FLAGS or (flags & FLAG_ZERO and (flags != FLAG_ZERO or laplace)):
+        raise src.error(f"{what}: invalid flags {flags:#04x}{' with the Laplace bit' if laplace else ''}", at=at)
+
+
+def _check_flags_rank(src: PayloadReader, flags: int, rank: int, what: str, at: int) -> None:
+    if flags & FLAG_CHANNEL_MASK and rank == 0:
+        raise src.error(f"{what}: a channel mask needs a first dimension", at=at)
+    if flags & FLAG_TEMPORAL and rank == 0:
+        raise src.error(f"{what}: temporal differences need a first dimension", at=at)
+
+
+def _check_ref_mode(src: PayloadReader, code: int, kind: ModelKind, what: str, at: int, layout: int) -> RefMode:
     if code not in RefMode._value2member_map_ or (layout == 0 and code == RefMode.LAST):
         raise src.error(f"{what}: unknown ref_mode {code}", at=at)
     ref_mode = RefMode(code)
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise src.error(f"{what}: a tensor of an I-model has ref_mode {ref_mode.name}", at=at)
-    flags, model = 0, EntropyModel.GAUSSIAN
-    if layout >= 1:
+    return ref_mode
+
+
+def _read_rank(src: PayloadReader, what: str) -> int:
+    at = src.offset
+    rank = src.u8(f"{what} rank")
+    if rank > MAX_RANK:
+        raise src.error(f"{what}: rank {rank} > {MAX_RANK}", at=at)
+    return rank
+
+
+def _read_dims(src: PayloadReader, rank: int, short: bool, what: str) -> tuple[int, ...]:
+    dims = []
+    elements = 1
+    for _ in range(rank):
         at = src.offset
-        flags = src.u8(f"{what} flags")
-        if flags & ~KNOWN_FLAGS or (flags & FLAG_ZERO and flags != FLAG_ZERO):
-            raise src.error(f"{what}: invalid flags {flags:#04x}", at=at)
-        if flags & FLAG_CHANNEL_MASK and rank == 0:
-            raise src.error(f"{what}: a channel mask needs a first dimension", at=at)
-        if flags & FLAG_TEMPORAL and rank == 0:
-            raise src.error(f"{what}: temporal differences need a first dimension", at=at)
-        if flags & FLAG_ZERO:
-            return TensorRecord(tuple(dims), ref_mode, 1.0, 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
-        at = src.offset
-        code = src.u8(f"{what} entropy_model")
-        if code not in EntropyModel._value2member_map_:
-            raise src.error(f"{what}: unknown entropy model {code}", at=at)
-        model = EntropyModel(code)
+        d = _read_uint(src, short, f"{what} dimension")
+        elements *= d
+        if d < 1 or elements > MAX_ELEMENTS:
+            raise src.error(f"{what}: dimension {d} is 0 or makes too many elements", at=at)
+        dims.append(d)
+    return tuple(dims)
+
+
+def _read_classic_prefix(src: PayloadReader, kind: ModelKind, what: str,
+                         layout: int) -> tuple[tuple[int, ...], _Coding]:
+    """Rank, dims, ref_mode and (1.1) flags and entropy model of a 1.0 or 1.1 record."""
+    rank = _read_rank(src, what)
+    dims = _read_dims(src, rank, False, what)
+    at = src.offset
+    ref_mode = _check_ref_mode(src, src.u8(f"{what} ref_mode"), kind, what, at, layout)
+    if layout == 0:
+        return dims, _Coding(ref_mode)
+    at = src.offset
+    flags = src.u8(f"{what} flags")
+    _check_flag_bits(src, flags, what, at)
+    _check_flags_rank(src, flags, rank, what, at)
+    if flags & FLAG_ZERO:
+        return dims, _Coding(ref_mode, flags)
+    at = src.offset
+    code = src.u8(f"{what} entropy_model")
+    if code not in EntropyModel._value2member_map_:
+        raise src.error(f"{what}: unknown entropy model {code}", at=at)
+    return dims, _Coding(ref_mode, flags, EntropyModel(code))
+
+
+def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str) -> tuple[tuple[int, ...], _Coding]:
+    """Head byte, rank and dims of a 1.2 record."""
+    at = src.offset
+    head = src.u8(f"{what} head")
+    if head & HEAD_RESERVED:
+        raise src.error(f"{what}: head byte {head:#04x} sets the reserved bit 7", at=at)
+    coding = _Coding.from_head(head)
+    _check_flag_bits(src, coding.flags, what, at, laplace=bool(head & HEAD_LAPLACE))
+    _check_ref_mode(src, coding.ref_mode, kind, what, at, 2)
+    rank = _read_rank(src, what)
+    _check_flags_rank(src, coding.flags, rank, what, at)
+    dims = _read_dims(src, rank, coding.short, what)
+    if coding.zero and not coding.short and fits_short(dims):
+        raise src.error(f"{what}: a ZERO record whose dimensions fit 16 bits must be SHORT", at=at)
+    return dims, coding
+
+
+def _read_mask(src: PayloadReader, channels: int, what: str) -> np.ndarray:
+    at = src.offset
+    packed = src.raw((channels + 7) // 8, f"{what} channel mask")
+    bits = np.unpackbits(np.frombuffer(packed, np.uint8), bitorder="little")
+    mask = bits[:channels].astype(bool)
+    if bits[channels:].any() or not mask.any():
+        raise src.error(f"{what}: the channel mask keeps no channel or sets padding bits", at=at)
+    return mask
+
+
+def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what: str, layout: int,
+               head_at: int) -> TensorRecord:
+    """Step to words (spec 6.1); 16-bit symbols and word count in a SHORT 1.2 record."""
+    short = coding.short
     step = _read_f32_checked(src, f"{what} step", positive=True)
     mean = _read_f32_checked(src, f"{what} mean", positive=False)
     std = _read_f32_checked(src, f"{what} std", positive=True)
-    min_symbol = src.i32(f"{what} min_symbol")
+    min_symbol = _read_sint(src, short, f"{what} min_symbol")
     at = src.offset
-    max_symbol = src.i32(f"{what} max_symbol")
+    max_symbol = _read_sint(src, short, f"{what} max_symbol")
     if min_symbol > max_symbol:
         raise src.error(f"{what}: min_symbol {min_symbol} > max_symbol {max_symbol}", at=at)
-    if layout >= 1 and min_symbol == max_symbol == 0 and not flags & FLAG_CHANNEL_MASK:
+    if layout >= 1 and min_symbol == max_symbol == 0 and not coding.flags & FLAG_CHANNEL_MASK:
         raise src.error(f"{what}: every integer is 0: must be a ZERO record", at=at)
-    mask = None
-    if flags & FLAG_CHANNEL_MASK:
-        at = src.offset
-        packed = src.raw((dims[0] + 7) // 8, f"{what} channel mask")
-        bits = np.unpackbits(np.frombuffer(packed, np.uint8), bitorder="little")
-        mask = bits[: dims[0]].astype(bool)
-        if bits[dims[0]:].any() or not mask.any():
-            raise src.error(f"{what}: the channel mask keeps no channel or sets padding bits", at=at)
+    mask = _read_mask(src, dims[0], what) if coding.flags & FLAG_CHANNEL_MASK else None
     at = src.offset
-    count = src.u32(f"{what} word_count")
+    count = _read_uint(src, short, f"{what} word_count")
     if 4 * count > src.remaining:
         raise src.error(f"{what}: word_count {count} exceeds the {src.remaining} bytes left", at=at)
+    if layout >= 2 and not short and fits_short(dims, min_symbol, max_symbol, count):
+        raise src.error(f"{what}: every value fits 16 bits: the record must be SHORT", at=head_at)
     words = src.u32_array(count, f"{what} words")
-    return TensorRecord(tuple(dims), ref_mode, step, mean, std, min_symbol, max_symbol, words, model,
-                        bool(flags & FLAG_TEMPORAL), mask)
+    return TensorRecord(dims, coding.ref_mode, step, mean, std, min_symbol, max_symbol, words, coding.model,
+                        bool(coding.flags & FLAG_TEMPORAL), mask)
+
+
+def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) -> TensorRecord:
+    head_at = src.offset  # a 1.2 record's head byte
+    if layout >= 2:
+        dims, coding = _read_compact_prefix(src, kind, what)
+    else:
+        dims, coding = _read_classic_prefix(src, kind, what, layout)
+    if coding.zero:
+        return TensorRecord(dims, coding.ref_mode, 1.0, 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
+    return _read_body(src, dims, coding, what, layout, head_at)
 
 
 def _read_model(src: PayloadReader, j: int, header: StreamHeader | None) -> ModelRecord:

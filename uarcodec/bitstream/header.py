@@ -7,6 +7,7 @@ from fractions import Fraction
 from uarcodec.bitstream.fields import read_fields, write_fields
 from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
 from uarcodec.bitstream.records import (
+    FORMAT_VERSION,
     CodingParams,
     ColorMatrix,
     ColorRange,
@@ -15,9 +16,9 @@ from uarcodec.bitstream.records import (
     StreamHeader,
     VideoParams,
 )
+from uarcodec.bitstream.settings_baseline import settings_baseline
 from uarcodec.errors import UarSettingsError, UarVersionError
 
-FORMAT_VERSION = (1, 1)  # 1.1: tensor records with flags, entropy model, channel mask (spec 6.1)
 MAX_DIMENSION = 65535
 _NAME = "HEAD"
 
@@ -70,7 +71,8 @@ def serialize_header(header: StreamHeader) -> bytes:
     out.string(coding.coder_version, "coder_version")
     out.u16(coding.init_id, "init_id")
     out.u8(_code(out, OutputSpace, coding.output_space, "output_space"), "output_space")
-    write_fields(out, coding.encoder_settings, "encoder_settings")
+    baseline = settings_baseline(header.min_reader_version)
+    write_fields(out, coding.encoder_settings, "encoder_settings", baseline)
     return out.bytes()
 
 
@@ -131,7 +133,7 @@ def parse_header(payload: bytes, offset: int) -> StreamHeader:
     coder_version = src.string("coder_version")
     init_id = src.u16("init_id")
     output_space = _enum(src, OutputSpace, "output_space")
-    settings = read_fields(src, "encoder_settings")
+    settings = read_fields(src, "encoder_settings", settings_baseline(min_reader))
     src.expect_end()
     coding = CodingParams(
         gop_size=gop_size,

@@ -19,12 +19,16 @@ _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
+_I16 = struct.Struct("<h")
 _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 _F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
 
+U16_MAX = 2**16 - 1
 U32_MAX = 2**32 - 1
+I16_MIN, I16_MAX = -(2**15), 2**15 - 1
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
 
 def to_f32(value: float) -> float:
@@ -74,6 +78,9 @@ class PayloadReader:
 
     def u64(self, what: str) -> int:
         return self._unpack(_U64, what)
+
+    def i16(self, what: str) -> int:
+        return self._unpack(_I16, what)
 
     def i32(self, what: str) -> int:
         return self._unpack(_I32, what)
@@ -138,19 +145,34 @@ class PayloadBuilder:
     def fail(self, message: str) -> UarError:
         return self._error(message)
 
-    def _int(self, st: struct.Struct, lo: int, hi: int, value: int, what: str) -> None:
+    def spawn(self) -> PayloadBuilder:
+        """An empty builder raising the same error class."""
+        return PayloadBuilder(self._error)
+
+    def integer(self, value: int, lo: int, hi: int, what: str) -> int:
+        """``value`` as an int after checking it is an integer in [lo, hi] (nothing appended)."""
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise self.fail(f"{what} must be an integer, got {value!r}")
         value = int(value)
         if not lo <= value <= hi:
             raise self.fail(f"{what} = {value} is outside [{lo}, {hi}]")
-        self._parts.append(st.pack(value))
+        return value
+
+    def float32(self, value: float, what: str) -> float:
+        """The binary32 value nearest to ``value`` (nothing appended); unrepresentable values fail."""
+        try:
+            return to_f32(value)
+        except (OverflowError, TypeError, ValueError):
+            raise self.fail(f"{what} = {value!r} is not representable as float32") from None
+
+    def _int(self, st: struct.Struct, lo: int, hi: int, value: int, what: str) -> None:
+        self._parts.append(st.pack(self.integer(value, lo, hi, what)))
 
     def u8(self, value: int, what: str) -> None:
         self._int(_U8, 0, 2**8 - 1, value, what)
 
     def u16(self, value: int, what: str) -> None:
-        self._int(_U16, 0, 2**16 - 1, value, what)
+        self._int(_U16, 0, U16_MAX, value, what)
 
     def u32(self, value: int, what: str) -> None:
         self._int(_U32, 0, U32_MAX, value, what)
@@ -158,18 +180,18 @@ class PayloadBuilder:
     def u64(self, value: int, what: str) -> None:
         self._int(_U64, 0, 2**64 - 1, value, what)
 
+    def i16(self, value: int, what: str) -> None:
+        self._int(_I16, I16_MIN, I16_MAX, value, what)
+
     def i32(self, value: int, what: str) -> None:
-        self._int(_I32, -(2**31), 2**31 - 1, value, what)
+        self._int(_I32, I32_MIN, I32_MAX, value, what)
 
     def i64(self, value: int, what: str) -> None:
         self._int(_I64, -(2**63), 2**63 - 1, value, what)
 
     def f32(self, value: float, what: str) -> float:
         """Stores the binary32 value nearest to ``value`` and returns it (for range checks)."""
-        try:
-            stored = to_f32(value)
-        except (OverflowError, TypeError, ValueError):
-            raise self.fail(f"{what} = {value!r} is not representable as float32") from None
+        stored = self.float32(value, what)
         self._parts.append(_F32.pack(stored))
         return stored
 

@@ -23,6 +23,11 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
     VideoParams,
 )
 
+# The format version this package writes. 1.1: tensor records with flags, entropy model and
+# channel mask; 1.2: compact tensor records and the encoder settings baseline (spec 5.2).
+FORMAT_VERSION = (1, 2)
+
+
 class ModelKind(enum.IntEnum):
     """Whether a model starts a GOM (I) or is predicted from the previous model (P)."""
 
@@ -60,13 +65,15 @@ class CodingParams:
 class StreamHeader:
     video: VideoParams
     coding: CodingParams
-    writer_version: tuple[int, int] = (1, 1)  # (major, minor) of the format the writer wrote
-    min_reader_version: tuple[int, int] = (1, 1)
+    writer_version: tuple[int, int] = FORMAT_VERSION  # (major, minor) of the format the writer wrote
+    min_reader_version: tuple[int, int] = FORMAT_VERSION
 
     @property
     def tensor_layout(self) -> int:
-        """The minor version whose GOM tensor-record layout this stream uses (0 or 1)."""
-        return 0 if self.min_reader_version < (1, 1) else 1
+        """The minor version whose GOM tensor-record layout this stream uses (0, 1 or 2)."""
+        if self.min_reader_version < (1, 1):
+            return 0
+        return 1 if self.min_reader_version < (1, 2) else 2
 
 
 @dataclass
@@ -76,7 +83,7 @@ class TensorRecord:
     max_symbol]; the symbols are the integers ``q`` (or, with ``temporal``, their differences
     along the first dimension) of the channels (first dimension) ``channel_mask`` keeps, the
     others being 0; the decoder computes ``ref + q * step``. A tensor whose integers are all 0
-    is written as a zero record (format 1.1)."""
+    is written as a zero record (formats 1.1 and 1.2)."""
 
     shape: tuple[int, ...]
     ref_mode: RefMode

@@ -1,0 +1,74 @@
+"""What the current container format saves on existing streams: rewrite each ``.uar`` given
+(any version this reader reads) in the current format version, the same header and the same
+coded records, check that both decode to identical frames, and print the bytes of both.
+
+A rewritten stream is what the encoder would have written now from the same training (the
+container's bytes do not feed back into training unless rate control probes them, and the
+README bench does not use it), so its size is the size an encode in the current format gets.
+
+    python benchmarks/format_overhead.py bench_out/streams/*/*.uar [--json out.json] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from uarcodec import api
+from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter
+
+
+def rewrite(src: Path, dst: Path) -> None:
+    """``src`` in the current format version at ``dst``."""
+    with open(src, "rb") as fh:
+        reader = UarReader(fh)
+        header = dataclasses.replace(reader.header, writer_version=FORMAT_VERSION, min_reader_version=FORMAT_VERSION)
+        goms = [reader.read_gom(entry.index) for entry in reader.index]
+    with open(dst, "wb") as out:
+        writer = UarWriter(out, header)
+        for gom in goms:
+            writer.append_gom(gom)
+        writer.finish()
+
+
+def same_frames(a: Path, b: Path) -> bool:
+    with api.open_stream(a) as sa, api.open_stream(b) as sb:
+        for ca, cb in zip(sa.frames(device="cpu"), sb.frames(device="cpu"), strict=True):
+            if not all(np.array_equal(x, y) for x, y in ((ca.y, cb.y), (ca.u, cb.u), (ca.v, cb.v))):
+                return False
+    return True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("streams", nargs="+", type=Path)
+    ap.add_argument("--json", type=Path, help="write the rows here")
+    ap.add_argument("--keep", type=Path, help="keep the rewritten streams in this folder")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, src in enumerate(args.streams):
+            dst = folder / f"{i:03d}_{src.parent.name}_{src.name}"
+            rewrite(src, dst)
+            with open(src, "rb") as fh:
+                version = UarReader(fh).header.min_reader_version
+            row = {"stream": str(src), "version": f"{version[0]}.{version[1]}", "bytes": src.stat().st_size,
+                   "rewritten_bytes": dst.stat().st_size, "same_frames": same_frames(src, dst)}
+            row["saved"] = 1.0 - row["rewritten_bytes"] / row["bytes"]
+            rows.append(row)
+            print(f"{src}: {row['version']} {row['bytes']:,} B -> {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]} "
+                  f"{row['rewritten_bytes']:,} B ({-100 * row['saved']:+.1f}%), "
+                  f"frames {'identical' if row['same_frames'] else 'DIFFER'}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
