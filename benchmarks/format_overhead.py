@@ -6,7 +6,12 @@ A rewritten stream is what the encoder would have written now from the same trai
 container's bytes do not feed back into training unless rate control probes them, and the
 README bench does not use it), so its size is the size an encode in the current format gets.
 
-    python benchmarks/format_overhead.py bench_out/streams/*/*.uar [--json out.json] [--keep DIR]
+    python benchmarks/format_overhead.py STREAM.uar ... [--json out.json] [--keep DIR]
+    python benchmarks/format_overhead.py --bench bench_out [--anchors DIR]
+
+With ``--bench``, every uarcodec point of a ``uar bench`` output folder is rewritten, and each
+clip's BD-rate against x265 (PSNR-YUV; frames identical, so only the rate moves) is given for
+the streams as written and as rewritten.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from uarcodec import api
 from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter
+from uarcodec.metrics.bdrate import bd_rate
 
 
 def rewrite(src: Path, dst: Path) -> None:
@@ -44,28 +50,63 @@ def same_frames(a: Path, b: Path) -> bool:
     return True
 
 
+def measure(streams: list[Path], folder: Path) -> list[dict]:
+    rows = []
+    for i, src in enumerate(streams):
+        dst = folder / f"{i:03d}_{src.parent.name}_{src.name}"
+        rewrite(src, dst)
+        with open(src, "rb") as fh:
+            version = UarReader(fh).header.min_reader_version
+        row = {"stream": str(src), "version": f"{version[0]}.{version[1]}", "bytes": src.stat().st_size,
+               "rewritten_bytes": dst.stat().st_size, "same_frames": same_frames(src, dst)}
+        row["saved"] = 1.0 - row["rewritten_bytes"] / row["bytes"]
+        rows.append(row)
+        print(f"{src}: {row['version']} {row['bytes']:,} B -> {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]} "
+              f"{row['rewritten_bytes']:,} B ({-100 * row['saved']:+.1f}%), "
+              f"frames {'identical' if row['same_frames'] else 'DIFFER'}")
+    return rows
+
+
+def bench_bd(bench: Path, anchors: Path, folder: Path) -> list[dict]:
+    """Per uarcodec curve of ``bench``: BD-rate against x265 as written and as rewritten."""
+    out = []
+    for results in sorted(bench.glob("uar-*__*__gop*.json")):
+        data = json.loads(results.read_text(encoding="utf-8"))
+        codec, clip, gop = results.stem.split("__")
+        anchor = json.loads((anchors / f"x265__{clip}__{gop}.json").read_text(encoding="utf-8"))["points"]
+        points = data["points"]
+        rows = measure([results.with_suffix("") / f"{p['label']}.uar" for p in points], folder)
+        rewritten = [p["bpp"] * r["rewritten_bytes"] / r["bytes"] for p, r in zip(points, rows)]
+        psnr = [p["psnr_yuv"] for p in points]
+        ref = ([a["bpp"] for a in anchor], [a["psnr_yuv"] for a in anchor])
+        row = {"codec": codec, "clip": clip, "gop": gop, "bd_written": bd_rate(*ref, [p["bpp"] for p in points], psnr),
+               "bd_rewritten": bd_rate(*ref, rewritten, psnr), "same_frames": all(r["same_frames"] for r in rows),
+               "points": rows}
+        print(f"{codec} {clip} {gop}: BD-rate against x265 {row['bd_written']:+.1f}% as written, "
+              f"{row['bd_rewritten']:+.1f}% in format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}")
+        out.append(row)
+    if out:
+        mean = lambda key: sum(r[key] for r in out) / len(out)  # noqa: E731
+        print(f"average: {mean('bd_written'):+.1f}% as written, {mean('bd_rewritten'):+.1f}% rewritten")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("streams", nargs="+", type=Path)
+    ap.add_argument("streams", nargs="*", type=Path)
+    ap.add_argument("--bench", type=Path, help="a uar bench output folder: rewrite its uarcodec points")
+    ap.add_argument("--anchors", type=Path, help="folder with the x265 results JSON (default: --bench)")
     ap.add_argument("--json", type=Path, help="write the rows here")
     ap.add_argument("--keep", type=Path, help="keep the rewritten streams in this folder")
     args = ap.parse_args()
-    rows = []
+    if not args.streams and args.bench is None:
+        ap.error("give streams or --bench")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        for i, src in enumerate(args.streams):
-            dst = folder / f"{i:03d}_{src.parent.name}_{src.name}"
-            rewrite(src, dst)
-            with open(src, "rb") as fh:
-                version = UarReader(fh).header.min_reader_version
-            row = {"stream": str(src), "version": f"{version[0]}.{version[1]}", "bytes": src.stat().st_size,
-                   "rewritten_bytes": dst.stat().st_size, "same_frames": same_frames(src, dst)}
-            row["saved"] = 1.0 - row["rewritten_bytes"] / row["bytes"]
-            rows.append(row)
-            print(f"{src}: {row['version']} {row['bytes']:,} B -> {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]} "
-                  f"{row['rewritten_bytes']:,} B ({-100 * row['saved']:+.1f}%), "
-                  f"frames {'identical' if row['same_frames'] else 'DIFFER'}")
+        rows = measure(args.streams, folder)
+        if args.bench is not None:
+            rows += bench_bd(args.bench, args.anchors or args.bench, folder)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 
