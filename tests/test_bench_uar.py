@@ -258,6 +258,35 @@ def test_bench_ablation_runs_each_variant_once_and_writes_the_table(sample, tmp_
     assert "Average BD-rate against V0" in text
 
 
+def test_a_changed_ladder_reencodes_only_the_points_it_changed(sample, tmp_path, monkeypatch):
+    """Cached points stay valid when other points of the curve change: a ladder that keeps two
+    points and changes the lambda of a third encodes only the changed and the new ones, and drops
+    the points it no longer has from the results."""
+    calls: list[str] = []
+
+    def fake_run_point(self, label, clip, workdir):
+        calls.append(label)
+        return _fake_point(self, label, clip)
+
+    monkeypatch.setattr(UarRunner, "run_point", fake_run_point)
+    out = tmp_path / "bench"
+    first = ("--sizes", "8k,12k", "--lambda", "40")
+    for args in (first, first):
+        result = run("-v", "quiet", "bench", str(sample), "--frames", "8", "-p", "4", "-m", "2", *args,
+                     "--codecs", "uar", "--out", str(out))
+        assert result.exit_code == 0, result.output
+    assert calls == ["8k", "12k"]  # the second run is all cached
+    ladder = (RatePoint(8000), RatePoint(12000, 40.0), RatePoint(16000, 90.0))
+    monkeypatch.setattr("uarcodec.bench.uar_runner.default_points", lambda *a, **k: ladder)
+    result = run("-v", "quiet", "bench", str(sample), "--frames", "8", "-p", "4", "-m", "2", "--codecs", "uar",
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    # "8k" now trains at the default lambda (not 40): encoded again; "12k-l40" and "16k-l90" are new.
+    assert calls == ["8k", "12k", "8k", "12k-l40", "16k-l90"]
+    saved = CodecResults.load(next(out.glob("uar-hnerv__*.json")))
+    assert sorted(p.label for p in saved.points) == ["12k-l40", "16k-l90", "8k"]
+
+
 def test_ablation_markdown_skips_clips_without_variants():
     assert "##" not in ablation_markdown([], ["hnerv"]).split("\n", 1)[1]
 

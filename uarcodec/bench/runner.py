@@ -182,17 +182,38 @@ def _gop_of(runner: CodecRunner) -> Any:
     return settings["gop"]
 
 
+# Settings entries that map each point's label to a value of that point alone (uarcodec's model
+# sizes and lambdas): a cached point stays valid while its own entries are unchanged, whatever
+# the other points are.
+PER_POINT_SETTINGS = ("sizes", "lambdas")
+
+
+def _common_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in PER_POINT_SETTINGS}
+
+
+def _point_settings(settings: dict[str, Any], label: str) -> tuple[Any, ...]:
+    return tuple((settings.get(k) or {}).get(label) for k in PER_POINT_SETTINGS)
+
+
 def _load_cached(
     path: Path, runner: CodecRunner, info: ClipInfo, measurement: dict[str, Any]
 ) -> CodecResults:
+    """The results cached at ``path`` that this runner would produce again: none when the codec,
+    clip, measurement or common settings differ, else the cached points that are still among the
+    runner's points with the same per-point settings (others are dropped)."""
     settings = json.loads(json.dumps(runner.settings()))  # as it reads back from JSON
     fresh = CodecResults(runner.name, settings, info, measurement)
     if not path.exists():
         return fresh
     cached = CodecResults.load(path)
-    same = (cached.codec == runner.name and cached.settings == fresh.settings
+    same = (cached.codec == runner.name and _common_settings(cached.settings) == _common_settings(settings)
             and cached.clip == info and cached.measurement == measurement)
-    return cached if same else fresh
+    if same:
+        labels = set(runner.points())
+        fresh.points = [p for p in cached.points if p.label in labels
+                        and _point_settings(cached.settings, p.label) == _point_settings(settings, p.label)]
+    return fresh
 
 
 BenchEvent = Callable[[str, str, str, str], None]
