@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"  # 0.3: format 1.2 (cached bench points of 0.2 measured 1.1 file sizes)
 
 # Public name -> the module that defines it.
 _EXPORTS = {

@@ -136,9 +136,10 @@ PRESET_DIVISORS: dict[Preset, int] = {
 DEFAULT_PRESET = Preset.MEDIUM
 
 # Every preset trains an I-model for at least this many steps, so that even the shortest ones
-# give a usable picture on a short clip: carphone QCIF, 30 frames, the fitted size (27k since
-# the embeddings have 4 channels), gives 25.6 dB PSNR-YUV at 300 steps, 26.7 at 450 (13 s)
-# and 27.3 at 600; at 110k with 16 channels, 23.9 at 120 steps (docs/training_speed.md).
+# give a usable picture on a short clip: carphone QCIF, 30 frames, at 27k parameters and lambda
+# 500, gives 25.6 dB PSNR-YUV at 300 steps, 26.7 at 450 (13 s) and 27.3 at 600; at 110k with 16
+# channels, 23.9 at 120 steps (docs/training_speed.md). At today's default point (54k, lambda
+# 150; docs/rate_points.md) 450 steps give 27.5 dB at 0.102 bpp.
 MIN_STEPS_I = 450
 
 
