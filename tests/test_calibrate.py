@@ -20,7 +20,7 @@ from uarcodec.bench.calibration_plot import plot_calibration
 from uarcodec.bench.eps_law_fit import fit_eps_law, refine_minimum
 from uarcodec.bench.pair_coder import PairCoder
 from uarcodec.errors import UarInputError
-from uarcodec.settings import EpsLaw, TrainingOptions, law_eps
+from uarcodec.settings import EpsLaw, TrainingOptions, TrainingSettings, law_eps
 from uarcodec.video import open_video
 from uarcodec_cli.main import main
 
@@ -99,7 +99,8 @@ def test_tiny_calibration_returns_a_finite_law(sample, tmp_path):
     for s in result.samples:
         assert [t.eps for t in s.trials] == [0.0, 0.5, 1.0]
         assert all(t.bpp > 0 and 0 < t.mse < 1 for t in s.trials)
-        assert all(t.loss == pytest.approx(t.bpp + 500.0 * t.mse) for t in s.trials)
+        assert all(t.loss == pytest.approx(t.bpp + s.lmbda * t.mse) for t in s.trials)
+        assert s.lmbda == TrainingSettings().lmbda  # the RD loss at the encode's lambda
         assert s.grid_best_eps == s.trials[int(np.argmin([t.loss for t in s.trials]))].eps
         assert 0 <= s.best_eps <= 1 and s.gap_mse > 0 and s.model_size == 8000
     law = result.fit.law
