@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from test_bitstream_samples import (
+    assert_refused_without_writing,
+    patch_gomd,
+    gom_read_error,
     ARCH_FIELDS,
     SETTINGS,
     assemble,
@@ -418,19 +421,7 @@ def test_crc_mismatch_names_the_chunk():
 
 
 def _patched_1_1(offset: int, new: bytes, data: bytes | None = None) -> bytes:
-    out = bytearray(spec_example_1_1_stream() if data is None else data)
-    out[offset : offset + len(new)] = new
-    rechecksum(out, GOMD_AT)
-    return bytes(out)
-
-
-def _gom_error(data: bytes) -> UarFormatError:
-    reader = UarReader(io.BytesIO(data))  # the header, index and trailer are intact
-    assert not reader.recovered
-    with pytest.raises(UarFormatError) as err:
-        reader.read_gom(0)
-    assert err.value.chunk == "GOMD"
-    return err.value
+    return patch_gomd(spec_example_1_1_stream() if data is None else data, offset, new, GOMD_AT)
 
 
 def test_the_1_1_example_offsets_are_the_documented_ones():
@@ -453,21 +444,21 @@ def test_the_1_1_example_offsets_are_the_documented_ones():
     ],
 )
 def test_reader_rejects_invalid_flags(offset, new):
-    assert _gom_error(_patched_1_1(offset, new)).offset == offset
+    assert gom_read_error(_patched_1_1(offset, new)).offset == offset
 
 
 @pytest.mark.parametrize("model", [b"\x02", b"\xff"])
 def test_reader_rejects_an_unknown_entropy_model(model):
-    assert _gom_error(_patched_1_1(0xC2, model)).offset == 0xC2
+    assert gom_read_error(_patched_1_1(0xC2, model)).offset == 0xC2
 
 
 def test_reader_rejects_a_mask_that_keeps_no_channel():
-    assert _gom_error(_patched_1_1(0xD7, b"\x00\x00")).offset == 0xD7
+    assert gom_read_error(_patched_1_1(0xD7, b"\x00\x00")).offset == 0xD7
 
 
 @pytest.mark.parametrize("mask", [b"\x0d\x06", b"\x0d\x82", b"\x0d\xfe"])  # channel 10, 15, 9..15 of 10
 def test_reader_rejects_a_mask_with_a_padding_bit_set(mask):
-    assert _gom_error(_patched_1_1(0xD7, mask)).offset == 0xD7
+    assert gom_read_error(_patched_1_1(0xD7, mask)).offset == 0xD7
 
 
 @pytest.mark.parametrize(
@@ -479,7 +470,7 @@ def test_reader_rejects_a_mask_with_a_padding_bit_set(mask):
     ],
 )
 def test_reader_rejects_bad_ref_modes_in_1_1(offset, new):
-    assert _gom_error(_patched_1_1(offset, new)).offset == offset
+    assert gom_read_error(_patched_1_1(offset, new)).offset == offset
 
 
 @pytest.mark.parametrize(
@@ -494,7 +485,7 @@ def test_reader_rejects_bad_ref_modes_in_1_1(offset, new):
 )
 def test_reader_checks_the_old_fields_at_their_1_1_offsets(offset, new):
     error_at = 0xD3 if offset == 0xCF else offset
-    assert _gom_error(_patched_1_1(offset, new)).offset == error_at
+    assert gom_read_error(_patched_1_1(offset, new)).offset == error_at
 
 
 def _rank_0_stream() -> bytes:
@@ -510,7 +501,7 @@ def _rank_0_stream() -> bytes:
 
 @pytest.mark.parametrize("flags", [b"\x02", b"\x04", b"\x06"])  # CHANNEL_MASK, TEMPORAL, both
 def test_reader_rejects_mask_or_temporal_on_a_rank_0_tensor(flags):
-    assert _gom_error(_patched_1_1(0xB9, flags, _rank_0_stream())).offset == 0xB9
+    assert gom_read_error(_patched_1_1(0xB9, flags, _rank_0_stream())).offset == 0xB9
 
 
 def test_a_1_0_stream_has_no_flags_byte():
@@ -570,12 +561,7 @@ def _i_tensor(gom):
 def test_writer_refuses_invalid_1_1_records_and_writes_nothing(change):
     header, gom = spec_example_1_1_records()
     change(gom)
-    buf = io.BytesIO()
-    writer = UarWriter(buf, header)
-    before = buf.getvalue()
-    with pytest.raises(UarCodingError):
-        writer.append_gom(gom)
-    assert buf.getvalue() == before and writer.entries == []
+    assert_refused_without_writing(header, gom)
 
 
 @pytest.mark.parametrize(
@@ -593,12 +579,7 @@ def test_writer_refuses_1_1_fields_in_a_1_0_stream(change):
     assert header.tensor_layout == 0
     change(gom.models[1].tensors[0])
     gom.models[1].tensors[0].min_symbol = -1  # not all 0, so that nothing hides the field
-    buf = io.BytesIO()
-    writer = UarWriter(buf, header)
-    before = buf.getvalue()
-    with pytest.raises(UarCodingError):
-        writer.append_gom(gom)
-    assert buf.getvalue() == before and writer.entries == []
+    assert_refused_without_writing(header, gom)
 
 
 # ------------------------------------------------------------------------------ ZERO records and sizes

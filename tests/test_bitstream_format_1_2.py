@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from test_bitstream_samples import (
+    assert_refused_without_writing,
+    patch_gomd,
+    gom_read_error,
     BASELINE_SETTINGS,
     SETTINGS,
     SPEC,
     assert_goms_equal,
-    rechecksum,
     sample_goms,
     sample_header,
     sample_header_1_1,
@@ -36,7 +38,7 @@ from uarcodec.bitstream import (
 )
 from uarcodec.bitstream.records import EntropyModel, ModelKind, RefMode, TensorRecord
 from uarcodec.bitstream.settings_baseline import ENCODER_SETTINGS_BASELINE
-from uarcodec.errors import UarCodingError, UarFormatError
+from uarcodec.errors import UarFormatError
 
 GOMD_AT = 0x8E
 GOM_HEADER, MODEL_HEADER = 16, 17
@@ -156,19 +158,7 @@ def test_the_sample_streams_round_trip_in_every_layout():
 
 
 def _patched_1_2(offset: int, new: bytes, data: bytes | None = None) -> bytes:
-    out = bytearray(spec_example_1_2_stream() if data is None else data)
-    out[offset : offset + len(new)] = new
-    rechecksum(out, GOMD_AT)
-    return bytes(out)
-
-
-def _gom_error(data: bytes) -> UarFormatError:
-    reader = UarReader(io.BytesIO(data))
-    assert not reader.recovered
-    with pytest.raises(UarFormatError) as err:
-        reader.read_gom(0)
-    assert err.value.chunk == "GOMD"
-    return err.value
+    return patch_gomd(spec_example_1_2_stream() if data is None else data, offset, new, GOMD_AT)
 
 
 def test_the_1_2_example_offsets_are_the_documented_ones():
@@ -191,7 +181,7 @@ def test_the_1_2_example_offsets_are_the_documented_ones():
     ],
 )
 def test_reader_rejects_bad_head_bytes(offset, new):
-    assert _gom_error(_patched_1_2(offset, new)).offset == offset
+    assert gom_read_error(_patched_1_2(offset, new)).offset == offset
 
 
 def test_reader_rejects_a_zero_record_that_should_have_been_short():
@@ -215,7 +205,7 @@ def test_reader_rejects_a_record_that_should_have_been_short():
     """Tensor 1 (not SHORT for its symbols -40000 .. 40000) with symbols that fit 16 bits: the
     same values have a SHORT encoding, so this one is rejected, at the head byte."""
     data = _patched_1_2(0xEB, struct.pack("<ii", -4, 4))
-    assert _gom_error(data).offset == 0xD9
+    assert gom_read_error(data).offset == 0xD9
     # one symbol beyond 16 bits: the 32-bit record is the canonical one
     for lo, hi in [(-32769, 4), (-4, 32768)]:
         reader = UarReader(io.BytesIO(_patched_1_2(0xEB, struct.pack("<ii", lo, hi))))
@@ -228,7 +218,7 @@ def test_reader_rejects_mask_or_temporal_on_a_rank_0_1_2_tensor(head):
     header, gom = _one_tensor_gom(_record(shape=(), ref_mode=RefMode.NONE), ModelKind.I)
     data = write_stream(header, [gom])
     assert data[0xB7:0xB9] == b"\x40\x00"  # SHORT, rank 0
-    assert _gom_error(_patched_1_2(0xB7, head, data)).offset == 0xB7
+    assert gom_read_error(_patched_1_2(0xB7, head, data)).offset == 0xB7
 
 
 @pytest.mark.parametrize(
@@ -246,7 +236,7 @@ def test_reader_rejects_mask_or_temporal_on_a_rank_0_1_2_tensor(head):
     ],
 )
 def test_reader_checks_the_1_2_fields_at_their_offsets(offset, new, error_at):
-    assert _gom_error(_patched_1_2(offset, new)).offset == error_at
+    assert gom_read_error(_patched_1_2(offset, new)).offset == error_at
 
 
 def test_reader_rejects_an_all_0_record_that_is_not_zero():
@@ -278,12 +268,7 @@ def test_the_1_2_writer_refuses_invalid_records_and_writes_nothing(change):
     t = _record()
     change(t)
     header, gom = _one_tensor_gom(t)
-    buf = io.BytesIO()
-    writer = UarWriter(buf, header)
-    before = buf.getvalue()
-    with pytest.raises(UarCodingError):
-        writer.append_gom(gom)
-    assert buf.getvalue() == before and writer.entries == []
+    assert_refused_without_writing(header, gom)
 
 
 # ------------------------------------------------------------------------------ HEAD: the settings baseline

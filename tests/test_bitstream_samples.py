@@ -12,8 +12,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, parse_gom, serialize_gom, serialize_header
+from uarcodec.errors import UarCodingError, UarFormatError
 from uarcodec.bitstream.index import Trailer, encode_trailer, serialize_index
 from uarcodec.bitstream.settings_baseline import ENCODER_SETTINGS_BASELINE
 from uarcodec.bitstream.records import (
@@ -477,3 +479,32 @@ def test_sample_goms_use_every_field():
     old = [t for g in sample_goms(layout=0) for m in g.models for t in m.tensors]
     assert all(t.entropy_model == EntropyModel.GAUSSIAN and not t.temporal and t.channel_mask is None
                and t.ref_mode != RefMode.LAST for t in old)
+
+
+def gom_read_error(data: bytes) -> UarFormatError:
+    """The format error reading GOM 0 of ``data`` raises (its header, index and trailer intact)."""
+    reader = UarReader(io.BytesIO(data))
+    assert not reader.recovered
+    with pytest.raises(UarFormatError) as err:
+        reader.read_gom(0)
+    assert err.value.chunk == "GOMD"
+    return err.value
+
+
+def patch_gomd(data: bytes, offset: int, new: bytes, gomd_at: int = 0x8E) -> bytes:
+    """``data`` with ``new`` written at file ``offset``, the CRC of the GOMD chunk at ``gomd_at``
+    recomputed (the spec examples' chunk is at 0x8E)."""
+    out = bytearray(data)
+    out[offset : offset + len(new)] = new
+    rechecksum(out, gomd_at)
+    return bytes(out)
+
+
+def assert_refused_without_writing(header, gom) -> None:
+    """Appending ``gom`` raises UarCodingError and writes nothing."""
+    buf = io.BytesIO()
+    writer = UarWriter(buf, header)
+    before = buf.getvalue()
+    with pytest.raises(UarCodingError):
+        writer.append_gom(gom)
+    assert buf.getvalue() == before and writer.entries == []
