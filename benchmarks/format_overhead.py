@@ -26,7 +26,9 @@ import numpy as np
 
 from uarcodec import api
 from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter
-from uarcodec.metrics.bdrate import bd_rate
+from uarcodec.bench.report import bd_rate_against
+from uarcodec.bench.results import CodecResults
+from uarcodec.bench.runner import results_path
 
 
 def rewrite(src: Path, dst: Path) -> None:
@@ -67,27 +69,30 @@ def measure(streams: list[Path], folder: Path) -> list[dict]:
     return rows
 
 
+def _fmt(bd: float | None) -> str:
+    return "n/a" if bd is None else f"{bd:+.1f}%"
+
+
 def bench_bd(bench: Path, anchors: Path, folder: Path) -> list[dict]:
-    """Per uarcodec curve of ``bench``: BD-rate against x265 as written and as rewritten."""
+    """Per uarcodec curve of ``bench``: BD-rate against x265 as written and as rewritten (None
+    where the curves do not overlap)."""
     out = []
-    for results in sorted(bench.glob("uar-*__*__gop*.json")):
-        data = json.loads(results.read_text(encoding="utf-8"))
-        codec, clip, gop = results.stem.split("__")
-        anchor = json.loads((anchors / f"x265__{clip}__{gop}.json").read_text(encoding="utf-8"))["points"]
-        points = data["points"]
-        rows = measure([results.with_suffix("") / f"{p['label']}.uar" for p in points], folder)
-        rewritten = [p["bpp"] * r["rewritten_bytes"] / r["bytes"] for p, r in zip(points, rows)]
-        psnr = [p["psnr_yuv"] for p in points]
-        ref = ([a["bpp"] for a in anchor], [a["psnr_yuv"] for a in anchor])
-        row = {"codec": codec, "clip": clip, "gop": gop, "bd_written": bd_rate(*ref, [p["bpp"] for p in points], psnr),
-               "bd_rewritten": bd_rate(*ref, rewritten, psnr), "same_frames": all(r["same_frames"] for r in rows),
+    for path in sorted(bench.glob("uar-*__*__gop*.json")):
+        results = CodecResults.load(path)
+        anchor = CodecResults.load(results_path(anchors, "x265", results.clip.name, results.settings["gop"]))
+        rows = measure([path.with_suffix("") / f"{p.label}.uar" for p in results.points], folder)
+        rewritten = dataclasses.replace(results, points=[
+            dataclasses.replace(p, bpp=p.bpp * r["rewritten_bytes"] / r["bytes"]) for p, r in zip(results.points, rows)])
+        row = {"codec": results.codec, "clip": results.clip.name, "bd_written": bd_rate_against(anchor, results),
+               "bd_rewritten": bd_rate_against(anchor, rewritten), "same_frames": all(r["same_frames"] for r in rows),
                "points": rows}
-        print(f"{codec} {clip} {gop}: BD-rate against x265 {row['bd_written']:+.1f}% as written, "
-              f"{row['bd_rewritten']:+.1f}% in format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}")
+        print(f"{row['codec']} {row['clip']}: BD-rate against x265 {_fmt(row['bd_written'])} as written, "
+              f"{_fmt(row['bd_rewritten'])} in format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}")
         out.append(row)
-    if out:
-        mean = lambda key: sum(r[key] for r in out) / len(out)  # noqa: E731
-        print(f"average: {mean('bd_written'):+.1f}% as written, {mean('bd_rewritten'):+.1f}% rewritten")
+    for key in ("bd_written", "bd_rewritten"):
+        values = [r[key] for r in out if r[key] is not None]
+        if values:
+            print(f"average {key[3:]} over {len(values)} clips: {sum(values) / len(values):+.1f}%")
     return out
 
 

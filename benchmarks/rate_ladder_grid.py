@@ -3,9 +3,9 @@ their BD-rate against x265 (docs/rate_points.md).
 
 Each point is one ``uar encode`` of the whole clip (``-p 30 -m 5`` by default) in its own
 process, one torch thread; its ``--json`` report is kept in ``--out`` and reused when present.
-x265's curve is read from a bench results folder (``x265__CLIP__gop30.json``, written by
-``uar bench``); extra points with a lambda of 500 may come from that folder's uarcodec curve
-(``--bench-points``).
+x265's curve is read from a bench results folder (``x265__CLIP__gopP.json``, written by
+``uar bench``); extra points may come from that folder's uarcodec curve (``--bench-points``,
+each at the size and lambda its settings record).
 
     python benchmarks/rate_ladder_grid.py ../shared/data/carphone_qcif_120f.y4m \\
         --points 27k:50,27k:150,54k:150,54k:300 --ladders "27k:50,54k:150,54k:300,54k:500" \\
@@ -15,6 +15,7 @@ x265's curve is read from a bench results folder (``x265__CLIP__gop30.json``, wr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,7 +23,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from uarcodec.metrics.bdrate import bd_rate
+from uarcodec.bench.report import bd_rate_against
+from uarcodec.bench.results import CodecResults
+from uarcodec.bench.runner import results_path
 from uarcodec.settings import parse_size
 from uarcodec.sizing import size_label
 
@@ -54,9 +57,17 @@ def encode_point(clip: Path, point: Point, out: Path, gop: int, gom: int, preset
     return json.loads(report.read_text(encoding="utf-8"))
 
 
-def curve(results: Path, codec: str, clip: Path) -> list[dict]:
-    path = results / f"{codec}__{clip.stem}__gop30.json"
-    return json.loads(path.read_text(encoding="utf-8"))["points"] if path.is_file() else []
+def curve(results: Path, codec: str, clip: Path, gop: int) -> CodecResults | None:
+    path = results_path(results, codec, clip.stem, gop)
+    return CodecResults.load(path) if path.is_file() else None
+
+
+def bench_points(results: CodecResults) -> dict[Point, tuple[float, float]]:
+    """A uarcodec bench curve's points by (size, lambda), read from its settings (points of a
+    bench before per-point lambdas trained at the encoder's one lambda)."""
+    sizes, lambdas = results.settings["sizes"], results.settings.get("lambdas", {})
+    default = results.settings["encoder"]["training"].get("lmbda")
+    return {(sizes[p.label], float(lambdas.get(p.label, default))): (p.bpp, p.psnr_yuv) for p in results.points}
 
 
 def main() -> None:
@@ -66,7 +77,7 @@ def main() -> None:
     ap.add_argument("--ladders", nargs="*", default=[], help="candidate ladders, each size:lambda,...")
     ap.add_argument("--results", type=Path, required=True, help="bench results folder with x265's curve")
     ap.add_argument("--bench-points", action="store_true",
-                    help="also use that folder's uar-hnerv points as size:500 points")
+                    help="also use that folder's uar-hnerv points (at their recorded size and lambda)")
     ap.add_argument("--out", type=Path, default=Path("grid_out"))
     ap.add_argument("-p", type=int, default=30)
     ap.add_argument("-m", type=int, default=5)
@@ -84,17 +95,18 @@ def main() -> None:
         models = " / ".join(f"{m['coded_bytes']:,}" for m in r["models"])
         print(f"| {size_label(pt[0])} | {pt[1]:g} | {r['bpp']:.4f} | {r['psnr_yuv']:.2f} | {models} | "
               f"{r['encode_seconds']:.0f} |")
-    if args.bench_points:
-        for p in curve(args.results, "uar-hnerv", args.clip):
-            rd.setdefault((parse_size(p["label"].split("-")[0]), 500.0), (p["bpp"], p["psnr_yuv"]))
-    anchor = curve(args.results, "x265", args.clip)
-    if not anchor:
+    bench = curve(args.results, "uar-hnerv", args.clip, args.p) if args.bench_points else None
+    for pt, rate_quality in ({} if bench is None else bench_points(bench)).items():
+        rd.setdefault(pt, rate_quality)
+    anchor = curve(args.results, "x265", args.clip, args.p)
+    if anchor is None:
         sys.exit(f"no x265 curve for {args.clip.stem} in {args.results}")
     for text in args.ladders:
         ladder = sorted(rd[pt] for pt in parse_points(text))
-        bd = bd_rate([p["bpp"] for p in anchor], [p["psnr_yuv"] for p in anchor],
-                     [p[0] for p in ladder], [p[1] for p in ladder])
-        print(f"ladder {text}: BD-rate against x265 (PSNR-YUV) {bd:+.1f}%")
+        test = CodecResults("ladder", {}, anchor.clip, {}, [
+            dataclasses.replace(anchor.points[0], label=str(i), bpp=b, psnr_yuv=q) for i, (b, q) in enumerate(ladder)])
+        bd = bd_rate_against(anchor, test)
+        print(f"ladder {text}: BD-rate against x265 (PSNR-YUV) " + ("n/a" if bd is None else f"{bd:+.1f}%"))
 
 
 if __name__ == "__main__":
