@@ -39,7 +39,7 @@ def test_strides_and_embedding_size_follow_the_documented_rule(width, height, st
     config = HNeRV.config_for_size(200_000, height, width, 4)
     assert config.strides == strides
     assert config.embed_size(height, width) == embed
-    assert config.kernel_sizes == tuple(min(1 + 2 * i, 5) for i in range(len(strides)))
+    assert config.kernel_sizes == (1,) + (5,) * (len(strides) - 2) + (3,)
 
 
 def test_size_solver_widths_shrink_by_about_the_reduce_factor():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.3.0"  # 0.3: format 1.2 (cached bench points of 0.2 measured 1.1 file sizes)
+__version__ = "0.4.0"  # 0.4: HNeRV kernels 1, 5, ..., 5, 3 and longer presets (0.3: format 1.2)
 
 # Public name -> the module that defines it.
 _EXPORTS = {

@@ -124,12 +124,15 @@ P_EPOCH_FRACTION = 0.5
 # a time budget: when the training step got 1.3x faster (docs/training_speed.md) every preset
 # below veryslow got about 1.33x the epochs, keeping its encode time (the divisors were 500,
 # 250, 100, 40, 15, 5); at preset fast this gave +0.8 dB on box and vtest in the same time.
+# When HNeRV's step got another 1.2x faster (kernels 1, 5, ..., 5, 3 and the channels-last
+# shuffle) the presets from ultrafast to medium got 1.2x the epochs again (the divisors were
+# 375, 190, 75, 30, 11); slow, 4, stays: 3 would be 1.33x.
 PRESET_DIVISORS: dict[Preset, int] = {
-    Preset.ULTRAFAST: 375,
-    Preset.SUPERFAST: 190,
-    Preset.VERYFAST: 75,
-    Preset.FAST: 30,
-    Preset.MEDIUM: 11,
+    Preset.ULTRAFAST: 310,
+    Preset.SUPERFAST: 160,
+    Preset.VERYFAST: 62,
+    Preset.FAST: 25,
+    Preset.MEDIUM: 9,
     Preset.SLOW: 4,
     Preset.VERYSLOW: 1,
 }

@@ -9,9 +9,10 @@ Network for a GOP of T frames of H x W (both even):
   ``h = ceil(H / S)``, ``w = ceil(W / S)`` and ``S = prod(strides)``. E = 16 by default.
 * stem: ``Conv(E -> widths[0], stem_kernel)`` + GELU at ``h x w``.
 * one NeRV block per stride ``s_i``: ``Conv(widths[i] -> widths[i+1] * s_i^2, kernel_sizes[i])``,
-  ``PixelShuffle(s_i)``, GELU. Kernels grow 1, 3, 5, 5, ... (small kernels on the small, wide
-  maps; large ones on the big, narrow maps), widths shrink by ``reduce`` (1.2) per stage down to
-  ``lower_width`` (12), which spreads the parameters evenly over the stages.
+  ``PixelShuffle(s_i)``, GELU. Kernels are 1, 5, ..., 5, 3 (:func:`default_kernel_sizes`: a
+  1x1 on the small, wide first map, 3x3 on the last, largest map, where a parameter costs the
+  most MACs), widths shrink by ``reduce`` (1.2) per stage down to ``lower_width`` (12), which
+  spreads the parameters evenly over the stages.
 * head: ``Conv(widths[-1] -> 3, head_kernel)`` then ``(tanh(x) + 1) / 2`` (or a sigmoid), so
   the output is in [0, 1]. The network makes ``S*h x S*w`` pixels and the top-left ``H x W``
   are kept.
@@ -163,9 +164,25 @@ def choose_strides(height: int, width: int) -> tuple[int, ...]:
     return STRIDE_TABLE[min(STRIDE_TABLE, key=lambda total: (padded_area(total), total))]
 
 
-def default_kernel_sizes(num_stages: int, first: int = 1, largest: int = 5) -> tuple[int, ...]:
-    """Kernel of stage i: ``min(first + 2 i, largest)`` -> 1, 3, 5, 5, ..."""
-    return tuple(min(first + 2 * i, largest) for i in range(num_stages))
+# Kernels of the NeRV blocks, embedding side first: 1 on the first (small, wide) map, 5 on the
+# middle ones, 3 on the last. A block's MACs per output pixel are its parameters times the area
+# of its input map over the frame's, so at a fixed parameter count the last block (a quarter of
+# the frame) sets the step's cost. Its 5x5 kernel (the rule was 1, 3, 5, 5, 5 before) made it the
+# most expensive layer; at 3x3 the parameters it gives up widen the cheaper, coarser blocks. Preset
+# fast, p = 30, at equal size and lambda (benchmarks/bench_hnerv_kernels.py), 1, 5, 5, 5, 3
+# against 1, 3, 5, 5, 5: box CIF 60 frames 88k -3.7% bytes at -0.03 dB, vtest 60 frames 88k
+# +0.7% bytes at +0.26 dB, carphone QCIF 60 frames 54k -2.4% bytes at +0.41 dB; the network's
+# training step 1.5x faster (44.5 -> 28.9 ms a CIF frame at 88k, docs/training_speed.md).
+FIRST_KERNEL = 1
+MIDDLE_KERNEL = 5
+LAST_KERNEL = 3
+
+
+def default_kernel_sizes(num_stages: int) -> tuple[int, ...]:
+    """Kernel of each NeRV block: 1, then 5 on the middle blocks, then 3 on the last."""
+    if num_stages == 1:
+        return (LAST_KERNEL,)
+    return (FIRST_KERNEL,) + (MIDDLE_KERNEL,) * (num_stages - 2) + (LAST_KERNEL,)
 
 
 def count_coded_params(config: HNeRVConfig, height: int, width: int, num_frames: int) -> int:
@@ -182,16 +199,32 @@ def count_coded_params(config: HNeRVConfig, height: int, width: int, num_frames:
 
 
 class NeRVBlock(nn.Module):
-    """Conv to ``out_channels * stride^2`` channels, PixelShuffle(stride), GELU."""
+    """Conv to ``out_channels * stride^2`` channels, PixelShuffle(stride), GELU.
+
+    The shuffle is computed for channels-last maps: the conv runs with its output channels
+    reordered from (channel, row, column) to (row, column, channel), so that the shuffle moves
+    whole runs of ``out_channels`` values instead of single ones (PixelShuffle and its backward
+    on a channels-last map were 7 to 8% of an HNeRV training step). The weights keep
+    PixelShuffle's channel order (the order the stream codes), and the output is the same.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels * stride * stride, kernel_size, padding=kernel_size // 2)
-        self.shuffle = nn.PixelShuffle(stride)
+        self.stride = stride
         self.act = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.shuffle(self.conv(x)))
+        s = self.stride
+        weight, bias = self.conv.weight, self.conv.bias
+        c = bias.shape[0] // (s * s)
+        weight = weight.view(c, s, s, *weight.shape[1:]).permute(1, 2, 0, 3, 4, 5).reshape(weight.shape)
+        bias = bias.view(c, s, s).permute(1, 2, 0).reshape(-1)
+        y = nn.functional.conv2d(x, weight, bias, padding=self.conv.padding)
+        n, _, h, w = y.shape
+        y = y.permute(0, 2, 3, 1).reshape(n, h, w, s, s, -1)  # a view of a channels-last map
+        y = y.permute(0, 1, 3, 2, 4, 5).reshape(n, h * s, w * s, -1)
+        return self.act(y.permute(0, 3, 1, 2))  # channels-last (n, c, h s, w s)
 
 
 # --- training-only content encoder -------------------------------------------------------------
@@ -232,8 +265,13 @@ class ConvNeXtBlock(nn.Module):
         self.scale = nn.Parameter(torch.full((channels, 1, 1), ENCODER_LAYER_SCALE))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mlp_out(self.act(self.mlp_in(self.norm(self.dwconv(x)))))
-        return x + self.scale * y
+        # LayerNorm and the pointwise MLP on the channels-last map as matrix products: the
+        # same function as the 1x1 convs, whose fp32 kernel here is the slow im2col fallback
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = nn.functional.layer_norm(y, self.norm.weight.shape, self.norm.weight, self.norm.bias, self.norm.eps)
+        y = nn.functional.linear(y, self.mlp_in.weight.flatten(1), self.mlp_in.bias)
+        y = nn.functional.linear(self.act(y), self.mlp_out.weight.flatten(1), self.mlp_out.bias)
+        return x + self.scale * y.permute(0, 3, 1, 2)
 
 
 def depthwise_kernel(map_height: int, map_width: int) -> int:
