@@ -10,7 +10,7 @@ import torch
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.vocabulary import InitKind, TensorRole
-from uarcodec.models.hnerv import HNeRV, HNeRVConfig, choose_strides, count_coded_params
+from uarcodec.models.hnerv import ConvNeXtBlock, HNeRV, HNeRVConfig, NeRVBlock, choose_strides, count_coded_params
 from conftest import SHARED_DATA, yuv444_frames
 
 CARPHONE = SHARED_DATA / "carphone_qcif_120f.y4m"
@@ -72,6 +72,28 @@ def test_padded_sizes_are_cropped_back_to_the_frame():
     model = HNeRV(config, 66, 98, 3)
     out = model(torch.tensor([2, 0]))
     assert out.shape == (2, 3, 66, 98)
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_nerv_block_is_conv_then_pixel_shuffle_then_gelu(stride):
+    # the weights keep PixelShuffle's channel order (the order the stream codes them in); the
+    # block's reordered conv and channels-last shuffle must give the same frames
+    torch.manual_seed(0)
+    block = NeRVBlock(7, 5, 3, stride)
+    x = torch.randn(2, 7, 6, 9).contiguous(memory_format=torch.channels_last)
+    reference = torch.nn.functional.gelu(torch.nn.functional.pixel_shuffle(block.conv(x), stride))
+    out = block(x)
+    assert out.shape == (2, 5, 6 * stride, 9 * stride)
+    assert torch.equal(out, reference)
+    assert torch.allclose(block(x.contiguous()), reference, atol=1e-6)
+
+
+def test_convnext_block_mlp_is_the_pointwise_convs_it_holds():
+    torch.manual_seed(0)
+    block = ConvNeXtBlock(8, 5)
+    x = torch.randn(1, 8, 10, 12).contiguous(memory_format=torch.channels_last)
+    conv_form = x + block.scale * block.mlp_out(block.act(block.mlp_in(block.norm(block.dwconv(x)))))
+    assert torch.allclose(block(x), conv_form, atol=1e-5)
 
 
 def test_coded_specs_in_stream_order_with_roles_and_init_rules():

@@ -169,10 +169,10 @@ def choose_strides(height: int, width: int) -> tuple[int, ...]:
 # of its input map over the frame's, so at a fixed parameter count the last block (a quarter of
 # the frame) sets the step's cost. Its 5x5 kernel (the rule was 1, 3, 5, 5, 5 before) made it the
 # most expensive layer; at 3x3 the parameters it gives up widen the cheaper, coarser blocks. Preset
-# fast, p = 30, at equal size and lambda (benchmarks/bench_hnerv_kernels.py), 1, 5, 5, 5, 3
+# fast, p = 30, at equal size and lambda (benchmarks/bench_encode_variants.py), 1, 5, 5, 5, 3
 # against 1, 3, 5, 5, 5: box CIF 60 frames 88k -3.7% bytes at -0.03 dB, vtest 60 frames 88k
 # +0.7% bytes at +0.26 dB, carphone QCIF 60 frames 54k -2.4% bytes at +0.41 dB; the network's
-# training step 1.5x faster (44.5 -> 28.9 ms a CIF frame at 88k, docs/training_speed.md).
+# training step 1.3x to 1.7x faster at 50k to 400k (bench_models.py, docs/training_speed.md).
 FIRST_KERNEL = 1
 MIDDLE_KERNEL = 5
 LAST_KERNEL = 3

@@ -1,0 +1,105 @@
+"""Variants of an HNeRV encode at one rate point: the size solver's kernels
+(docs/training_speed.md, "Kernels chosen for the step's cost") and training settings such as
+the P-models' learning rate (docs/temporal_reuse.md, "A lead: P-models at the full learning
+rate").
+
+One encode per variant (``uarcodec.api.encode``, p = 30, m = 5, the preset given, one thread)
+of the first ``--frames`` frames. A variant is one argument of ``NAME=VALUE`` items separated by
+spaces: ``kernels=1,5,5,5,3`` forces the solver's block kernels (one per block, embedding side
+first: 5 for CIF and 640x352, 4 for QCIF), any other name replaces that field of the preset's
+:class:`~uarcodec.settings.TrainingSettings`; an empty variant is the defaults. Prints one JSON
+line per variant: the network's kernels and widths, the file, and each model's bytes and
+PSNR-YUV on its GOP (the I-model first)::
+
+    python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --frames 60 --size 88000 --lambda 150 --variants "kernels=1,3,5,5,5" "kernels=1,5,5,5,3"
+    python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --frames 60 --size 88000 --lambda 150 --variants "" "lr_p_scale=1.0"
+
+The encodes run one after another; run clips side by side in separate processes, one per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from uarcodec.api import encode
+from uarcodec.models import hnerv
+from uarcodec.settings import TrainingOptions, TrainingSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    kernels: tuple[int, ...] | None  # the solver's block kernels, None: its own rule
+    training: dict[str, object]  # TrainingSettings fields replaced
+
+
+def parse_variant(text: str) -> Variant:
+    """``"kernels=1,5,5,5,3 lr_p_scale=1.0"`` -> the variant it names."""
+    types = {f.name: f.type for f in dataclasses.fields(TrainingSettings)}
+    kernels, training = None, {}
+    for item in text.split():
+        name, value = item.split("=", 1)
+        if name == "kernels":
+            kernels = tuple(int(k) for k in value.split(","))
+        elif name in types:
+            training[name] = int(value) if types[name] in (int, "int") else float(value)
+        else:
+            raise SystemExit(f"unknown variant item {name!r}: kernels or a TrainingSettings field")
+    return Variant(kernels, training)
+
+
+@contextmanager
+def solver_kernels(kernels: tuple[int, ...] | None) -> Iterator[None]:
+    """HNeRV's size solver builds networks with these block kernels inside the block."""
+    saved = hnerv.default_kernel_sizes
+    if kernels is not None:
+        hnerv.default_kernel_sizes = lambda num_stages: kernels
+    try:
+        yield
+    finally:
+        hnerv.default_kernel_sizes = saved
+
+
+def run(args: argparse.Namespace, text: str, out: Path) -> dict:
+    variant = parse_variant(text)
+    settings = TrainingOptions(family="hnerv", preset=args.preset, lmbda=args.lmbda).encoder_settings(30, 5, args.size)
+    settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, **variant.training))
+    start = time.perf_counter()
+    with solver_kernels(variant.kernels):
+        report = encode(args.clip, str(out), settings, frames=args.frames, overwrite=True)
+        config = hnerv.HNeRV.config_for_size(args.size, report.height, report.width, min(30, report.num_frames))
+    return {
+        "clip": Path(args.clip).name, "frames": report.num_frames, "size": args.size, "lambda": args.lmbda,
+        "variant": text, "kernels": config.kernel_sizes, "widths": config.widths, "bytes": report.file_bytes,
+        "bpp": round(report.bpp, 5), "psnr_yuv": round(report.psnr_yuv, 3),
+        "models": [(m.coded_bytes, round(m.psnr_yuv, 2)) for m in report.models],
+        "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clip")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--size", type=int, default=88_000)
+    parser.add_argument("--lambda", dest="lmbda", type=float, default=150.0)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--variants", nargs="+", default=[""], help='e.g. "kernels=1,5,5,5,3" or "lr_p_scale=1.0"')
+    parser.add_argument("--out", type=Path, default=Path("variants_out"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for i, text in enumerate(args.variants):
+        stream = args.out / f"{Path(args.clip).stem}_{args.size}_{i}.uar"
+        print(json.dumps(run(args, text, stream)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
