@@ -200,7 +200,7 @@ class TrainingSettings:
     rate_model: RateModel = RateModel.LAPLACE
     # P-models are fine-tunes of their reference: their own learning rate (lr * lr_p_scale),
     # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
-    lr_p_scale: float = 0.3  # measured: docs/temporal_reuse.md
+    lr_p_scale: float = 1.0  # measured: docs/temporal_reuse.md (0.3 until P-models got 30 epochs at fast)
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
