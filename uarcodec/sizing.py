@@ -13,8 +13,9 @@ network at this frame size and p (HNeRV's per-frame embeddings set a floor), all
 raised by the same factor so the ratios stay the paper's.
 
 Default rate points (:func:`default_points`): the second of those sizes at a low lambda, the
-third at two higher ones and the fourth at the highest (:data:`RATE_LADDER`). At a preset's training length a larger model at a
-lower lambda codes far fewer bits than a smaller one at a higher lambda for the same quality.
+third at two higher ones and the fourth at the highest (:data:`RATE_LADDER`). At a preset's
+training length a larger model at a lower lambda codes far fewer bits than a smaller one at a
+higher lambda for the same quality.
 
 For a target rate (:func:`operating_point` with ``bpp``) the size is the one whose models, at
 the bits per parameter an I-model measures at preset fast (:data:`I_BITS_PER_PARAM`) and a

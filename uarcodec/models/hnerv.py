@@ -248,8 +248,11 @@ class ChannelLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        return self.channels_last(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The same normalisation of an ``(N, H, W, C)`` tensor."""
+        return nn.functional.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -267,8 +270,7 @@ class ConvNeXtBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # LayerNorm and the pointwise MLP on the channels-last map as matrix products: the
         # same function as the 1x1 convs, whose fp32 kernel here is the slow im2col fallback
-        y = self.dwconv(x).permute(0, 2, 3, 1)
-        y = nn.functional.layer_norm(y, self.norm.weight.shape, self.norm.weight, self.norm.bias, self.norm.eps)
+        y = self.norm.channels_last(self.dwconv(x).permute(0, 2, 3, 1))
         y = nn.functional.linear(y, self.mlp_in.weight.flatten(1), self.mlp_in.bias)
         y = nn.functional.linear(self.act(y), self.mlp_out.weight.flatten(1), self.mlp_out.bias)
         return x + self.scale * y.permute(0, 3, 1, 2)
