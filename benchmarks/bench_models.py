@@ -31,7 +31,7 @@ import torch
 
 from uarcodec.bitstream.records import ColorMatrix, ColorRange, OutputSpace
 from uarcodec.pipeline.training_target import make_target
-from uarcodec.sysinfo import atomic_write_text, peak_rss_mb
+from uarcodec.sysinfo import atomic_write_text, peak_rss_mb, retain_freed_memory
 from uarcodec.video import open_video
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_cif_120f.y4m"
@@ -59,6 +59,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     from uarcodec.pipeline.fit import conv_layout, make_optimizer
 
     torch.set_num_threads(args.threads)
+    retain_freed_memory()  # as the encoder's GOM jobs do
     device = torch.device(args.device)
     frames, source = load_frames(Path(args.clip), args.frames)
     frames = frames.to(device)

@@ -37,9 +37,11 @@ def measure(family: str, size: int, frames: int, epochs: int, clip: str) -> dict
     from uarcodec.pipeline.gop_coding import GopCoder
     from uarcodec.pipeline.plan import stream_header
     from uarcodec.settings import EncoderSettings, TrainingSettings
+    from uarcodec.sysinfo import retain_freed_memory
     from uarcodec.video import open_video
 
     torch.set_num_threads(1)
+    retain_freed_memory()  # as the encoder's GOM jobs do
     with open_video(clip) as reader:
         video, info = reader.read(0, frames), reader.info
     settings = EncoderSettings(gop_size=frames, gom_size=1, family=family, model_size=size,

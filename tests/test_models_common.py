@@ -140,3 +140,27 @@ def test_channels_last_training_layout_gives_the_same_frames():
             p.data = conv_layout(p.data)
         assert model.stem.weight.is_contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(model(idx), planar, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_float32_layer_norm_of_a_bf16_map_matches_torch_in_value_dtype_and_gradients(affine):
+    """The families' LayerNorm computes its statistics in float32 whatever the map's dtype
+    (faster on CPU under bf16 autocast); it is still torch's LayerNorm, and a bf16 map stays
+    bf16 so the layers after it run as before."""
+    from uarcodec.models.layers import layer_norm_last
+
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(2, 5, 7, 9, generator=gen) * 3 + 1).requires_grad_()
+    weight = torch.randn(9, generator=gen).requires_grad_() if affine else None
+    bias = torch.randn(9, generator=gen).requires_grad_() if affine else None
+    got = layer_norm_last(x, weight, bias, 1e-6)
+    want = torch.nn.functional.layer_norm(x, (9,), weight, bias, 1e-6)
+    assert torch.allclose(got, want, atol=1e-6)
+    g = torch.randn(want.shape, generator=gen)
+    got_grads = torch.autograd.grad(got, [x] + ([weight, bias] if affine else []), g)
+    want_grads = torch.autograd.grad(want, [x] + ([weight, bias] if affine else []), g)
+    for a, b in zip(got_grads, want_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    low = layer_norm_last(x.detach().bfloat16(), weight, bias, 1e-6)
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), want.detach(), atol=0.05)

@@ -43,7 +43,7 @@ from torch import nn
 
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
-from uarcodec.models.layers import check_frame_indices
+from uarcodec.models.layers import check_frame_indices, layer_norm_last
 from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
 
 LAYER_NORM_EPS = 1e-6
@@ -203,7 +203,8 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = conv_channels_last(x, self.dwconv)
-        y = self.fc2(F.gelu(self.fc1(self.norm(y))))
+        y = layer_norm_last(y, self.norm.weight, self.norm.bias, self.norm.eps)
+        y = self.fc2(F.gelu(self.fc1(y)))
         return x + y if self.residual else y
 
 
@@ -244,7 +245,7 @@ class Stage(nn.Module):
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         b, h, w, ch = x.shape
-        x = F.layer_norm(x, (ch,), eps=LAYER_NORM_EPS)
+        x = layer_norm_last(x, None, None, LAYER_NORM_EPS)
         x = F.interpolate(x.permute(0, 3, 1, 2), size=(h * self.scale, w * self.scale),
                           mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
         x = self.local(x, u)

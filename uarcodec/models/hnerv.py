@@ -67,7 +67,14 @@ from torch import nn
 from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
-from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, sample_init, uniform_conv_bound
+from uarcodec.models.layers import (
+    check_frame_indices,
+    crop_frames,
+    layer_norm_last,
+    round_up,
+    sample_init,
+    uniform_conv_bound,
+)
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
 
@@ -252,7 +259,7 @@ class ChannelLayerNorm(nn.Module):
 
     def channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """The same normalisation of an ``(N, H, W, C)`` tensor."""
-        return nn.functional.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+        return layer_norm_last(x, self.weight, self.bias, self.eps)
 
 
 class ConvNeXtBlock(nn.Module):

@@ -29,7 +29,7 @@ from uarcodec.pipeline.interp_init import choose_eps, gop_gap_mse
 from uarcodec.pipeline.partition import Gom
 from uarcodec.pipeline.rate_control import gom_bit_budget, model_bit_target
 from uarcodec.settings import EncoderSettings
-from uarcodec.sysinfo import peak_rss_mb
+from uarcodec.sysinfo import peak_rss_mb, retain_freed_memory
 from uarcodec.video import VideoReader, open_video
 from uarcodec.video.frames import YuvClip
 
@@ -157,6 +157,7 @@ def run_gom_job(job: GomJob, sink: EventSink | None = None, reader: VideoReader 
     _apply_faults(job)
     if job.threads is not None:
         torch.set_num_threads(job.threads)
+    retain_freed_memory()  # training reallocates the same feature maps every step
     emit = sink or (lambda event: None)
     if reader is not None:
         return _code_gom(job, reader, emit, start)
