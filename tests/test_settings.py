@@ -81,21 +81,20 @@ def test_training_options_resolve_to_the_preset_with_overrides():
     assert settings.eps == 0.5 and settings.model_size == 50_000 and settings.preset == "fast"
 
 
-def test_auto_precision_picks_what_is_faster_for_the_family_and_size(monkeypatch):
-    """On a CPU with fast bf16, ``auto`` trains HiNeRV below 100k parameters in fp32 (faster
-    there, benchmarks/bench_models.py) and everything else in bf16; an explicit choice stays."""
+def test_auto_precision_is_bf16_where_the_hardware_is_fast_at_it(monkeypatch):
+    """On a CPU with fast bf16, ``auto`` trains in bf16 (faster for both families at every
+    size, benchmarks/bench_models.py), elsewhere in fp32; an explicit choice stays."""
     import torch
 
     from uarcodec.pipeline import fit
 
     monkeypatch.setattr(fit, "fast_bf16", lambda device: True)
     cpu = torch.device("cpu")
-    assert fit.resolve_precision(Precision.AUTO, cpu, "hinerv", 50_000) is Precision.FP32
-    assert fit.resolve_precision(Precision.AUTO, cpu, "hinerv", 150_000) is Precision.BF16
-    assert fit.resolve_precision(Precision.AUTO, cpu, "hnerv", 50_000) is Precision.BF16
-    assert fit.resolve_precision(Precision.BF16, cpu, "hinerv", 50_000) is Precision.BF16
+    assert fit.resolve_precision(Precision.AUTO, cpu) is Precision.BF16
+    assert fit.resolve_precision(Precision.FP32, cpu) is Precision.FP32
     monkeypatch.setattr(fit, "fast_bf16", lambda device: False)
-    assert fit.resolve_precision(Precision.AUTO, cpu, "hnerv", 400_000) is Precision.FP32
+    assert fit.resolve_precision(Precision.AUTO, cpu) is Precision.FP32
+    assert fit.resolve_precision(Precision.BF16, cpu) is Precision.BF16
 
 
 @pytest.mark.parametrize("gop", [1, 2, 4, 10, 30, 120])

@@ -81,27 +81,14 @@ def fast_bf16(device: torch.device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-# Below these sizes (coded parameters) a family trains faster in fp32 than under bf16 autocast
-# on a CPU with AMX (benchmarks/bench_models.py, docs/training_speed.md: HiNeRV at 50k params
-# 78 ms a frame in fp32 against 95 in bf16; at 150k 134 against 111).
-CPU_FP32_FASTER_BELOW = {ModelFamily.HINERV: 100_000}
-
-
-def resolve_precision(
-    precision: Precision, device: torch.device, family: ModelFamily | str | None = None,
-    model_size: int | None = None,
-) -> Precision:
+def resolve_precision(precision: Precision, device: torch.device) -> Precision:
     """The precision training really uses on ``device``: ``auto`` becomes bf16 where the
-    hardware is fast at it and the network (``family`` at ``model_size`` parameters, when
-    given) gains from it, else fp32."""
+    hardware is fast at it, else fp32. On this project's CPU (AMX) both families train faster
+    under bf16 autocast at every size measured, HiNeRV since its LayerNorms compute in float32
+    (benchmarks/bench_models.py, docs/training_speed.md)."""
     if precision != Precision.AUTO:
         return precision
-    if not fast_bf16(device):
-        return Precision.FP32
-    if device.type == "cpu" and family is not None and model_size is not None:
-        if model_size < CPU_FP32_FASTER_BELOW.get(ModelFamily(family), 0):
-            return Precision.FP32
-    return Precision.BF16
+    return Precision.BF16 if fast_bf16(device) else Precision.FP32
 
 
 def warmup_cosine(step: int, total: int, warmup: float) -> float:
@@ -243,8 +230,7 @@ def fit_model(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
     gen = torch.Generator().manual_seed(seed)
-    coded_params = sum(math.prod(s.shape) for s in specs)
-    autocast = resolve_precision(settings.precision, device, model.family_name, coded_params) == Precision.BF16
+    autocast = resolve_precision(settings.precision, device) == Precision.BF16
     history: list[FitProgress] = []
     forward = NetworkForward(model, settings.compile)
     lmbda = settings.lmbda

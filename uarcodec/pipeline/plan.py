@@ -66,7 +66,7 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)
-    precision = resolve_precision(settings.training.precision, device, settings.family, settings.model_size)
+    precision = resolve_precision(settings.training.precision, device)
     coding = CodingParams(
         gop_size=settings.gop_size, gom_size=settings.gom_size, family_id=family.family_id,
         arch=config.to_fields(), quantizer_id=QUANTIZER_ID, coder_id=CODER_ID, coder_version=coder_version(),
