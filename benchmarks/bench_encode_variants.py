@@ -1,7 +1,7 @@
-"""Variants of an HNeRV encode at one rate point: the size solver's kernels
-(docs/training_speed.md, "Kernels chosen for the step's cost") and training settings such as
-the P-models' learning rate (docs/temporal_reuse.md, "A lead: P-models at the full learning
-rate").
+"""Variants of an encode at one rate point: HNeRV's size-solver kernels (docs/training_speed.md,
+"Kernels chosen for the step's cost") and training settings such as the P-models' learning rate
+(docs/temporal_reuse.md, "A lead: P-models at the full learning rate") or HiNeRV's grid learning
+rate (``--model hinerv``).
 
 One encode per variant (``uarcodec.api.encode``, p = 30, m = 5, the preset given, one thread)
 of the first ``--frames`` frames. A variant is one argument of ``NAME=VALUE`` items separated by
@@ -13,6 +13,7 @@ PSNR-YUV on its GOP (the I-model first)::
 
     python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --frames 60 --size 88000 --lambda 150 --variants "kernels=1,3,5,5,5" "kernels=1,5,5,5,3"
     python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --frames 60 --size 88000 --lambda 150 --variants "" "lr_p_scale=1.0"
+    python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --model hinerv --variants "" "grid_lr_scale=5"
 
 The encodes run one after another; run clips side by side in separate processes, one per core.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 
 from uarcodec.api import encode
-from uarcodec.models import hnerv
+from uarcodec.models import hnerv, registry
 from uarcodec.settings import TrainingOptions, TrainingSettings
 
 
@@ -67,17 +68,27 @@ def solver_kernels(kernels: tuple[int, ...] | None) -> Iterator[None]:
         hnerv.default_kernel_sizes = saved
 
 
+def network_shape(family: str, size: int, height: int, width: int, frames: int) -> dict[str, object]:
+    """The widths (and HNeRV's kernels) the size solver gives ``family`` for one GOP."""
+    config = registry.family_by_name(family).config_for_size(size, height, width, frames)
+    if isinstance(config, hnerv.HNeRVConfig):
+        return {"kernels": config.kernel_sizes, "widths": config.widths}
+    return {"widths": getattr(config, "channels", None)}
+
+
 def run(args: argparse.Namespace, text: str, out: Path) -> dict:
     variant = parse_variant(text)
-    settings = TrainingOptions(family="hnerv", preset=args.preset, lmbda=args.lmbda).encoder_settings(30, 5, args.size)
+    if variant.kernels is not None and args.model != "hnerv":
+        raise SystemExit("kernels=... is a variant of HNeRV's size solver only")
+    settings = TrainingOptions(family=args.model, preset=args.preset, lmbda=args.lmbda).encoder_settings(30, 5, args.size)
     settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, **variant.training))
     start = time.perf_counter()
     with solver_kernels(variant.kernels):
         report = encode(args.clip, str(out), settings, frames=args.frames, overwrite=True)
-        config = hnerv.HNeRV.config_for_size(args.size, report.height, report.width, min(30, report.num_frames))
+        shape = network_shape(args.model, args.size, report.height, report.width, min(30, report.num_frames))
     return {
-        "clip": Path(args.clip).name, "frames": report.num_frames, "size": args.size, "lambda": args.lmbda,
-        "variant": text, "kernels": config.kernel_sizes, "widths": config.widths, "bytes": report.file_bytes,
+        "clip": Path(args.clip).name, "frames": report.num_frames, "model": args.model, "size": args.size,
+        "lambda": args.lmbda, "variant": text, **shape, "bytes": report.file_bytes,
         "bpp": round(report.bpp, 5), "psnr_yuv": round(report.psnr_yuv, 3),
         "models": [(m.coded_bytes, round(m.psnr_yuv, 2)) for m in report.models],
         "seconds": round(time.perf_counter() - start, 1),
@@ -91,13 +102,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=88_000)
     parser.add_argument("--lambda", dest="lmbda", type=float, default=150.0)
     parser.add_argument("--preset", default="fast")
+    parser.add_argument("--model", default="hnerv", help="INR family (hnerv, hinerv)")
     parser.add_argument("--variants", nargs="+", default=[""], help='e.g. "kernels=1,5,5,5,3" or "lr_p_scale=1.0"')
     parser.add_argument("--out", type=Path, default=Path("variants_out"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(args.variants):
-        stream = args.out / f"{Path(args.clip).stem}_{args.size}_{i}.uar"
+        stream = args.out / f"{Path(args.clip).stem}_{args.model}_{args.size}_{i}.uar"
         print(json.dumps(run(args, text, stream)), flush=True)
 
 
