@@ -9,6 +9,9 @@ first frames of a real clip when present, else random frames):
   tensors laid out and the optimiser built as the encoder's fit does
   (``uarcodec.pipeline.fit.conv_layout`` and ``make_optimizer``);
 * decoding speed: frames per second of a ``no_grad`` fp32 forward, one frame at a time;
+* page faults of a bf16 training step (``ru_minflt``; the encoder's GOM jobs keep freed memory,
+  ``uarcodec.sysinfo.retain_freed_memory``, and so does this benchmark unless
+  ``--default-allocator``);
 * peak resident memory (``resource.getrusage`` max RSS) of a fresh subprocess per configuration
   and mode, next to the RSS of a process that only imports torch and reads the frames.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -59,7 +63,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     from uarcodec.pipeline.fit import conv_layout, make_optimizer
 
     torch.set_num_threads(args.threads)
-    retain_freed_memory()  # as the encoder's GOM jobs do
+    if not args.default_allocator:
+        retain_freed_memory()  # as the encoder's GOM jobs do
     device = torch.device(args.device)
     frames, source = load_frames(Path(args.clip), args.frames)
     frames = frames.to(device)
@@ -103,11 +108,13 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
 
         for _ in range(args.warmup):
             step()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = _now(device)
         for _ in range(args.steps):
             step()
         seconds = _now(device) - start
         row["ms_per_frame"] = 1000.0 * seconds / (args.steps * args.batch)
+        row["page_faults_per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / args.steps
     row["peak_rss_mb"] = peak_rss_mb()
     return row
 
@@ -125,7 +132,7 @@ def run_worker(args: argparse.Namespace, family: str, size: int, mode: str) -> d
         "--clip", str(args.clip), "--frames", str(args.frames), "--batch", str(args.batch),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
         "--decode-rounds", str(args.decode_rounds), "--device", args.device,
-    ]  # fmt: skip
+    ] + (["--default-allocator"] if args.default_allocator else [])  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{family} {size} {mode} failed:\n{done.stderr}")
@@ -143,6 +150,7 @@ def merge(rows: list[dict[str, object]]) -> dict[str, object]:
         "train_ms_per_frame_fp32": fp32["ms_per_frame"],
         "train_ms_per_frame_bf16": bf16["ms_per_frame"],
         "bf16_speedup": fp32["ms_per_frame"] / bf16["ms_per_frame"],
+        "page_faults_per_step_bf16": bf16["page_faults_per_step"],
         "decode_fps": dec["decode_fps"],
         "peak_rss_mb_train_fp32": fp32["peak_rss_mb"],
         "peak_rss_mb_train_bf16": bf16["peak_rss_mb"],
@@ -152,15 +160,15 @@ def merge(rows: list[dict[str, object]]) -> dict[str, object]:
 
 def markdown(results: list[dict[str, object]], idle_mb: float) -> str:
     lines = [
-        "| family | target | params | MACs/px | train ms/frame fp32 | bf16 | bf16 speed-up | decode fps "
-        "| peak RSS MB train fp32 / bf16 / decode |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| family | target | params | MACs/px | train ms/frame fp32 | bf16 | bf16 speed-up | page faults/step bf16 "
+        "| decode fps | peak RSS MB train fp32 / bf16 / decode |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['family']} | {r['target']:,} | {r['params']:,} | {r['macs_per_pixel']:,.0f} "
             f"| {r['train_ms_per_frame_fp32']:.1f} | {r['train_ms_per_frame_bf16']:.1f} "
-            f"| {r['bf16_speedup']:.2f}x | {r['decode_fps']:.1f} "
+            f"| {r['bf16_speedup']:.2f}x | {r['page_faults_per_step_bf16']:,.0f} | {r['decode_fps']:.1f} "
             f"| {r['peak_rss_mb_train_fp32']:.0f} / {r['peak_rss_mb_train_bf16']:.0f} / {r['peak_rss_mb_decode']:.0f} |"
         )
     lines.append(f"\nRSS of a process that only imports torch and reads the frames: {idle_mb:.0f} MB.")
@@ -179,6 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-rounds", type=int, default=3, help="passes over the GOP when timing decoding")
     p.add_argument("--threads", type=int, default=1, help="torch threads in each measurement")
     p.add_argument("--device", default="cpu", help="cpu or cuda (timings wait for the device)")
+    p.add_argument("--default-allocator", action="store_true",
+                   help="leave the C allocator's defaults (the encoder keeps freed memory: sysinfo.retain_freed_memory)")
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--family", help=argparse.SUPPRESS)
