@@ -23,6 +23,7 @@ from uarcodec.coding.quant import (
     laplace_bin_log2_mass,
     laplace_params,
     quantize_residual,
+    rate_bits_together,
 )
 from uarcodec.errors import UarCodingError
 from uarcodec.vocabulary import EntropyModel
@@ -448,3 +449,27 @@ def test_rate_of_all_tensors_together_is_the_sum_of_each_tensors_rate(model, noi
     torch.testing.assert_close(together, one_by_one, rtol=1e-5, atol=1e-3)
     for a, b in zip(torch.autograd.grad(one_by_one, leaves), torch.autograd.grad(together, leaves)):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_laplace_rate_gradient_follows_the_real_rate_for_codes_far_from_zero(together):
+    """A coarser step codes fewer bits, and the rate's gradient says so, also for a tensor
+    whose values sit close together far from 0 (LayerNorm scales near 1). With the Laplace's
+    location (the mean) detached, its gradient had the wrong sign there and training drove
+    such steps to 0 until their codes overflowed."""
+    theta = 1.0 + 0.01 * torch.randn(56, generator=torch.Generator().manual_seed(0)).exp()
+    ref = torch.zeros(56)
+
+    def bits(quantizer):
+        if together:
+            return rate_bits_together([quantizer], [theta], [ref], noise=False, model=EntropyModel.LAPLACE,
+                                      temporal=[False])
+        return quantizer.rate_bits(theta, ref, noise=False, model=EntropyModel.LAPLACE)
+
+    for step in (1e-3, 1e-4):
+        quantizer = TensorQuantizer(step)
+        (grad,) = torch.autograd.grad(bits(quantizer), [quantizer.log_step])
+        finer, coarser = (bits(TensorQuantizer(step * math.exp(d))).item() for d in (-0.05, 0.05))
+        slope = (coarser - finer) / 0.1
+        assert slope < 0
+        assert grad.item() < 0 and abs(grad.item() - slope) < 0.3 * abs(slope)

@@ -111,3 +111,22 @@ def test_a_format_1_0_stream_still_decodes_to_the_same_parameters():
     with api.open_stream(OLD_STREAM) as stream:
         frames = sum(c.num_frames for c in stream.frames(device="cpu"))
     assert frames == 8
+
+
+def test_a_p_model_embedding_that_barely_moved_codes_its_residual_at_a_fine_step():
+    """A P-model's per-frame embeddings are tried both against their reference and on their
+    own; when the step was fitted to a tiny residual, coding the values themselves at that step
+    would overflow the symbol range, so the residual is coded (no error)."""
+    from uarcodec.pipeline.model_coding import ModelPlan, code_model
+    from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
+
+    shape = (4, 2, 3)
+    spec = CodedTensorSpec("embeddings", shape, TensorRole.EMBEDDING, InitSpec(InitKind.ZEROS))
+    ref = np.full(shape, 2.0, np.float32)
+    residual = np.random.default_rng(0).integers(-3, 4, shape).astype(np.float32) * 1e-8
+    theta = ref + residual
+    plan = ModelPlan(ModelKind.P, 1, 0.0, [RefMode.LAST], [ref], [ref], [True], EntropyModel.LAPLACE, [True])
+    step = float(np.float32(1e-8))
+    record = code_model([spec], plan, [theta], [step], [ref], 4, 0.05).tensors[0]
+    assert record.ref_mode == RefMode.LAST
+    assert np.abs(tensor_codes(record)).max() <= 4

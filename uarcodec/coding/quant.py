@@ -114,13 +114,18 @@ def temporal_differences(x: Tensor) -> Tensor:
 
 
 def _fit_laplace(x: Tensor, min_scale: float) -> tuple[Tensor, Tensor]:
-    """Location (mean) and scale (mean absolute deviation from it) of the codes, detached,
-    scale floored at ``min_scale``: the same fit as :func:`laplace_params` on the stream side."""
-    xd = x.detach()
-    if xd.numel() == 0:
-        return xd.new_tensor(0.0), xd.new_tensor(min_scale)
-    loc = xd.mean()
-    return loc, torch.clamp((xd - loc).abs().mean(), min=min_scale)
+    """Location (mean) and scale (mean absolute deviation from it) of the codes, scale floored
+    at ``min_scale``: the same fit as :func:`laplace_params` on the stream side.
+
+    The scale is detached (at the fitted scale the rate's derivative with respect to it is
+    ~0). The location is not: the mean is not the Laplace's best location (the median is), so
+    the rate does depend on it, and with it detached a tensor of codes far from 0 and close to
+    each other (LayerNorm scales near 1) got a rate gradient of the wrong sign that drove its
+    step towards 0."""
+    if x.numel() == 0:
+        return x.detach().new_tensor(0.0), x.detach().new_tensor(min_scale)
+    loc = x.mean()
+    return loc, torch.clamp((x.detach() - loc.detach()).abs().mean(), min=min_scale)
 
 
 def _fit_gaussian(x: Tensor, min_std: float) -> tuple[Tensor, Tensor]:
@@ -236,6 +241,8 @@ def rate_bits_together(
     xd = x.detach()
     loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, xd) / n
     centred = xd - loc[segment]
+    if entropy_model(model) == EntropyModel.LAPLACE:  # the location's gradient flows (_fit_laplace)
+        loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, x) / n
     if entropy_model(model) == EntropyModel.GAUSSIAN:
         spread = torch.sqrt(torch.zeros_like(loc).index_add_(0, segment, centred * centred) / n)
         spread = torch.where(counts > 1, spread, floor)

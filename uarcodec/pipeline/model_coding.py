@@ -29,7 +29,7 @@ from uarcodec.coding.symbols import (
     undo_temporal_differences,
 )
 from uarcodec.settings import RateModel
-from uarcodec.errors import UarFormatError
+from uarcodec.errors import UarCodingError, UarFormatError
 from uarcodec.vocabulary import CodedTensorSpec, TensorRole
 from uarcodec.pipeline.interp_init import tensor_reference
 
@@ -181,13 +181,21 @@ def code_model(
         candidates = [(plan.modes[i], plan.refs[i])]
         if plan.modes[i] in (RefMode.PREVIOUS, RefMode.LAST):
             candidates.append((RefMode.NONE, np.zeros(spec.shape, np.float32)))
-        best = None
+        best, failure = None, None
         for mode, ref in candidates:
-            q = quantize_residual(theta[i], ref, step)
+            try:
+                q = quantize_residual(theta[i], ref, step)
+            except UarCodingError as exc:
+                # a step fitted to a small residual can be far too fine for the tensor itself
+                # (a P-model tensor that barely moved): then only the residual is coded
+                failure = failure or exc
+                continue
             for choice in _choices(q, plan, i):
                 cost = _cost(q, choice, min_std)
                 if best is None or cost < best[0]:
                     best = (cost, q, mode, choice)
+        if best is None:
+            raise UarCodingError(f"tensor {spec.name}: {failure}")
         _, q, mode, choice = best
         tensors.append(code_tensor(q, mode, step, choice, min_std))
     return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
