@@ -142,8 +142,7 @@ DEFAULT_PRESET = Preset.MEDIUM
 # training gains from a larger one. At preset fast, 60 frames at 88k (docs/training_speed.md,
 # "A larger learning rate at preset fast"), x4 against x1: box +1.22 dB for +12% bytes, vtest
 # +1.47 dB for +2%, carphone (54k) +1.47 dB for +12%, megamind +1.11 dB for +14%; x1.5, x2 and
-# x3 gained less, x6 on
-# carphone no more. The other presets keep the paper's (not measured).
+# x3 gained less, x6 on carphone no more. The other presets keep the paper's (not measured).
 PRESET_LR_SCALE: dict[Preset, float] = {Preset.FAST: 4.0}
 
 # Every preset trains an I-model for at least this many steps, so that even the shortest ones
