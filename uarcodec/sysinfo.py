@@ -1,6 +1,7 @@
 """What the operating system tells or does for every layer: this process's peak resident memory,
-atomic file replacement and the C allocator's reuse of freed memory. Standard library only, so any package (``video/``, ``pipeline/``,
-``bench/``) and the scripts under ``benchmarks/`` can use it without importing each other."""
+atomic file replacement and the C allocator's reuse of freed memory. Standard library only, so
+any package (``video/``, ``pipeline/``, ``bench/``) and the scripts under ``benchmarks/`` can
+use it without importing each other."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from uarcodec.models.base import InrModel
 from uarcodec.pipeline.rate_control import steer_lambda, steers_after
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.settings import Device, Precision, QuantMode, TrainingSettings, parse_choice
-from uarcodec.vocabulary import CodedTensorSpec, EntropyModel, ModelFamily, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, EntropyModel, TensorRole
 
 
 @dataclass(frozen=True)
