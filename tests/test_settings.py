@@ -98,8 +98,9 @@ def test_auto_precision_is_bf16_where_the_hardware_is_fast_at_it(monkeypatch):
 
 
 def test_preset_fast_trains_at_its_own_learning_rate_and_an_explicit_one_wins():
-    """fast's short training uses a larger learning rate than the paper's (measured,
-    docs/training_speed.md); the other presets keep the paper's; --lr still overrides."""
+    """fast's short training trains I-models at a larger learning rate than the paper's
+    (measured, docs/training_speed.md) and P-models at the paper's; the other presets keep the
+    paper's; --lr still overrides."""
     from uarcodec.settings import PRESET_LR_SCALE, Preset, preset_training
 
     assert preset_training(Preset.FAST, 30).lr == pytest.approx(2e-3 * PRESET_LR_SCALE[Preset.FAST])
@@ -107,6 +108,8 @@ def test_preset_fast_trains_at_its_own_learning_rate_and_an_explicit_one_wins():
     assert preset_training(Preset.MEDIUM, 30).lr == pytest.approx(2e-3)
     assert preset_training(Preset.FAST, 120).lr == pytest.approx(1e-3 * PRESET_LR_SCALE[Preset.FAST])
     assert preset_training(Preset.FAST, 30, lr=1e-3).lr == 1e-3
+    # P-models fine-tune their reference at the paper's rate
+    assert preset_training(Preset.FAST, 30).for_p_models().lr == pytest.approx(2e-3)
 
 
 @pytest.mark.parametrize("gop", [1, 2, 4, 10, 30, 120])

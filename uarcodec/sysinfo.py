@@ -30,12 +30,13 @@ def retain_freed_memory() -> bool:
     """Make the C allocator keep freed blocks of up to 32 MiB for reuse (glibc only).
 
     A training step allocates and frees the same few-megabyte feature maps every step. By
-    default glibc maps blocks that large fresh from the kernel and hands them back when freed,
-    so every step touches its maps' pages anew: about 6,000 to 17,000 page faults a step for a
-    HiNeRV at CIF, 15 to 30% of its step time here (``benchmarks/bench_models.py``). Raising
-    the allocator's mmap and trim thresholds keeps that memory in the process: the resident
-    size stays at its peak, which the process reaches anyway. Process-wide and idempotent;
-    returns whether it was applied (False on a C library without ``mallopt``).
+    default glibc maps some blocks that large fresh from the kernel and hands them back when
+    freed, so a step touches their pages anew: about 1,000 (44k) to 2,800 (130k) page faults a
+    bf16 step for a HiNeRV at CIF, against under 50 with this, and 3 to 6% of the step time
+    here (``benchmarks/bench_models.py`` with and without ``--default-allocator``). Raising the
+    allocator's mmap and trim thresholds keeps that memory in the process: the resident size
+    stays at its peak, which the process reaches anyway. Process-wide and idempotent; returns
+    whether it was applied (False on a C library without ``mallopt``).
     """
     name = ctypes.util.find_library("c")
     try:

@@ -28,7 +28,7 @@ def layer_norm_last(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Te
     computed in float32 and returned in ``x``'s dtype.
 
     Under bf16 autocast the maps reaching a LayerNorm are bf16, and torch's CPU LayerNorm is
-    2x to 7x slower on bf16 maps of a few channels than on the same map in float32, casts
+    up to about 5x slower on bf16 maps of a few channels than on the same map in float32, casts
     included (forward and backward; ``benchmarks/bench_layer_norm.py``). Same function, float32
     statistics.
     """
