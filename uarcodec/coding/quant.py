@@ -239,10 +239,10 @@ def rate_bits_together(
     n = counts.clamp(min=1).to(x.dtype)
     floor = torch.tensor([q.min_std for q in quantizers], device=device, dtype=x.dtype)
     xd = x.detach()
-    loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, xd) / n
-    centred = xd - loc[segment]
-    if entropy_model(model) == EntropyModel.LAPLACE:  # the location's gradient flows (_fit_laplace)
-        loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, x) / n
+    laplace = entropy_model(model) == EntropyModel.LAPLACE  # its location's gradient flows (_fit_laplace)
+    loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, x if laplace else xd)
+    loc = loc / n
+    centred = xd - loc.detach()[segment]
     if entropy_model(model) == EntropyModel.GAUSSIAN:
         spread = torch.sqrt(torch.zeros_like(loc).index_add_(0, segment, centred * centred) / n)
         spread = torch.where(counts > 1, spread, floor)
