@@ -210,7 +210,9 @@ class TrainingSettings:
     rate_model: RateModel = RateModel.LAPLACE
     # P-models are fine-tunes of their reference: their own learning rate (lr * lr_p_scale),
     # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
-    lr_p_scale: float = 1.0  # measured: docs/temporal_reuse.md (0.3 until P-models got 30 epochs at fast)
+    # measured: docs/temporal_reuse.md (0.3 until P-models got 30 epochs at fast); preset fast,
+    # whose I-models train at 4x the rate, sets 0.25 (PRESET_LR_P_SCALE)
+    lr_p_scale: float = 1.0
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
