@@ -3,7 +3,8 @@
 (docs/temporal_reuse.md, "A lead: P-models at the full learning rate") or HiNeRV's grid learning
 rate (``--model hinerv``).
 
-One encode per variant (``uarcodec.api.encode``, p = 30, m = 5, the preset given, one thread)
+One encode per variant (``uarcodec.api.encode``, p = 30 and m = 5 unless ``-p``/``-m`` say
+otherwise, the preset given, one thread)
 of the first ``--frames`` frames. A variant is one argument of ``NAME=VALUE`` items separated by
 spaces: ``kernels=1,5,5,5,3`` forces the solver's block kernels (one per block, embedding side
 first: 5 for CIF and 640x352, 4 for QCIF), any other name replaces that field of the preset's
@@ -80,12 +81,13 @@ def run(args: argparse.Namespace, text: str, out: Path) -> dict:
     variant = parse_variant(text)
     if variant.kernels is not None and args.model != "hnerv":
         raise SystemExit("kernels=... is a variant of HNeRV's size solver only")
-    settings = TrainingOptions(family=args.model, preset=args.preset, lmbda=args.lmbda).encoder_settings(30, 5, args.size)
+    settings = TrainingOptions(family=args.model, preset=args.preset, lmbda=args.lmbda).encoder_settings(
+        args.gop_size, args.gom_size, args.size)
     settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, **variant.training))
     start = time.perf_counter()
     with solver_kernels(variant.kernels):
         report = encode(args.clip, str(out), settings, frames=args.frames, overwrite=True)
-        shape = network_shape(args.model, args.size, report.height, report.width, min(30, report.num_frames))
+        shape = network_shape(args.model, args.size, report.height, report.width, min(args.gop_size, report.num_frames))
     return {
         "clip": Path(args.clip).name, "frames": report.num_frames, "model": args.model, "size": args.size,
         "lambda": args.lmbda, "variant": text, **shape, "bytes": report.file_bytes,
@@ -101,6 +103,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", type=int, default=88_000)
     parser.add_argument("--lambda", dest="lmbda", type=float, default=150.0)
+    parser.add_argument("-p", "--gop-size", type=int, default=30)
+    parser.add_argument("-m", "--gom-size", type=int, default=5)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--model", default="hnerv", help="INR family (hnerv, hinerv)")
     parser.add_argument("--variants", nargs="+", default=[""], help='e.g. "kernels=1,5,5,5,3" or "lr_p_scale=1.0"')

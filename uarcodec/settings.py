@@ -142,11 +142,19 @@ DEFAULT_PRESET = Preset.MEDIUM
 # training gains from a larger one. At preset fast, 60 frames at 88k (docs/training_speed.md,
 # "A larger learning rate at preset fast"), x4 against x1: box +1.22 dB for +12% bytes, vtest
 # +1.47 dB for +2%, carphone (54k) +1.47 dB for +12%, megamind +1.11 dB for +14%; x1.5, x2 and
-# x3 gained less, x6 on carphone no more. The other presets keep the paper's (not measured).
-# It is the I-models' rate: P-models fine-tune their reference and keep the paper's (at x4 the
-# README bench's P-models fell 1 to 10 dB behind their I-model on box), PRESET_LR_P_SCALE.
-PRESET_LR_SCALE: dict[Preset, float] = {Preset.FAST: 4.0}
-PRESET_LR_P_SCALE: dict[Preset, float] = {Preset.FAST: 0.25}
+# x3 gained less, x6 on carphone no more. On the bundled sample (carphone QCIF, 30 frames, 54k,
+# lambda 150; docs/training_speed.md, "The learning rate of the other presets") x4 against x1
+# gave ultrafast +1.63 dB for +12% bytes, veryfast +1.43 dB for +9.5%, medium +0.98 dB for +5%;
+# superfast lies between ultrafast and veryfast. slow and veryslow keep the paper's (not measured).
+# It is the I-models' rate. P-models fine-tune their reference (PRESET_LR_P_SCALE): at x4 the
+# README bench's P-models fell 1 to 10 dB behind their I-model on box, so they keep the paper's
+# rate; at x2 (fast, 60 frames of box and vtest at 88k) they gained 0.25 and 0.32 dB for 9 and
+# 10% more bytes, about even on the curve. medium's longer P-models do better at x2: the demo's setting
+# (p = 10, m = 3, 30k) coded 9,965 bytes at 31.44 dB with P-models at x2 and 11,450 at 31.54
+# with them at x1 (0.5 dB below the x2 stream at equal rate).
+_SHORT_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST, Preset.MEDIUM)
+PRESET_LR_SCALE: dict[Preset, float] = {p: 4.0 for p in _SHORT_PRESETS}
+PRESET_LR_P_SCALE: dict[Preset, float] = {p: 1.0 / PRESET_LR_SCALE[p] for p in _SHORT_PRESETS} | {Preset.MEDIUM: 0.5}
 
 # Every preset trains an I-model for at least this many steps, so that even the shortest ones
 # give a usable picture on a short clip: carphone QCIF, 30 frames, at 27k parameters and lambda
@@ -211,7 +219,8 @@ class TrainingSettings:
     # P-models are fine-tunes of their reference: their own learning rate (lr * lr_p_scale),
     # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
     # measured: docs/temporal_reuse.md (0.3 until P-models got 30 epochs at fast); preset fast,
-    # whose I-models train at 4x the rate, sets 0.25 (PRESET_LR_P_SCALE)
+    # and the shorter presets, whose I-models train at 4x the rate, set 0.25, medium 0.5
+    # (PRESET_LR_P_SCALE)
     lr_p_scale: float = 1.0
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
