@@ -149,9 +149,9 @@ DEFAULT_PRESET = Preset.MEDIUM
 # It is the I-models' rate. P-models fine-tune their reference (PRESET_LR_P_SCALE): at x4 the
 # README bench's P-models fell 1 to 10 dB behind their I-model on box, so they keep the paper's
 # rate; at x2 (fast, 60 frames of box and vtest at 88k) they gained 0.25 and 0.32 dB for 9 and
-# 10% more bytes, about even on the curve. medium's longer P-models do better at x2: the demo's setting
-# (p = 10, m = 3, 30k) coded 9,965 bytes at 31.44 dB with P-models at x2 and 11,450 at 31.54
-# with them at x1 (0.5 dB below the x2 stream at equal rate).
+# 10% more bytes, about even on the curve. medium's longer P-models do better at x2: the demo's
+# setting (p = 10, m = 3, 30k) coded 9,965 bytes at 31.44 dB with P-models at x2 and 11,450 at
+# 31.54 with them at x1 (0.5 dB below the x2 stream at equal rate).
 _SHORT_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST, Preset.MEDIUM)
 PRESET_LR_SCALE: dict[Preset, float] = {p: 4.0 for p in _SHORT_PRESETS}
 PRESET_LR_P_SCALE: dict[Preset, float] = {p: 1.0 / PRESET_LR_SCALE[p] for p in _SHORT_PRESETS} | {Preset.MEDIUM: 0.5}
