@@ -148,13 +148,15 @@ DEFAULT_PRESET = Preset.MEDIUM
 # superfast lies between ultrafast and veryfast. slow and veryslow keep the paper's (not measured).
 # It is the I-models' rate. P-models fine-tune their reference (PRESET_LR_P_SCALE): at x4 the
 # README bench's P-models fell 1 to 10 dB behind their I-model on box, so they keep the paper's
-# rate; at x2 (fast, 60 frames of box and vtest at 88k) they gained 0.25 and 0.32 dB for 9 and
-# 10% more bytes, about even on the curve. medium's longer P-models do better at x2: the demo's
-# setting (p = 10, m = 3, 30k) coded 9,965 bytes at 31.44 dB with P-models at x2 and 11,450 at
-# 31.54 with them at x1 (0.5 dB below the x2 stream at equal rate).
+# rate. At x2 they do better: at fast (120 frames of box and vtest at 88k) the three P-models
+# gained 0.25 to 0.51 dB for 3 to 10% more of their bytes, and the README bench measured the
+# change on the five clips (docs/temporal_reuse.md); the demo's setting at medium (p = 10,
+# m = 3, 30k) coded 9,965 bytes at 31.44 dB with P-models at x2 and 11,450 at 31.54 with them
+# at x1 (0.5 dB below the x2 stream at equal rate). ultrafast to veryfast follow fast (not
+# measured on their own).
 _SHORT_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST, Preset.MEDIUM)
 PRESET_LR_SCALE: dict[Preset, float] = {p: 4.0 for p in _SHORT_PRESETS}
-PRESET_LR_P_SCALE: dict[Preset, float] = {p: 1.0 / PRESET_LR_SCALE[p] for p in _SHORT_PRESETS} | {Preset.MEDIUM: 0.5}
+PRESET_LR_P_SCALE: dict[Preset, float] = {p: 2.0 / PRESET_LR_SCALE[p] for p in _SHORT_PRESETS}
 
 # Every preset trains an I-model for at least this many steps, so that even the shortest ones
 # give a usable picture on a short clip: carphone QCIF, 30 frames, at 27k parameters and lambda
@@ -219,8 +221,7 @@ class TrainingSettings:
     # P-models are fine-tunes of their reference: their own learning rate (lr * lr_p_scale),
     # warm-up fraction and rate-distortion trade-off (lmbda * lambda_p_scale).
     # measured: docs/temporal_reuse.md (0.3 until P-models got 30 epochs at fast); preset fast,
-    # and the shorter presets, whose I-models train at 4x the rate, set 0.25, medium 0.5
-    # (PRESET_LR_P_SCALE)
+    # and the shorter presets, whose I-models train at 4x the rate, set 0.5 (PRESET_LR_P_SCALE)
     lr_p_scale: float = 1.0
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md
