@@ -147,9 +147,10 @@ DEFAULT_PRESET = Preset.MEDIUM
 # gave ultrafast +1.63 dB for +12% bytes, veryfast +1.43 dB for +9.5%, medium +0.98 dB for +5%;
 # superfast lies between ultrafast and veryfast. slow and veryslow keep the paper's (not measured).
 # It is the I-models' rate. P-models fine-tune their reference (PRESET_LR_P_SCALE): at x4 the
-# README bench's P-models fell 1 to 10 dB behind their I-model on box; at x2 they do better: at fast (120 frames of box and vtest at 88k) the three P-models
-# gained 0.25 to 0.51 dB for 3 to 10% more of their bytes, and the README bench measured the
-# change on the five clips (docs/temporal_reuse.md); the demo's setting at medium (p = 10,
+# README bench's P-models fell 1 to 10 dB behind their I-model on box; at x2 they do better:
+# at fast (120 frames of box and vtest at 88k) the three P-models gained 0.25 to 0.51 dB for 3
+# to 10% more of their bytes, and the README bench measured the change on the five clips
+# (docs/temporal_reuse.md: -2.8% to -8.3% BD-rate); the demo's setting at medium (p = 10,
 # m = 3, 30k) coded 9,965 bytes at 31.44 dB with P-models at x2 and 11,450 at 31.54 with them
 # at x1 (0.5 dB below the x2 stream at equal rate). ultrafast to veryfast follow fast (not
 # measured on their own).
