@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check of uarcodec, prepared to run in one go on a machine with a CUDA GPU (about 8
-# minutes on one data-centre GPU): the model benchmark on CUDA, then one 120-frame CIF encode
-# at preset medium on CUDA, decoded back. Every number goes into one markdown file.
+# The GPU check of uarcodec, prepared to run in one go on a machine with a CUDA GPU (under 8
+# minutes on one H100 by the parts' measured times, docs/training_speed.md "GPU"): the model benchmark on CUDA, the host syncs of a short CUDA
+# encode (benchmarks/cuda_syncs.py), then one 120-frame CIF encode at preset medium on CUDA,
+# decoded back. Every number goes into one markdown file.
 #
 #   bash benchmarks/gpu_check.sh [CLIP.y4m] [OUT.md]
 #
@@ -22,9 +23,18 @@ python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no C
   echo
   echo "## Model benchmark on CUDA"
   echo
-  echo '`python benchmarks/bench_models.py --device cuda --sizes 50000 150000 400000 --steps 20 --warmup 5`'
+  echo '`python benchmarks/bench_models.py --device cuda --sizes 50000 150000 --steps 20 --warmup 5`'
   echo
-  python benchmarks/bench_models.py --device cuda --sizes 50000 150000 400000 --steps 20 --warmup 5 --clip "$clip"
+  python benchmarks/bench_models.py --device cuda --sizes 50000 150000 --steps 20 --warmup 5 --clip "$clip" \
+    || echo "(the model benchmark failed)"
+  echo
+  echo "(the model benchmark took $SECONDS s since the start)"
+  echo
+  echo "## Host syncs of a short CUDA encode"
+  echo
+  python benchmarks/cuda_syncs.py "$clip" --frames 8 -p 4 -m 2 || echo "(the sync count failed)"
+  echo
+  echo "($SECONDS s since the start)"
   echo
   echo "## One encode on CUDA: $clip, p=30, m=5, 150k parameters, preset medium"
   echo

@@ -83,7 +83,8 @@ def test_training_options_resolve_to_the_preset_with_overrides():
 
 def test_auto_precision_is_bf16_where_the_hardware_is_fast_at_it(monkeypatch):
     """On a CPU with fast bf16, ``auto`` trains in bf16 (faster for both families at every
-    size, benchmarks/bench_models.py), elsewhere in fp32; an explicit choice stays."""
+    size, benchmarks/bench_models.py), elsewhere in fp32, and on CUDA in fp32 (bf16 measured
+    slower there); an explicit choice stays."""
     import torch
 
     from uarcodec.pipeline import fit
@@ -95,6 +96,10 @@ def test_auto_precision_is_bf16_where_the_hardware_is_fast_at_it(monkeypatch):
     monkeypatch.setattr(fit, "fast_bf16", lambda device: False)
     assert fit.resolve_precision(Precision.AUTO, cpu) is Precision.FP32
     assert fit.resolve_precision(Precision.BF16, cpu) is Precision.BF16
+    monkeypatch.setattr(fit, "fast_bf16", lambda device: True)
+    cuda = torch.device("cuda")
+    assert fit.resolve_precision(Precision.AUTO, cuda) is Precision.FP32
+    assert fit.resolve_precision(Precision.BF16, cuda) is Precision.BF16
 
 
 def test_short_presets_train_i_models_at_their_own_learning_rate_and_an_explicit_one_wins():

@@ -13,6 +13,7 @@ the reconstruction normatively.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -212,7 +213,7 @@ class TensorQuantizer(nn.Module):
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
         if noise:
-            x = x + (torch.rand(x.shape, generator=generator).to(x.device) - 0.5)
+            x = x + (_uniform(x.shape, generator, x.device) - 0.5)
         else:
             x = round_ste(x)
         return temporal_differences(x) if temporal else x
@@ -233,14 +234,12 @@ def rate_bits_together(
     values = [q.priced_values(t, r, noise, temporal=d, generator=generator).reshape(-1)
               for q, t, r, d in zip(quantizers, thetas, refs, temporal)]
     x = torch.cat(values)
-    device = x.device
-    counts = torch.tensor([v.numel() for v in values], device=device)
-    segment = torch.repeat_interleave(torch.arange(len(values), device=device), counts)
+    counts, segment, floor = _segments(tuple(v.numel() for v in values), tuple(q.min_std for q in quantizers),
+                                       x.device, x.dtype)
     n = counts.clamp(min=1).to(x.dtype)
-    floor = torch.tensor([q.min_std for q in quantizers], device=device, dtype=x.dtype)
     xd = x.detach()
     laplace = entropy_model(model) == EntropyModel.LAPLACE  # its location's gradient flows (_fit_laplace)
-    loc = torch.zeros(len(values), device=device, dtype=x.dtype).index_add_(0, segment, x if laplace else xd)
+    loc = torch.zeros(len(values), device=x.device, dtype=x.dtype).index_add_(0, segment, x if laplace else xd)
     loc = loc / n
     centred = xd - loc.detach()[segment]
     if entropy_model(model) == EntropyModel.GAUSSIAN:
@@ -250,6 +249,27 @@ def rate_bits_together(
         spread = torch.zeros_like(loc).index_add_(0, segment, centred.abs()) / n
     spread = torch.maximum(spread, floor)
     return -bin_log2_mass(x, loc[segment], spread[segment], model).sum()
+
+
+def _uniform(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """U(0, 1) values on ``device``, drawn from ``generator``: on the generator's own device
+    (a CUDA fit passes a CUDA generator, so no host copy per step), else on the CPU and moved."""
+    if generator is None or generator.device == device:
+        return torch.rand(shape, generator=generator, device=device)
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _segments(
+    sizes: tuple[int, ...], floors: tuple[float, ...], device: torch.device, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-tensor value counts, each value's tensor index and the spread floors, built once per
+    layout and device: a fit reuses them at every step (on CUDA a rebuild would be a host copy
+    and a sync per step). Read-only: callers never write into them."""
+    counts = torch.tensor(sizes, device=device)
+    segment = torch.repeat_interleave(torch.arange(len(sizes), device=device), counts, output_size=sum(sizes))
+    floor = torch.tensor(floors, device=device, dtype=dtype)
+    return counts, segment, floor
 
 
 class FixedBitsQuantizer(nn.Module):

@@ -69,10 +69,8 @@ def resolve_device(name: Device | str) -> torch.device:
 
 @functools.lru_cache(maxsize=None)
 def fast_bf16(device: torch.device) -> bool:
-    """Whether bf16 autocast speeds training up here: CUDA with bf16 support, or a CPU with
-    AMX or AVX512-BF16 (elsewhere CPU bf16 is emulated and slower than fp32)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    """Whether bf16 autocast speeds training up on this CPU: one with AMX or AVX512-BF16
+    (elsewhere CPU bf16 is emulated and slower than fp32)."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()
@@ -85,9 +83,13 @@ def resolve_precision(precision: Precision, device: torch.device) -> Precision:
     """The precision training really uses on ``device``: ``auto`` becomes bf16 where the
     hardware is fast at it, else fp32. On this project's CPU (AMX) both families train faster
     under bf16 autocast at every size measured, HiNeRV since its LayerNorms compute in float32
-    (benchmarks/bench_models.py, docs/training_speed.md)."""
+    (benchmarks/bench_models.py, docs/training_speed.md). On CUDA ``auto`` is fp32: a step of
+    models this small is bound by kernel launches, and autocast's casts only add kernels (H100:
+    bf16 at 0.55x to 1.09x of fp32's speed, docs/training_speed.md "GPU")."""
     if precision != Precision.AUTO:
         return precision
+    if device.type == "cuda":
+        return Precision.FP32
     return Precision.BF16 if fast_bf16(device) else Precision.FP32
 
 
@@ -229,17 +231,19 @@ def fit_model(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # frame order: the same on every device
+    # the rate term's noise is drawn where the codes live (no host copy per step on CUDA)
+    noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
     autocast = resolve_precision(settings.precision, device) == Precision.BF16
     history: list[FitProgress] = []
     forward = NetworkForward(model, settings.compile)
     lmbda = settings.lmbda
     model.train()
     for epoch in range(epochs):
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(device)
         sums = torch.zeros(3, device=device)
         for b in range(batches_per_epoch):
-            idx = order[b * settings.batch_size : (b + 1) * settings.batch_size].to(device)
+            idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
             current = list(thetas)
             if computed:
                 with record_function("uar.training_encoder"):
@@ -258,7 +262,7 @@ def fit_model(
             with record_function("uar.rate"):
                 if settings.quant == QuantMode.RQEC:
                     bits = rate_bits_together(quantizers, current, ref_t, noise=settings.rate_noise, model=entropy,
-                                              temporal=temporal or [False] * len(specs), generator=gen)
+                                              temporal=temporal or [False] * len(specs), generator=noise_gen)
                     bpp = bits / pixels
                 else:
                     bpp = torch.zeros((), device=device)
