@@ -133,8 +133,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 2)
-    for version in [(2, 0), (1, 3), (300, 0)]:
+    assert FORMAT_VERSION == (1, 3)
+    for version in [(2, 0), (1, 4), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
@@ -145,7 +145,7 @@ def test_newer_min_reader_version_is_a_version_error():
 
 
 def test_newer_writer_with_old_min_reader_is_read():
-    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2)]:
+    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2), ((1, 3), 3)]:
         header = sample_header(writer_version=(1, 7), min_reader_version=min_reader)
         goms = sample_goms(layout=layout)
         reader = UarReader(io.BytesIO(write_stream(header, goms)))
@@ -158,9 +158,9 @@ def test_newer_writer_with_old_min_reader_is_read():
 def test_stream_versions_default_to_the_format_version():
     header = sample_header()
     assert header.writer_version == header.min_reader_version == FORMAT_VERSION
-    assert header.tensor_layout == 2
+    assert header.tensor_layout == 3
     data = write_stream(header, sample_goms())
-    assert data[16:24] == bytes([1, 0, 2, 0, 1, 0, 2, 0])  # HEAD payload: versions 1.2, 1.2
+    assert data[16:24] == bytes([1, 0, 3, 0, 1, 0, 3, 0])  # HEAD payload: versions 1.3, 1.3
 
 
 # A real stream of the 1.0 encoder (uar encode before format 1.1), kept as it was written.

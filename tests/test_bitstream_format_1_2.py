@@ -38,7 +38,7 @@ from uarcodec.bitstream import (
 )
 from uarcodec.bitstream.records import EntropyModel, ModelKind, RefMode, TensorRecord
 from uarcodec.bitstream.settings_baseline import ENCODER_SETTINGS_BASELINE
-from uarcodec.errors import UarFormatError
+from uarcodec.errors import UarCodingError, UarFormatError
 
 GOMD_AT = 0x8E
 GOM_HEADER, MODEL_HEADER = 16, 17
@@ -143,11 +143,19 @@ def test_the_usual_records_are_the_promised_sizes(t, compact, old):
 
 def test_the_sample_streams_round_trip_in_every_layout():
     goms = sample_goms()
-    for header in (sample_header(), sample_header_1_1()):
+    header_1_2 = sample_header(writer_version=(1, 2), min_reader_version=(1, 2))
+    for header in (sample_header(), header_1_2, sample_header_1_1()):
         reader = UarReader(io.BytesIO(write_stream(header, goms)))
         assert reader.header == header
         for k, gom in enumerate(goms):
             assert_goms_equal(reader.read_gom(k), gom)
+    flagged = sample_goms(layout=3)  # some records zero-flagged: format 1.3 only
+    reader = UarReader(io.BytesIO(write_stream(sample_header(), flagged)))
+    for k, gom in enumerate(flagged):
+        assert_goms_equal(reader.read_gom(k), gom)
+    for header in (header_1_2, sample_header_1_1()):
+        with pytest.raises(UarCodingError, match="zero flags need format 1.3"):
+            write_stream(header, flagged)
     assert len(write_stream(sample_header(), goms)) < len(write_stream(sample_header_1_1(), goms))
 
 

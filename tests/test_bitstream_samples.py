@@ -86,10 +86,13 @@ def sample_header(**changes) -> StreamHeader:
     return StreamHeader(**fields)
 
 
-def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layout: int = 2) -> TensorRecord:
+def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layout: int = 2,
+            flag_rng: np.random.Generator | None = None) -> TensorRecord:
     """A random tensor record; with ``layout`` 1 or 2 (format 1.1, 1.2) it may also be Laplace,
     temporal, channel-masked (rank >= 1, at least one channel kept) or all zero (a ZERO record);
-    with ``layout`` 2 its symbols may also need 32 bits (a record that is not SHORT)."""
+    with ``layout`` 2 its symbols may also need 32 bits (a record that is not SHORT); with
+    ``layout`` 3 (format 1.3) a record that is not ZERO may also be zero-flagged (drawn from
+    ``flag_rng``, so that the other fields are those of layout 2)."""
     n_words = int(rng.integers(0, 12))
     lo = int(rng.integers(-40, 1))
     record = TensorRecord(
@@ -118,10 +121,15 @@ def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layo
         record.words = np.zeros(0, np.uint32)
         if record.channel_mask is not None:
             record.channel_mask[:] = False  # no channel coded: also all zero
+    if layout >= 3 and flag_rng is not None and not record.is_zero and flag_rng.integers(0, 2):
+        record.zero_flags = float(flag_rng.choice([-1, 1])) * float(flag_rng.integers(1, 64)) / 8
+        if not record.words.size:  # the flags always take words
+            record.words = flag_rng.integers(1, 2**32, size=2, dtype=np.uint32)
     return record
 
 
-def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int = 2) -> ModelRecord:
+def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int = 2,
+           flag_rng: np.random.Generator | None = None) -> ModelRecord:
     shapes = [(), (7,), (3, 5), (11, 3), (4, 2, 3, 3), (frames, 2, 2)]  # (11, 3): a 2-byte mask
     if kind == ModelKind.I:
         refs = [RefMode.NONE] * len(shapes)
@@ -135,19 +143,22 @@ def _model(rng: np.random.Generator, kind: ModelKind, frames: int, layout: int =
     if layout >= 2:  # a dimension above 65535: a record that is not SHORT
         shapes.append((2, 2**16))
         refs.append(refs[2])
-    tensors = [_tensor(rng, s, r, layout) for s, r in zip(shapes, refs)]
+    tensors = [_tensor(rng, s, r, layout, flag_rng) for s, r in zip(shapes, refs)]
     return ModelRecord(kind, frames, int(rng.integers(0, 2**32)), eps, tensors)
 
 
 def sample_goms(seed: int = 0, layout: int = 2) -> list[GomRecord]:
     """25 frames, p = 4, m = 3: GOMs of GOPs [4, 4, 4], [4, 4, 4], [1]. ``layout`` 2: records
     using every field of format 1.1, SHORT and 32-bit records of 1.2 (for seed 0, see
-    test_sample_goms_use_every_field); ``layout`` 1: the same without the tensors that need
+    test_sample_goms_use_every_field); ``layout`` 3: the same records, some of them
+    zero-flagged (format 1.3); ``layout`` 1: the same as 2 without the tensors that need
     32 bits; ``layout`` 0: what format 1.0 can hold (Gaussian, no flags, no LAST)."""
     rng = np.random.default_rng(seed)
+    flag_rng = np.random.default_rng(seed + 1_000_003)
     goms, first = [], 0
     for index, gops in enumerate([[4, 4, 4], [4, 4, 4], [1]]):
-        models = [_model(rng, ModelKind.I if j == 0 else ModelKind.P, f, layout) for j, f in enumerate(gops)]
+        models = [_model(rng, ModelKind.I if j == 0 else ModelKind.P, f, layout, flag_rng)
+                  for j, f in enumerate(gops)]
         goms.append(GomRecord(index, first, sum(gops), models))
         first += sum(gops)
     return goms
@@ -210,8 +221,8 @@ def rechecksum(data: bytearray, chunk_offset: int) -> None:
     data[end : end + 4] = (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
-def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 2) -> None:
-    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1 or 2 = 1.2) holds
+def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 3) -> None:
+    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1, 2 = 1.2, 3 = 1.3) holds
     the records ``want`` was written from. From 1.1 on a tensor whose integers are all 0 is a ZERO record:
     only its shape, ref_mode and zero-ness are stored, and it reads back in its canonical form."""
     assert (got.index, got.first_frame, got.num_frames) == (want.index, want.first_frame, want.num_frames)
@@ -227,7 +238,7 @@ def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 2) -> None:
             assert gt.is_zero == wt.is_zero
             if layout >= 1 and wt.is_zero:
                 assert (gt.step, gt.mean, gt.std, gt.min_symbol, gt.max_symbol) == (1.0, 0.0, 1.0, 0, 0)
-                assert gt.words.size == 0 and gt.channel_mask is None
+                assert gt.words.size == 0 and gt.channel_mask is None and gt.zero_flags is None
                 assert gt.entropy_model == EntropyModel.GAUSSIAN and gt.temporal is False
                 continue
             assert (gt.step, gt.mean, gt.std) == (wt.step, wt.mean, wt.std)
@@ -241,6 +252,7 @@ def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 2) -> None:
                 assert gt.channel_mask.dtype == bool and gt.channel_mask.shape == (gt.shape[0],)
                 assert np.array_equal(gt.channel_mask, wt.channel_mask)
             assert gt.coded_elements == wt.coded_elements
+            assert gt.zero_flags == wt.zero_flags
 
 
 # ----------------------------------------------------------------- the spec's example streams

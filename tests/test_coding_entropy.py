@@ -12,14 +12,19 @@ from hypothesis import strategies as st
 from uarcodec.coding.entropy import (
     CODER_ID,
     MAX_SYMBOL_SPAN,
+    check_flag_param,
     coder_version,
     decode_tensor,
+    decode_zero_flagged,
     encode_tensor,
+    encode_zero_flagged,
     fdlibm_exp,
+    flag_bits,
     ideal_bits,
     model_cumulatives,
     symbol_range,
 )
+from uarcodec.coding.zero_flags import flag_param, shift_nonzero, unshift_nonzero
 from uarcodec.errors import UarCodingError
 from uarcodec.vocabulary import EntropyModel
 from conftest import SHARED_DATA
@@ -490,3 +495,94 @@ def test_real_non_gaussian_data_roundtrips_near_its_model_size():
     assert np.array_equal(decode_tensor(enc.words, q.size, mean, std, enc.min_symbol, enc.max_symbol), q.ravel())
     ideal = ideal_bits(q, mean, std, enc.min_symbol, enc.max_symbol)
     assert ideal <= 32 * enc.words.size <= ideal + 96
+
+
+# --- zero flags (format 1.3, bitstream_spec.md section 6.1.3) ------------------------------------
+
+
+def spec_encode_zero_flagged(q: np.ndarray, mean: float, std: float, a: float, model: EntropyModel) -> np.ndarray:
+    """Section 6.1.3 read independently: the flags of every symbol under the flag model, then
+    the shifted nonzero symbols under the record's model, as one sequence of the section 12 ANS
+    coder (the decoder takes the flags first)."""
+    flags = (q != 0).astype(np.int64)
+    nonzero = q[q != 0]
+    shifted = np.where(nonzero > 0, nonzero - 1, nonzero)
+    loc, scale = (0.0, a) if a > 0 else (1.0, -a)
+    lefts, probs = model_cumulatives(flags, loc, scale, 0, 1, model=LAPLACE)
+    pairs = list(zip(lefts.tolist(), probs.tolist()))
+    lo, hi = symbol_range(shifted)
+    if lo < hi:
+        vl, vp = model_cumulatives(shifted, mean, std, lo, hi, model=model)
+        pairs += list(zip(vl.tolist(), vp.tolist()))
+    state, words = 0, []
+    for left, prob in reversed(pairs):
+        if (state >> 40) >= prob:
+            words.append(state & 0xFFFFFFFF)
+            state >>= 32
+        state = ((state // prob) << 24) | (left + state % prob)
+    while state:
+        words.append(state & 0xFFFFFFFF)
+        state >>= 32
+    return np.array(words, dtype=np.uint32)
+
+
+@pytest.mark.parametrize("model", [LAPLACE, GAUSSIAN])
+@pytest.mark.parametrize("zeros", [0.0, 0.3, 0.82, 0.99])
+def test_zero_flagged_coding_round_trips_exactly_as_specified(model, zeros):
+    for seed in range(4):
+        q = sparse_residual(int(np.random.default_rng(seed).integers(2, 3000)), seed, zeros=zeros)
+        if not q.any():
+            q[0] = -3
+        a = flag_param(float(np.mean(q == 0)))
+        enc = encode_zero_flagged(q, -0.5, 2.5, a, model=model)
+        shifted = shift_nonzero(q[q != 0])
+        assert (enc.min_symbol, enc.max_symbol) == symbol_range(shifted)
+        assert enc.words.tolist() == spec_encode_zero_flagged(q, -0.5, 2.5, a, model).tolist()
+        out = decode_zero_flagged(enc.words, q.size, -0.5, 2.5, a, enc.min_symbol, enc.max_symbol, model=model)
+        assert out.dtype == np.int32 and np.array_equal(out, q)
+
+
+def test_zero_flags_with_one_nonzero_value_and_extreme_symbols():
+    q = np.array([0, 0, 7, 0, 7, 7, 0], np.int32)  # the nonzero part takes no words of its own
+    a = flag_param(4 / 7)
+    enc = encode_zero_flagged(q, 0.0, 1.0, a)
+    assert enc.min_symbol == enc.max_symbol == 6
+    assert np.array_equal(decode_zero_flagged(enc.words, q.size, 0.0, 1.0, a, 6, 6), q)
+    q = np.array([0, 2**31 - 1, 2**31 - 1000, 0], np.int32)  # shifted: at most 2**31 - 2
+    a = flag_param(0.5)
+    enc = encode_zero_flagged(q, 0.0, 1e9, a)
+    assert np.array_equal(decode_zero_flagged(enc.words, 4, 0.0, 1e9, a, enc.min_symbol, enc.max_symbol), q)
+
+
+def test_the_flag_parameter_gives_the_zero_share_it_was_made_for():
+    for share in (0.01, 0.2, 0.5, 0.7, 0.9, 0.999):
+        a = flag_param(share)
+        zeros = flag_bits(1, 0, a)
+        assert zeros == pytest.approx(-math.log2(share), abs=2e-3)
+    with pytest.raises(UarCodingError):
+        check_flag_param(0.0)
+    for bad in (math.nan, math.inf, 1e39):
+        with pytest.raises(UarCodingError):
+            check_flag_param(bad)
+    assert np.array_equal(unshift_nonzero(shift_nonzero(np.array([-3, -1, 1, 4]))), [-3, -1, 1, 4])
+
+
+def test_zero_flagged_garbage_is_refused_or_decodes_in_range():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        words = rng.integers(0, 2**32, int(rng.integers(0, 6)), dtype=np.uint32)
+        n = int(rng.integers(0, 40))
+        lo = int(rng.integers(-20, 20))
+        hi = lo + int(rng.integers(0, 30))
+        a = float(np.float32(rng.choice([-1, 1]) * rng.uniform(0.01, 50)))
+        try:
+            out = decode_zero_flagged(words, n, 0.0, 2.0, a, lo, hi, model=LAPLACE)
+        except UarCodingError:
+            continue
+        assert out.shape == (n,) and out.dtype == np.int32
+        nz = out[out != 0]
+        assert np.all(shift_nonzero(nz) >= lo) and np.all(shift_nonzero(nz) <= hi)
+    with pytest.raises(UarCodingError):
+        decode_zero_flagged(np.zeros(0, np.uint32), 3, 0.0, 1.0, 2.0, 0, 1)
+    with pytest.raises(UarCodingError):
+        decode_zero_flagged(np.array([5], np.uint32), 3, 0.0, 1.0, 2.0, 0, 2**31 - 1)

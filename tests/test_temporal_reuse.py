@@ -25,6 +25,11 @@ OLD_STREAM = Path(__file__).parent / "data" / "format_1_0.uar"
 # sha256 of every decoded parameter (float32, little-endian, stream order) of OLD_STREAM, as
 # the 1.0 decoder (commit 5efe9d5) rebuilt them.
 OLD_STREAM_PARAMS_SHA256 = "55c1212b24a3cc4e02a539281b5903eb396696b82414a88ffa05bc974a393c78"
+# A real stream of the format 1.2 encoder (version 0.4.4: `uar --threads 1 encode
+# carphone_qcif_30f.y4m -frames 8 -p 4 -m 2 --preset ultrafast --size 20k`), and the sha256 of
+# its decoded frames (Y, U, V bytes of each frame in order) as the 0.4.4 decoder wrote them.
+STREAM_1_2 = Path(__file__).parent / "data" / "format_1_2.uar"
+STREAM_1_2_FRAMES_SHA256 = "9184d869eefb001a842b882ff769339cfc62f80ecb295eaec327f135b21b3a4f"
 
 
 def _sparse_codes(shape, seed=0, zero_channels=()):
@@ -40,10 +45,13 @@ CHOICES = {
     "laplace": CodingChoice(EntropyModel.LAPLACE, False, None),
     "laplace-temporal": CodingChoice(EntropyModel.LAPLACE, True, None),
     "gaussian-temporal": CodingChoice(EntropyModel.GAUSSIAN, True, None),
+    "laplace-flags": CodingChoice(EntropyModel.LAPLACE, False, None, zero_flags=True),
+    "gaussian-flags": CodingChoice(EntropyModel.GAUSSIAN, False, None, zero_flags=True),
+    "laplace-temporal-flags": CodingChoice(EntropyModel.LAPLACE, True, None, zero_flags=True),
 }
 
 
-@pytest.mark.parametrize("name", [*CHOICES, "laplace-mask", "laplace-temporal-mask", "zero"])
+@pytest.mark.parametrize("name", [*CHOICES, "laplace-mask", "laplace-temporal-mask", "laplace-mask-flags", "zero"])
 def test_every_coding_choice_round_trips_exactly(name):
     shape = (6, 3, 4)
     q = _sparse_codes(shape, zero_channels=(1, 4))
@@ -56,6 +64,8 @@ def test_every_coding_choice_round_trips_exactly(name):
         if temporal:
             symbols[1:] = q[1:] - q[:-1]
         choice = CodingChoice(EntropyModel.LAPLACE, temporal, symbols.reshape(6, -1).any(axis=1))
+    elif name == "laplace-mask-flags":
+        choice = CodingChoice(EntropyModel.LAPLACE, False, q.reshape(6, -1).any(axis=1), zero_flags=True)
     else:
         choice = CHOICES[name]
     record = code_tensor(q, RefMode.NONE, np.float32(0.01), choice, 0.05)
@@ -65,6 +75,43 @@ def test_every_coding_choice_round_trips_exactly(name):
     assert parsed.is_zero == (name == "zero")
     if name != "zero":
         assert parsed.entropy_model == choice.model and parsed.temporal == choice.temporal
+        assert (parsed.zero_flags is not None) == choice.zero_flags
+
+
+def test_zero_flags_make_a_sparse_residual_smaller_and_the_coder_picks_them():
+    """A P-model's residual codes are mostly 0: flags for the zeros, then the nonzero values,
+    cost less than one Laplace over all of them, and code_model chooses that coding."""
+    from uarcodec.pipeline.model_coding import ModelPlan, code_model
+    from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
+
+    q = _sparse_codes((64, 32), seed=3)
+    sizes = {n: code_tensor(q, RefMode.INTERP, np.float32(0.01), CHOICES[n], 0.05).coded_bytes
+             for n in ("laplace", "laplace-flags")}
+    assert sizes["laplace-flags"] < 0.95 * sizes["laplace"]
+    spec = CodedTensorSpec("weight", q.shape, TensorRole.WEIGHT, InitSpec(InitKind.ZEROS))
+    ref = np.zeros(q.shape, np.float32)
+    plan = ModelPlan(ModelKind.P, 1, 0.0, [RefMode.INTERP], [ref], [ref], [False], EntropyModel.LAPLACE, [False])
+    step = float(np.float32(0.01))
+    record = code_model([spec], plan, [q * np.float32(step)], [step], [ref], 4, 0.05).tensors[0]
+    assert record.zero_flags is not None
+    assert np.array_equal(tensor_codes(record), q)
+    # the paper's Gaussian rate model keeps its one per-layer Gaussian
+    gaussian = ModelPlan(ModelKind.P, 1, 0.0, [RefMode.INTERP], [ref], [ref], [False], EntropyModel.GAUSSIAN, [False])
+    record = code_model([spec], gaussian, [q * np.float32(step)], [step], [ref], 4, 0.05).tensors[0]
+    assert record.zero_flags is None and record.entropy_model == EntropyModel.GAUSSIAN
+
+
+def test_a_format_1_2_stream_still_decodes_to_the_same_frames():
+    digest = hashlib.sha256()
+    with api.open_stream(STREAM_1_2) as stream:
+        assert stream.header.writer_version == stream.header.min_reader_version == (1, 2)
+        frames = 0
+        for clip in stream.frames(device="cpu"):
+            frames += clip.num_frames
+            for plane in (clip.y, clip.u, clip.v):
+                digest.update(plane.tobytes())
+    assert frames == 8
+    assert digest.hexdigest() == STREAM_1_2_FRAMES_SHA256
 
 
 def test_a_laplace_coded_sparse_residual_is_smaller_than_a_gaussian_one():

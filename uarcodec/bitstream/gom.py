@@ -1,6 +1,7 @@
 """The GOMD chunk payload: one GOM's models and coded tensors (spec section 6), in the tensor-record
-layout of the stream's version: 1.0, 1.1 (flags, entropy model, channel mask) or 1.2 (compact:
-one head byte, 16-bit fields in SHORT records).
+layout of the stream's version: 1.0, 1.1 (flags, entropy model, channel mask), 1.2 (compact:
+one head byte, 16-bit fields in SHORT records) or 1.3 (1.2 with zero-flagged records: head bit 7
+and a float32 flag parameter after std).
 
 ``serialize_gom`` checks every constraint of spec 6.2 (UarCodingError) so that the writer never
 writes what a reader rejects; ``parse_gom`` checks them again on the bytes (UarFormatError).
@@ -43,8 +44,8 @@ _NAME = "GOMD"
 
 
 def _layout(header: StreamHeader | None) -> int:
-    """The tensor-record layout: the stream's (1.0, 1.1 or 1.2), the current one without a header."""
-    return 2 if header is None else header.tensor_layout
+    """The tensor-record layout: the stream's (1.0 to 1.3), the current one without a header."""
+    return 3 if header is None else header.tensor_layout
 
 
 # Tensor-record flags (format 1.1, spec 6.1; bits 2..4 of a 1.2 record's head byte).
@@ -59,7 +60,8 @@ HEAD_REF_MODE = 0x03  # bits 0-1
 HEAD_FLAGS_SHIFT = 2  # bits 2-4: the flags above
 HEAD_LAPLACE = 0x20  # bit 5: entropy model 1 (Laplace)
 HEAD_SHORT = 0x40  # bit 6
-HEAD_RESERVED = 0x80  # bit 7, always 0
+HEAD_RESERVED = 0x80  # bit 7: 0 in format 1.2; in 1.3 HEAD_ZERO_FLAGS
+HEAD_ZERO_FLAGS = 0x80  # bit 7 (format 1.3): zero flags, then the nonzero symbols (spec 6.1.3)
 
 
 @dataclass(frozen=True)
@@ -70,21 +72,23 @@ class _Coding:
     flags: int = 0
     model: EntropyModel = EntropyModel.GAUSSIAN
     short: bool = False
+    zero_flags: bool = False  # format 1.3
 
     @property
     def zero(self) -> bool:
         return bool(self.flags & FLAG_ZERO)
 
     def head(self) -> int:
-        """The 1.2 head byte."""
+        """The 1.2 (1.3) head byte."""
         return (int(self.ref_mode) | self.flags << HEAD_FLAGS_SHIFT
-                | (HEAD_LAPLACE if self.model == EntropyModel.LAPLACE else 0) | (HEAD_SHORT if self.short else 0))
+                | (HEAD_LAPLACE if self.model == EntropyModel.LAPLACE else 0) | (HEAD_SHORT if self.short else 0)
+                | (HEAD_ZERO_FLAGS if self.zero_flags else 0))
 
     @classmethod
     def from_head(cls, head: int) -> _Coding:
         model = EntropyModel.LAPLACE if head & HEAD_LAPLACE else EntropyModel.GAUSSIAN
         return cls(RefMode(head & HEAD_REF_MODE), (head >> HEAD_FLAGS_SHIFT) & KNOWN_FLAGS, model,
-                   bool(head & HEAD_SHORT))
+                   bool(head & HEAD_SHORT), bool(head & HEAD_ZERO_FLAGS))
 
 
 def fits_short(dims: tuple[int, ...], min_symbol: int = 0, max_symbol: int = 0, word_count: int = 0) -> bool:
@@ -145,6 +149,7 @@ class _Body:
     max_symbol: int
     mask: bytes
     words: bytes
+    flag_param: float | None = None  # zero-flagged records (format 1.3)
 
     def fits_short(self, shape: tuple[int, ...]) -> bool:
         return fits_short(shape, self.min_symbol, self.max_symbol, len(self.words) // 4)
@@ -169,6 +174,8 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
         raise out.fail(f"{what}: unknown ref_mode {t.ref_mode!r}") from None
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise out.fail(f"{what}: a tensor of an I-model must have ref_mode NONE, not {ref_mode.name}")
+    if t.zero_flags is not None and (layout < 3 or t.is_zero):
+        raise out.fail(f"{what}: zero flags need format 1.3 and a record that is not ZERO")
     if layout == 0:
         if ref_mode == RefMode.LAST:
             raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
@@ -181,7 +188,7 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
     if flags & FLAG_ZERO:
         return _Coding(ref_mode, flags)
     try:
-        return _Coding(ref_mode, flags, EntropyModel(t.entropy_model))
+        return _Coding(ref_mode, flags, EntropyModel(t.entropy_model), zero_flags=t.zero_flags is not None)
     except ValueError:
         raise out.fail(f"{what}: unknown entropy model {t.entropy_model!r}") from None
 
@@ -206,7 +213,16 @@ def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], fl
         if kept.shape != (shape[0],) or not kept.any():
             raise out.fail(f"{what}: the channel mask must have {shape[0]} entries, at least one set")
         mask = mask_bytes(kept)
-    return _Body(step, mean, std, lo, hi, mask, _words_bytes(t.words, out, what))
+    flag_param = None
+    if t.zero_flags is not None:
+        flag_param = out.float32(t.zero_flags, f"{what} flag parameter")
+        if not (math.isfinite(flag_param) and flag_param != 0.0):
+            raise out.fail(f"{what}: flag parameter {t.zero_flags!r} must be finite and nonzero (as float32)")
+        if hi >= I32_MAX:
+            raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
+        if not np.asarray(t.words).size:
+            raise out.fail(f"{what}: a zero-flagged record always has words (its flags)")
+    return _Body(step, mean, std, lo, hi, mask, _words_bytes(t.words, out, what), flag_param)
 
 
 def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, what: str, layout: int) -> None:
@@ -229,6 +245,8 @@ def _write_body(out: PayloadBuilder, body: _Body, short: bool, what: str) -> Non
     out.f32(body.step, f"{what} step")
     out.f32(body.mean, f"{what} mean")
     out.f32(body.std, f"{what} std")
+    if body.flag_param is not None:
+        out.f32(body.flag_param, f"{what} flag parameter")
     _write_sint(out, body.min_symbol, short, f"{what} min_symbol")
     _write_sint(out, body.max_symbol, short, f"{what} max_symbol")
     out.raw(body.mask)
@@ -376,14 +394,17 @@ def _read_classic_prefix(src: PayloadReader, kind: ModelKind, what: str,
     return dims, _Coding(ref_mode, flags, EntropyModel(code))
 
 
-def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str) -> tuple[tuple[int, ...], _Coding]:
-    """Head byte, rank and dims of a 1.2 record."""
+def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str,
+                         layout: int) -> tuple[tuple[int, ...], _Coding]:
+    """Head byte, rank and dims of a 1.2 or 1.3 record."""
     at = src.offset
     head = src.u8(f"{what} head")
-    if head & HEAD_RESERVED:
+    if head & HEAD_RESERVED and layout < 3:
         raise src.error(f"{what}: head byte {head:#04x} sets the reserved bit 7", at=at)
     coding = _Coding.from_head(head)
     _check_flag_bits(src, coding.flags, what, at, laplace=bool(head & HEAD_LAPLACE))
+    if coding.zero and coding.zero_flags:
+        raise src.error(f"{what}: head byte {head:#04x}: a ZERO record has no zero flags", at=at)
     _check_ref_mode(src, coding.ref_mode, kind, what, at, 2)
     rank = _read_rank(src, what)
     _check_flags_rank(src, coding.flags, rank, what, at)
@@ -410,12 +431,21 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
     step = _read_f32_checked(src, f"{what} step", positive=True)
     mean = _read_f32_checked(src, f"{what} mean", positive=False)
     std = _read_f32_checked(src, f"{what} std", positive=True)
+    flag_param = None
+    if coding.zero_flags:
+        at = src.offset
+        flag_param = src.f32(f"{what} flag parameter")
+        if not (math.isfinite(flag_param) and flag_param != 0.0):
+            raise src.error(f"{what}: flag parameter {flag_param!r} must be finite and nonzero", at=at)
     min_symbol = _read_sint(src, short, f"{what} min_symbol")
     at = src.offset
     max_symbol = _read_sint(src, short, f"{what} max_symbol")
     if min_symbol > max_symbol:
         raise src.error(f"{what}: min_symbol {min_symbol} > max_symbol {max_symbol}", at=at)
-    if layout >= 1 and min_symbol == max_symbol == 0 and not coding.flags & FLAG_CHANNEL_MASK:
+    if coding.zero_flags and max_symbol >= I32_MAX:
+        raise src.error(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}", at=at)
+    if (layout >= 1 and min_symbol == max_symbol == 0 and not coding.flags & FLAG_CHANNEL_MASK
+            and not coding.zero_flags):
         raise src.error(f"{what}: every integer is 0: must be a ZERO record", at=at)
     mask = _read_mask(src, dims[0], what) if coding.flags & FLAG_CHANNEL_MASK else None
     at = src.offset
@@ -424,15 +454,17 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         raise src.error(f"{what}: word_count {count} exceeds the {src.remaining} bytes left", at=at)
     if layout >= 2 and not short and fits_short(dims, min_symbol, max_symbol, count):
         raise src.error(f"{what}: every value fits 16 bits: the record must be SHORT", at=head_at)
+    if coding.zero_flags and count == 0:
+        raise src.error(f"{what}: a zero-flagged record has no words", at=at)
     words = src.u32_array(count, f"{what} words")
     return TensorRecord(dims, coding.ref_mode, step, mean, std, min_symbol, max_symbol, words, coding.model,
-                        bool(coding.flags & FLAG_TEMPORAL), mask)
+                        bool(coding.flags & FLAG_TEMPORAL), mask, flag_param)
 
 
 def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) -> TensorRecord:
     head_at = src.offset  # a 1.2 record's head byte
     if layout >= 2:
-        dims, coding = _read_compact_prefix(src, kind, what)
+        dims, coding = _read_compact_prefix(src, kind, what, layout)
     else:
         dims, coding = _read_classic_prefix(src, kind, what, layout)
     if coding.zero:

@@ -24,8 +24,9 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 )
 
 # The format version this package writes. 1.1: tensor records with flags, entropy model and
-# channel mask; 1.2: compact tensor records and the encoder settings baseline (spec 5.2).
-FORMAT_VERSION = (1, 2)
+# channel mask; 1.2: compact tensor records and the encoder settings baseline (spec 5.2); 1.3:
+# zero-flagged tensor records (spec 6.1.3).
+FORMAT_VERSION = (1, 3)
 
 
 class ModelKind(enum.IntEnum):
@@ -70,10 +71,12 @@ class StreamHeader:
 
     @property
     def tensor_layout(self) -> int:
-        """The minor version whose GOM tensor-record layout this stream uses (0, 1 or 2)."""
+        """The minor version whose GOM tensor-record layout this stream uses (0, 1, 2 or 3)."""
         if self.min_reader_version < (1, 1):
             return 0
-        return 1 if self.min_reader_version < (1, 2) else 2
+        if self.min_reader_version < (1, 2):
+            return 1
+        return 2 if self.min_reader_version < (1, 3) else 3
 
 
 @dataclass
@@ -83,7 +86,11 @@ class TensorRecord:
     max_symbol]; the symbols are the integers ``q`` (or, with ``temporal``, their differences
     along the first dimension) of the channels (first dimension) ``channel_mask`` keeps, the
     others being 0; the decoder computes ``ref + q * step``. A tensor whose integers are all 0
-    is written as a zero record (formats 1.1 and 1.2)."""
+    is written as a zero record (formats 1.1 to 1.3). With ``zero_flags`` (format 1.3) the
+    symbols are coded in two parts: one flag per symbol (is it nonzero?) under the two-symbol
+    Laplace that ``zero_flags`` describes, then the nonzero symbols, shifted to close the gap
+    at 0, under ``entropy_model``; [min_symbol, max_symbol] is then their shifted range
+    (:mod:`uarcodec.coding.zero_flags`)."""
 
     shape: tuple[int, ...]
     ref_mode: RefMode
@@ -96,11 +103,12 @@ class TensorRecord:
     entropy_model: EntropyModel = EntropyModel.GAUSSIAN
     temporal: bool = False  # symbols are differences along the first dimension
     channel_mask: np.ndarray | None = None  # bool per first-dimension channel: True = coded
+    zero_flags: float | None = None  # float32 parameter of the flags' model; None: no zero flags
 
     @property
     def is_zero(self) -> bool:
         """Every integer is 0 (nothing is coded)."""
-        return self.min_symbol == 0 and self.max_symbol == 0 and (
+        return self.min_symbol == 0 and self.max_symbol == 0 and self.zero_flags is None and (
             self.channel_mask is None or not self.channel_mask.any()
         )
 

@@ -6,7 +6,8 @@ std)`` (model 0, the default) or ``QuantizedLaplace(min_symbol, max_symbol, mean
 (model 1, peaked, for sparse residuals; ``std`` then carries the Laplace scale ``b``):
 constriction's leaky quantizer at 24 bits of precision over a distribution whose two parameters
 are float32 values stored in the stream. ``bitstream_spec.md (sections 11-13)`` specifies the
-probability models and the word production exactly.
+probability models and the word production exactly. With zero flags (format 1.3,
+:mod:`uarcodec.coding.zero_flags`) the same words hold the flags first, then the nonzero symbols.
 
 Every parameter is checked here before it reaches constriction: a Rust panic surfaces in Python
 as ``pyo3_runtime.PanicException``, which derives from ``BaseException`` and would slip past
@@ -23,6 +24,7 @@ from importlib import metadata
 import constriction
 import numpy as np
 
+from uarcodec.coding.zero_flags import flag_location_scale, shift_nonzero, unshift_nonzero
 from uarcodec.errors import UarCodingError
 from uarcodec.vocabulary import EntropyModel
 
@@ -122,6 +124,102 @@ def _model(mean32: float, std32: float, min_symbol: int, max_symbol: int, model:
 
 def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
+
+
+def check_flag_param(a: float) -> float:
+    """The zero-flag parameter as the exactly equal Python float: finite and nonzero as float32."""
+    a32 = _as_float32(a, "zero-flag parameter")
+    if a32 == 0.0:
+        raise UarCodingError("the zero-flag parameter must not be 0")
+    return a32
+
+
+def _flag_model(a32: float):
+    loc, scale = flag_location_scale(a32)
+    return _QuantizedLaplace(0, 1, loc, scale)
+
+
+def _run_coder(action: str, work):
+    """``work()``, with whatever constriction raises (a Rust panic too) as UarCodingError."""
+    try:
+        return work()
+    except Exception as exc:
+        raise UarCodingError(f"entropy {action} failed: {exc}") from exc
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise UarCodingError(f"entropy {action} failed: {exc}") from exc
+        raise
+
+
+def encode_zero_flagged(
+    q: np.ndarray, mean: float, std: float, flag_param: float, *, model: EntropyModel = EntropyModel.LAPLACE
+) -> EncodedTensor:
+    """Code the integers of ``q`` (C order) with zero flags (spec 6.1.3): their flags under
+    the flag model of ``flag_param``, then their nonzero values, shifted, under ``model``
+    (``mean``, ``std``) on the shifted values' own range, which is returned ((0, 0) when every
+    integer is 0). The decoder takes the flags first, so they are pushed last."""
+    q = np.asarray(q)
+    if not np.issubdtype(q.dtype, np.integer):
+        raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
+    if q.size > MAX_ELEMENTS:
+        raise UarCodingError(f"too many symbols in one tensor ({q.size})")
+    symbols = np.ascontiguousarray(q.reshape(-1), dtype=np.int64)
+    shifted = shift_nonzero(symbols[symbols != 0])
+    lo, hi = symbol_range(shifted)
+    mean32, std32 = _check_model(mean, std, lo, hi, model)
+    a32 = check_flag_param(flag_param)
+    kind = entropy_model(model)
+    flags = (symbols != 0).astype(np.int32)
+
+    def work() -> np.ndarray:
+        coder = _AnsCoder()
+        if lo < hi:
+            coder.encode_reverse(shifted.astype(np.int32), _model(mean32, std32, lo, hi, kind))
+        coder.encode_reverse(flags, _flag_model(a32))
+        return np.asarray(coder.get_compressed(), dtype=np.uint32)
+
+    return EncodedTensor(_run_coder("coding", work), lo, hi)
+
+
+def decode_zero_flagged(
+    words: np.ndarray, num_elements: int, mean: float, std: float, flag_param: float,
+    min_symbol: int, max_symbol: int, *, model: EntropyModel = EntropyModel.LAPLACE,
+) -> np.ndarray:
+    """The ``num_elements`` integers (int32, flat) that :func:`encode_zero_flagged` coded in
+    ``words``; untrusted words decode to something or raise UarCodingError, and must be used
+    up exactly."""
+    if not isinstance(num_elements, (int, np.integer)) or isinstance(num_elements, bool):
+        raise UarCodingError(f"num_elements must be an integer, got {num_elements!r}")
+    n = int(num_elements)
+    if not 1 <= n <= MAX_ELEMENTS:
+        raise UarCodingError(f"num_elements out of range: {n}")
+    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
+    if int(max_symbol) >= _INT32_MAX:
+        raise UarCodingError(f"shifted symbols must stay below {_INT32_MAX}, got max_symbol {max_symbol}")
+    a32 = check_flag_param(flag_param)
+    kind = entropy_model(model)
+    words = np.asarray(words)
+    if words.ndim != 1 or words.dtype != np.uint32:
+        raise UarCodingError(f"coded words must be a flat uint32 array, got {words.dtype} {words.shape}")
+    if words.size == 0 or words[-1] == 0:
+        raise UarCodingError("corrupt coded words: zero-flagged data is never empty and never ends in a zero word")
+
+    def work() -> tuple[np.ndarray, np.ndarray, bool]:
+        coder = _AnsCoder(np.ascontiguousarray(words))
+        flags = np.asarray(coder.decode(_flag_model(a32), n))
+        k = int(np.count_nonzero(flags))
+        if k and min_symbol < max_symbol:
+            values = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), k))
+        else:
+            values = np.full(k, int(min_symbol), dtype=np.int64)
+        return flags, values, coder.is_empty()
+
+    flags, values, exhausted = _run_coder("decoding", work)
+    if not exhausted:
+        raise UarCodingError("corrupt coded words: data left over after the last symbol")
+    out = np.zeros(n, dtype=np.int32)
+    out[flags != 0] = unshift_nonzero(values.astype(np.int64))
+    return out
 
 
 def encode_tensor(
@@ -330,3 +428,12 @@ def ideal_bits(
     values, counts = np.unique(q.reshape(-1), return_counts=True)
     _, probs = model_cumulatives(values, mean, std, min_symbol, max_symbol, model=model)
     return float(np.sum(counts * (PRECISION - np.log2(probs.astype(np.float64)))))
+
+
+def flag_bits(zeros: int, nonzeros: int, flag_param: float) -> float:
+    """Ideal bits of ``zeros`` flags 0 and ``nonzeros`` flags 1 under the flag model of
+    ``flag_param`` (exact fixed-point probabilities, as :func:`ideal_bits`)."""
+    loc, scale = flag_location_scale(check_flag_param(flag_param))
+    _, probs = model_cumulatives(np.array([0, 1]), loc, scale, 0, 1, model=EntropyModel.LAPLACE)
+    p0, p1 = (float(p) for p in probs)
+    return zeros * (PRECISION - math.log2(p0)) + nonzeros * (PRECISION - math.log2(p1))

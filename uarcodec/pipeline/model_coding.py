@@ -4,7 +4,8 @@
   integers will be a residual against (I-model: nothing; P-model: the II interpolation, or the
   previous GOP's last decoded embedding) and how training prices them.
 * :func:`code_model` quantizes the trained tensors and entropy-codes each the cheapest way the
-  format offers (Gaussian or Laplace, temporal differences, channel mask, zero record) into a
+  format offers (Gaussian or Laplace, temporal differences, channel mask, zero flags, zero
+  record) into a
   :class:`ModelRecord`; :func:`tensor_codes` undoes that for one tensor.
 * :func:`reconstruct_params` is the decoder's rebuild of the coded tensors from a record (the
   encoder rebuilds from its own records, parsed back from their bytes, through
@@ -18,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from uarcodec.bitstream.records import EntropyModel, ModelKind, ModelRecord, RefMode, TensorRecord
-from uarcodec.coding.entropy import decode_tensor, encode_tensor
+from uarcodec.coding.entropy import (
+    decode_tensor,
+    decode_zero_flagged,
+    encode_tensor,
+    encode_zero_flagged,
+    flag_bits,
+)
 from uarcodec.coding.init import seeded_tensor
 from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, laplace_params, quantize_residual
 from uarcodec.coding.symbols import (
@@ -28,6 +35,7 @@ from uarcodec.coding.symbols import (
     temporal_differences,
     undo_temporal_differences,
 )
+from uarcodec.coding.zero_flags import flag_param, shift_nonzero
 from uarcodec.settings import RateModel
 from uarcodec.errors import UarCodingError, UarFormatError
 from uarcodec.vocabulary import CodedTensorSpec, TensorRole
@@ -114,29 +122,49 @@ class CodingChoice:
     model: EntropyModel
     temporal: bool
     mask: np.ndarray | None
+    zero_flags: bool = False  # flags for the zeros, then the nonzero symbols (format 1.3)
+
+
+FLAG_PARAM_BITS = 32.0  # the float32 flag parameter a zero-flagged record adds
 
 
 def _symbol_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> tuple[np.float32, np.float32]:
     return laplace_params(symbols, min_std) if model == EntropyModel.LAPLACE else gaussian_params(symbols, min_std)
 
 
-def _cost(q: np.ndarray, choice: CodingChoice, min_std: float) -> float:
-    """Estimated bits of coding ``q`` this way (symbols, plus one bit per channel of a mask)."""
+def _coded_symbols(q: np.ndarray, choice: CodingChoice) -> np.ndarray:
+    """The integers the words hold, flat: differences where temporal, the mask's channels."""
     symbols = temporal_differences(q) if choice.temporal else q
-    kept = kept_symbols(symbols, choice.mask)
-    mean, scale = _symbol_params(kept, choice.model, min_std)
-    bits = estimate_bits(kept, mean, scale, choice.model)
-    return bits + (0.0 if choice.mask is None else float(len(choice.mask)))
+    return np.asarray(kept_symbols(symbols, choice.mask)).reshape(-1)
 
 
-def _choices(q: np.ndarray, plan: ModelPlan, i: int) -> list[CodingChoice]:
+def _zero_share(kept: np.ndarray) -> float:
+    return float(np.count_nonzero(kept == 0)) / kept.size
+
+
+def _cost(q: np.ndarray, choice: CodingChoice, min_std: float) -> float:
+    """Estimated bits of coding ``q`` this way (symbols, plus one bit per channel of a mask,
+    plus the flags and their parameter with zero flags)."""
+    kept = _coded_symbols(q, choice)
+    mask_bits = 0.0 if choice.mask is None else float(len(choice.mask))
+    if not choice.zero_flags:
+        mean, scale = _symbol_params(kept, choice.model, min_std)
+        return estimate_bits(kept, mean, scale, choice.model) + mask_bits
+    values = shift_nonzero(kept[kept != 0])
+    zeros = kept.size - values.size
+    mean, scale = _symbol_params(values, choice.model, min_std)
+    flags = flag_bits(zeros, values.size, flag_param(_zero_share(kept)))
+    return estimate_bits(values, mean, scale, choice.model) + flags + FLAG_PARAM_BITS + mask_bits
+
+
+def _choices(q: np.ndarray, entropy: EntropyModel, temporal_candidate: bool) -> list[CodingChoice]:
     """The codings the encoder weighs for tensor ``i``: the paper's Gaussian only, or with
     the Laplace rate model either entropy model, temporal differences for per-frame tensors and
     a channel mask where some channels are all 0."""
-    if plan.entropy == EntropyModel.GAUSSIAN:
+    if entropy == EntropyModel.GAUSSIAN:
         return [CodingChoice(EntropyModel.GAUSSIAN, False, None)]
     out = []
-    for temporal in ((False, True) if plan.temporal_candidates[i] else (False,)):
+    for temporal in ((False, True) if temporal_candidate else (False,)):
         symbols = temporal_differences(q) if temporal else q
         masks: list[np.ndarray | None] = [None]
         if q.ndim > 0 and q.shape[0] > 1:
@@ -144,8 +172,11 @@ def _choices(q: np.ndarray, plan: ModelPlan, i: int) -> list[CodingChoice]:
             if kept.any() and not kept.all():
                 masks.append(kept)
         for mask in masks:
-            for model in (EntropyModel.LAPLACE, EntropyModel.GAUSSIAN):
-                out.append(CodingChoice(model, temporal, mask))
+            coded = np.asarray(kept_symbols(symbols, mask))
+            flags = (False, True) if 0 < np.count_nonzero(coded) < coded.size else (False,)
+            for zero_flags in flags:
+                for model in (EntropyModel.LAPLACE, EntropyModel.GAUSSIAN):
+                    out.append(CodingChoice(model, temporal, mask, zero_flags))
     return out
 
 
@@ -153,14 +184,19 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
     shape = tuple(q.shape)
     if not q.any():
         return TensorRecord(shape, mode, float(step), 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
-    symbols = temporal_differences(q) if choice.temporal else q
-    kept = kept_symbols(symbols, choice.mask)
-    mean, scale = _symbol_params(kept, choice.model, min_std)
-    enc = encode_tensor(kept, mean, scale, model=choice.model)
+    kept = _coded_symbols(q, choice)
+    a = None
+    if choice.zero_flags:
+        a = float(np.float32(flag_param(_zero_share(kept))))
+        mean, scale = _symbol_params(shift_nonzero(kept[kept != 0]), choice.model, min_std)
+        enc = encode_zero_flagged(kept, mean, scale, a, model=choice.model)
+    else:
+        mean, scale = _symbol_params(kept, choice.model, min_std)
+        enc = encode_tensor(kept, mean, scale, model=choice.model)
     return TensorRecord(
         shape=shape, ref_mode=mode, step=float(step), mean=float(mean), std=float(scale),
         min_symbol=enc.min_symbol, max_symbol=enc.max_symbol, words=enc.words,
-        entropy_model=choice.model, temporal=choice.temporal, channel_mask=choice.mask,
+        entropy_model=choice.model, temporal=choice.temporal, channel_mask=choice.mask, zero_flags=a,
     )
 
 
@@ -190,7 +226,7 @@ def code_model(
                 # (a P-model tensor that barely moved): then only the residual is coded
                 failure = failure or exc
                 continue
-            for choice in _choices(q, plan, i):
+            for choice in _choices(q, plan.entropy, plan.temporal_candidates[i]):
                 cost = _cost(q, choice, min_std)
                 if best is None or cost < best[0]:
                     best = (cost, q, mode, choice)
@@ -201,13 +237,30 @@ def code_model(
     return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
 
 
+def recode_tensor(record: TensorRecord, entropy: EntropyModel, temporal_candidate: bool,
+                  min_std: float) -> TensorRecord:
+    """``record`` coded again from its own integers, reference and step, the cheapest way the
+    current format offers: what the encoder writes now for these codes (it also weighs other
+    references for per-frame embeddings, so it can only do better)."""
+    if record.is_zero:
+        return record
+    q = tensor_codes(record)
+    best = min(_choices(q, entropy, temporal_candidate), key=lambda c: _cost(q, c, min_std))
+    return code_tensor(q, record.ref_mode, np.float32(record.step), best, min_std)
+
+
 def tensor_codes(record: TensorRecord) -> np.ndarray:
     """The integers of a coded tensor (int32, its shape), decoded from its record."""
     shape = tuple(record.shape)
     if record.is_zero:
         return np.zeros(shape, np.int32)
-    coded = decode_tensor(record.words, record.coded_elements, record.mean, record.std, record.min_symbol,
-                          record.max_symbol, model=record.entropy_model)
+    if record.zero_flags is not None:
+        coded = decode_zero_flagged(record.words, record.coded_elements, record.mean, record.std,
+                                    record.zero_flags, record.min_symbol, record.max_symbol,
+                                    model=record.entropy_model)
+    else:
+        coded = decode_tensor(record.words, record.coded_elements, record.mean, record.std, record.min_symbol,
+                              record.max_symbol, model=record.entropy_model)
     symbols = place_symbols(coded, shape, record.channel_mask)
     q = undo_temporal_differences(symbols) if record.temporal else symbols
     return np.asarray(q, dtype=np.int32).reshape(shape)
