@@ -109,15 +109,18 @@ def bench_bd(bench: Path, anchors: Path, folder: Path) -> list[dict]:
         rewritten = dataclasses.replace(results, points=[
             dataclasses.replace(p, bpp=p.bpp * r["rewritten_bytes"] / r["bytes"]) for p, r in zip(results.points, rows)])
         row = {"codec": results.codec, "clip": results.clip.name, "bd_written": bd_rate_against(anchor, results),
-               "bd_rewritten": bd_rate_against(anchor, rewritten), "same_frames": all(r["same_frames"] for r in rows),
-               "points": rows}
+               "bd_rewritten": bd_rate_against(anchor, rewritten),
+               "bd_ms_ssim_written": bd_rate_against(anchor, results, "ms_ssim"),
+               "bd_ms_ssim_rewritten": bd_rate_against(anchor, rewritten, "ms_ssim"),
+               "same_frames": all(r["same_frames"] for r in rows), "points": rows}
         print(f"{row['codec']} {row['clip']}: BD-rate against x265 {_fmt(row['bd_written'])} as written, "
-              f"{_fmt(row['bd_rewritten'])} in format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}")
+              f"{_fmt(row['bd_rewritten'])} in format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]} (MS-SSIM "
+              f"{_fmt(row['bd_ms_ssim_written'])}, {_fmt(row['bd_ms_ssim_rewritten'])})")
         out.append(row)
-    for key in ("bd_written", "bd_rewritten"):
+    for key in ("bd_written", "bd_rewritten", "bd_ms_ssim_written", "bd_ms_ssim_rewritten"):
         values = [r[key] for r in out if r[key] is not None]
         if values:
-            print(f"average {key[3:]} over {len(values)} clips: {sum(values) / len(values):+.1f}%")
+            print(f"average {key[3:].replace('_', ' ')} over {len(values)} clips: {sum(values) / len(values):+.1f}%")
     return out
 
 

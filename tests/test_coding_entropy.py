@@ -48,8 +48,13 @@ def spec_encode(q: np.ndarray, mean: float, std: float, model: EntropyModel = GA
     if lo == hi:
         return np.zeros(0, np.uint32)
     lefts, probs = model_cumulatives(q, mean, std, lo, hi, model=model)
+    return spec_ans_words(list(zip(lefts.tolist(), probs.tolist())))
+
+
+def spec_ans_words(pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Section 12.2: the words of symbols with these (left cumulative, probability), first to last."""
     state, words = 0, []
-    for left, prob in zip(reversed(lefts.tolist()), reversed(probs.tolist())):
+    for left, prob in reversed(pairs):
         if (state >> 40) >= prob:
             words.append(state & 0xFFFFFFFF)
             state >>= 32
@@ -514,16 +519,7 @@ def spec_encode_zero_flagged(q: np.ndarray, mean: float, std: float, a: float, m
     if lo < hi:
         vl, vp = model_cumulatives(shifted, mean, std, lo, hi, model=model)
         pairs += list(zip(vl.tolist(), vp.tolist()))
-    state, words = 0, []
-    for left, prob in reversed(pairs):
-        if (state >> 40) >= prob:
-            words.append(state & 0xFFFFFFFF)
-            state >>= 32
-        state = ((state // prob) << 24) | (left + state % prob)
-    while state:
-        words.append(state & 0xFFFFFFFF)
-        state >>= 32
-    return np.array(words, dtype=np.uint32)
+    return spec_ans_words(pairs)
 
 
 @pytest.mark.parametrize("model", [LAPLACE, GAUSSIAN])

@@ -122,6 +122,16 @@ def _model(mean32: float, std32: float, min_symbol: int, max_symbol: int, model:
     return cls(int(min_symbol), int(max_symbol), mean32, std32)
 
 
+def _checked_symbols(q: np.ndarray) -> np.ndarray:
+    """``q`` as an array of at most MAX_ELEMENTS integers, else UarCodingError."""
+    q = np.asarray(q)
+    if not np.issubdtype(q.dtype, np.integer):
+        raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
+    if q.size > MAX_ELEMENTS:
+        raise UarCodingError(f"too many symbols in one tensor ({q.size})")
+    return q
+
+
 def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
@@ -158,11 +168,7 @@ def encode_zero_flagged(
     the flag model of ``flag_param``, then their nonzero values, shifted, under ``model``
     (``mean``, ``std``) on the shifted values' own range, which is returned ((0, 0) when every
     integer is 0). The decoder takes the flags first, so they are pushed last."""
-    q = np.asarray(q)
-    if not np.issubdtype(q.dtype, np.integer):
-        raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
-    if q.size > MAX_ELEMENTS:
-        raise UarCodingError(f"too many symbols in one tensor ({q.size})")
+    q = _checked_symbols(q)
     symbols = np.ascontiguousarray(q.reshape(-1), dtype=np.int64)
     shifted = shift_nonzero(symbols[symbols != 0])
     lo, hi = symbol_range(shifted)
@@ -231,28 +237,20 @@ def encode_tensor(
     ``mean`` and ``std`` are rounded to float32 first: the stream stores float32 and the decoder
     must build the identical model.
     """
-    q = np.asarray(q)
-    if not np.issubdtype(q.dtype, np.integer):
-        raise UarCodingError(f"symbols must be integers, got dtype {q.dtype}")
-    if q.size > MAX_ELEMENTS:
-        raise UarCodingError(f"too many symbols in one tensor ({q.size})")
+    q = _checked_symbols(q)
     lo, hi = symbol_range(q)
     mean32, std32 = _check_model(mean, std, lo, hi, model)
     kind = entropy_model(model)
     if lo == hi:
         return EncodedTensor(np.zeros(0, dtype=np.uint32), lo, hi)
     symbols = np.ascontiguousarray(q.reshape(-1), dtype=np.int32)
-    try:
+
+    def work() -> np.ndarray:
         coder = _AnsCoder()
         coder.encode_reverse(symbols, _model(mean32, std32, lo, hi, kind))
-        words = np.asarray(coder.get_compressed(), dtype=np.uint32)
-    except Exception as exc:
-        raise UarCodingError(f"entropy coding failed: {exc}") from exc
-    except BaseException as exc:
-        if _is_panic(exc):
-            raise UarCodingError(f"entropy coding failed: {exc}") from exc
-        raise
-    return EncodedTensor(words, lo, hi)
+        return np.asarray(coder.get_compressed(), dtype=np.uint32)
+
+    return EncodedTensor(_run_coder("coding", work), lo, hi)
 
 
 def decode_tensor(
@@ -288,16 +286,13 @@ def decode_tensor(
         return np.full(num_elements, int(min_symbol), dtype=np.int32)
     if words.size and words[-1] == 0:
         raise UarCodingError("corrupt coded words: ANS data never ends in a zero word")
-    try:
+
+    def work() -> tuple[np.ndarray, bool]:
         coder = _AnsCoder(np.ascontiguousarray(words))
-        out = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), num_elements))
-        exhausted = coder.is_empty()
-    except Exception as exc:
-        raise UarCodingError(f"entropy decoding failed: {exc}") from exc
-    except BaseException as exc:
-        if _is_panic(exc):
-            raise UarCodingError(f"entropy decoding failed: {exc}") from exc
-        raise
+        decoded = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), num_elements))
+        return decoded, coder.is_empty()
+
+    out, exhausted = _run_coder("decoding", work)
     if not exhausted:
         raise UarCodingError("corrupt coded words: data left over after the last symbol")
     return out.astype(np.int32, copy=False)
