@@ -174,8 +174,8 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
         raise out.fail(f"{what}: unknown ref_mode {t.ref_mode!r}") from None
     if kind == ModelKind.I and ref_mode != RefMode.NONE:
         raise out.fail(f"{what}: a tensor of an I-model must have ref_mode NONE, not {ref_mode.name}")
-    if t.zero_flags is not None and (layout < 3 or t.is_zero):
-        raise out.fail(f"{what}: zero flags need format 1.3 and a record that is not ZERO")
+    if t.zero_flags is not None and layout < 3:
+        raise out.fail(f"{what}: zero flags need format 1.3")
     if layout == 0:
         if ref_mode == RefMode.LAST:
             raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
