@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU check of uarcodec, prepared to run in one go on a machine with a CUDA GPU (under 8
-# minutes on one H100 by the parts' measured times, docs/training_speed.md "GPU"): the model benchmark on CUDA, the host syncs of a short CUDA
+# The GPU check of uarcodec, prepared to run in one go on a machine with a CUDA GPU (meant to
+# take under 8 minutes; its first run on an H100, with three model sizes, did not finish in 9:
+# docs/training_speed.md "GPU"): the model benchmark on CUDA, the host syncs of a short CUDA
 # encode (benchmarks/cuda_syncs.py), then one 120-frame CIF encode at preset medium on CUDA,
 # decoded back. Every number goes into one markdown file.
 #
