@@ -85,6 +85,14 @@ class UarWriter:
         expected = serialize_header(header)
         stream = StreamFile(fileobj)
         _, head = read_head_chunk(stream)
+        if head.payload[:8] != expected[:8] and len(head.payload) >= 8:
+            major, minor = int.from_bytes(head.payload[0:2], "little"), int.from_bytes(head.payload[2:4], "little")
+            raise UarFormatError(
+                f"the stream was started in format {major}.{minor} and this encoder writes "
+                f"{header.writer_version[0]}.{header.writer_version[1]}: encode it again without resuming",
+                chunk="HEAD",
+                offset=head.offset,
+            )
         if head.payload != expected:
             raise UarFormatError(
                 "settings differ: the stream was started with another header",
