@@ -32,8 +32,7 @@ from uarcodec import api
 from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter
 from uarcodec.bitstream.records import EntropyModel, GomRecord, StreamHeader
 from uarcodec.pipeline.breakdown import tensor_roles
-from uarcodec.pipeline.model_coding import recode_tensor
-from uarcodec.vocabulary import TensorRole
+from uarcodec.pipeline.model_coding import recode_tensor, temporal_candidate
 from uarcodec.bench.report import bd_rate_against
 from uarcodec.bench.results import CodecResults
 from uarcodec.bench.runner import results_path
@@ -49,8 +48,7 @@ def recode(header: StreamHeader, gom: GomRecord) -> GomRecord:
     models = []
     for m in gom.models:
         roles = tensor_roles(header, m.num_frames)
-        tensors = [recode_tensor(t, entropy, laplace and len(t.shape) > 0 and t.shape[0] > 1
-                                 and role in (TensorRole.EMBEDDING, TensorRole.GRID), min_std)
+        tensors = [recode_tensor(t, entropy, temporal_candidate(t.shape, role, entropy), min_std)
                    for t, role in zip(m.tensors, roles)]
         models.append(dataclasses.replace(m, tensors=tensors))
     return dataclasses.replace(gom, models=models)

@@ -84,12 +84,12 @@ class UarWriter:
         the one ``header`` serialises to."""
         expected = serialize_header(header)
         stream = StreamFile(fileobj)
-        _, head = read_head_chunk(stream)
-        if head.payload[:8] != expected[:8] and len(head.payload) >= 8:
-            major, minor = int.from_bytes(head.payload[0:2], "little"), int.from_bytes(head.payload[2:4], "little")
+        stored, head = read_head_chunk(stream)
+        if (stored.writer_version, stored.min_reader_version) != (header.writer_version, header.min_reader_version):
+            (major, minor), (ours, our_minor) = stored.writer_version, header.writer_version
             raise UarFormatError(
                 f"the stream was started in format {major}.{minor} and this encoder writes "
-                f"{header.writer_version[0]}.{header.writer_version[1]}: encode it again without resuming",
+                f"{ours}.{our_minor}: encode it again without resuming",
                 chunk="HEAD",
                 offset=head.offset,
             )

@@ -132,6 +132,24 @@ def _checked_symbols(q: np.ndarray) -> np.ndarray:
     return q
 
 
+def _checked_count(num_elements: int, minimum: int) -> int:
+    """``num_elements`` as an int in [minimum, MAX_ELEMENTS], else UarCodingError."""
+    if not isinstance(num_elements, (int, np.integer)) or isinstance(num_elements, bool):
+        raise UarCodingError(f"num_elements must be an integer, got {num_elements!r}")
+    n = int(num_elements)
+    if not minimum <= n <= MAX_ELEMENTS:
+        raise UarCodingError(f"num_elements out of range: {n}")
+    return n
+
+
+def _checked_words(words: np.ndarray) -> np.ndarray:
+    """``words`` as a flat uint32 array, else UarCodingError."""
+    words = np.asarray(words)
+    if words.ndim != 1 or words.dtype != np.uint32:
+        raise UarCodingError(f"coded words must be a flat uint32 array, got {words.dtype} {words.shape}")
+    return words
+
+
 def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
@@ -194,19 +212,13 @@ def decode_zero_flagged(
     """The ``num_elements`` integers (int32, flat) that :func:`encode_zero_flagged` coded in
     ``words``; untrusted words decode to something or raise UarCodingError, and must be used
     up exactly."""
-    if not isinstance(num_elements, (int, np.integer)) or isinstance(num_elements, bool):
-        raise UarCodingError(f"num_elements must be an integer, got {num_elements!r}")
-    n = int(num_elements)
-    if not 1 <= n <= MAX_ELEMENTS:
-        raise UarCodingError(f"num_elements out of range: {n}")
+    n = _checked_count(num_elements, 1)
     mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
     if int(max_symbol) >= _INT32_MAX:
         raise UarCodingError(f"shifted symbols must stay below {_INT32_MAX}, got max_symbol {max_symbol}")
     a32 = check_flag_param(flag_param)
     kind = entropy_model(model)
-    words = np.asarray(words)
-    if words.ndim != 1 or words.dtype != np.uint32:
-        raise UarCodingError(f"coded words must be a flat uint32 array, got {words.dtype} {words.shape}")
+    words = _checked_words(words)
     if words.size == 0 or words[-1] == 0:
         raise UarCodingError("corrupt coded words: zero-flagged data is never empty and never ends in a zero word")
 
@@ -270,16 +282,10 @@ def decode_tensor(
     words that are not entirely consumed by exactly ``num_elements`` symbols are an error too
     (a correctly coded tensor always returns the coder to its empty state).
     """
-    if not isinstance(num_elements, (int, np.integer)) or isinstance(num_elements, bool):
-        raise UarCodingError(f"num_elements must be an integer, got {num_elements!r}")
-    num_elements = int(num_elements)
-    if not 0 <= num_elements <= MAX_ELEMENTS:
-        raise UarCodingError(f"num_elements out of range: {num_elements}")
+    num_elements = _checked_count(num_elements, 0)
     mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
     kind = entropy_model(model)
-    words = np.asarray(words)
-    if words.ndim != 1 or words.dtype != np.uint32:
-        raise UarCodingError(f"coded words must be a flat uint32 array, got {words.dtype} {words.shape}")
+    words = _checked_words(words)
     if min_symbol == max_symbol or num_elements == 0:
         if words.size:
             raise UarCodingError("coded words present for a tensor that needs none")

@@ -84,6 +84,7 @@ def plan_model(
     refs: list[np.ndarray] = []
     temporal: list[bool] = []
     candidates: list[bool] = []
+    entropy = EntropyModel.LAPLACE if rate_model == RateModel.LAPLACE else EntropyModel.GAUSSIAN
     for i, spec in enumerate(specs):
         seeded = seeded_tensor(seed, i, spec.init, spec.shape)
         prev = prev_hat[i] if prev_hat is not None and i < len(prev_hat) else None
@@ -96,11 +97,17 @@ def plan_model(
         modes.append(mode)
         init.append(np.asarray(start, np.float32))
         refs.append(start if mode != RefMode.NONE else np.zeros(spec.shape, np.float32))
-        laplace_rows = rate_model == RateModel.LAPLACE and len(spec.shape) > 0 and spec.shape[0] > 1
-        temporal.append(embedding and laplace_rows)
-        candidates.append(laplace_rows and spec.role in (TensorRole.EMBEDDING, TensorRole.GRID))
-    entropy = EntropyModel.LAPLACE if rate_model == RateModel.LAPLACE else EntropyModel.GAUSSIAN
+        candidate = temporal_candidate(spec.shape, spec.role, entropy)
+        temporal.append(embedding and candidate)
+        candidates.append(candidate)
     return ModelPlan(kind, seed, eps, modes, init, refs, temporal, entropy, candidates)
+
+
+def temporal_candidate(shape: tuple[int, ...], role: TensorRole, entropy: EntropyModel) -> bool:
+    """Whether a tensor may be coded as first-dimension differences: per-frame embeddings and
+    grids with more than one row, under the Laplace rate model."""
+    return (entropy == EntropyModel.LAPLACE and len(shape) > 0 and shape[0] > 1
+            and role in (TensorRole.EMBEDDING, TensorRole.GRID))
 
 
 def _reference_mode(
