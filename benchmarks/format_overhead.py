@@ -2,7 +2,8 @@
 version this reader reads) in the current format version, the same header and the same coded
 integers, check that both decode to identical frames, and print the bytes of both. Each
 tensor's integers are coded again the cheapest way the current coder offers (format 1.3: zero
-flags), against the reference and at the step they were coded with.
+flags; 1.4: bfloat16 entropy parameters, varint fields, cut words, compact field lists),
+against the reference and at the step they were coded with.
 
 A rewritten stream is what the encoder would have written now from the same training (the
 container's bytes do not feed back into training unless rate control probes them, and the

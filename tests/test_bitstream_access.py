@@ -205,14 +205,14 @@ def test_resume_with_other_settings_is_refused_and_leaves_the_file(tmp_path):
 
 
 def test_resume_of_a_stream_begun_in_another_format_version_says_so(tmp_path):
-    """A partial stream of an older encoder (format 1.2) is not continued in 1.3: the error
+    """A partial stream of an older encoder (format 1.3) is not continued in 1.4: the error
     names both versions, and the file is left as it was."""
     header = sample_header()
-    old = replace(header, writer_version=(1, 2), min_reader_version=(1, 2))
-    partial = write_stream(old, sample_goms()[:1], finish=False)
+    old = replace(header, writer_version=(1, 3), min_reader_version=(1, 3))
+    partial = write_stream(old, sample_goms(layout=3)[:1], finish=False)
     path = tmp_path / "p.uar"
     path.write_bytes(partial)
-    with open(path, "r+b") as f, pytest.raises(UarFormatError, match="started in format 1.2 .* writes 1.3"):
+    with open(path, "r+b") as f, pytest.raises(UarFormatError, match="started in format 1.3 .* writes 1.4"):
         UarWriter.resume(f, header)
     assert path.read_bytes() == partial
 

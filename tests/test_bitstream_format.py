@@ -133,8 +133,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 3)
-    for version in [(2, 0), (1, 4), (300, 0)]:
+    assert FORMAT_VERSION == (1, 4)
+    for version in [(2, 0), (1, 5), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
@@ -145,7 +145,7 @@ def test_newer_min_reader_version_is_a_version_error():
 
 
 def test_newer_writer_with_old_min_reader_is_read():
-    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2), ((1, 3), 3)]:
+    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2), ((1, 3), 3), ((1, 4), 4)]:
         header = sample_header(writer_version=(1, 7), min_reader_version=min_reader)
         goms = sample_goms(layout=layout)
         reader = UarReader(io.BytesIO(write_stream(header, goms)))
@@ -158,9 +158,9 @@ def test_newer_writer_with_old_min_reader_is_read():
 def test_stream_versions_default_to_the_format_version():
     header = sample_header()
     assert header.writer_version == header.min_reader_version == FORMAT_VERSION
-    assert header.tensor_layout == 3
+    assert header.tensor_layout == 4
     data = write_stream(header, sample_goms())
-    assert data[16:24] == bytes([1, 0, 3, 0, 1, 0, 3, 0])  # HEAD payload: versions 1.3, 1.3
+    assert data[16:24] == bytes([1, 0, 4, 0, 1, 0, 4, 0])  # HEAD payload: versions 1.4, 1.4
 
 
 # A real stream of the 1.0 encoder (uar encode before format 1.1), kept as it was written.
@@ -592,8 +592,12 @@ def _tensor_bytes(t: TensorRecord, layout: int) -> int:
     flags. (Appendix B agrees: its I-model tensor, rank 2 and one word, is 0xdd - 0xb7 = 38
     bytes.) 1.2: head (1), rank (1), dims (2 each when SHORT, else 4), a ZERO record stops
     there; step, mean, std (4 each), min_symbol, max_symbol and word_count (2 each when SHORT,
-    else 4), [mask], words (4 each)."""
+    else 4), [mask], words (4 each). 1.4: head (1), rank (1), dims (uvar), a ZERO record stops
+    there; step (4), mean, std (2 each), min_symbol, max_symbol (svar), [mask], byte_count
+    (uvar), the words' bytes up to the last nonzero one."""
     rank, words = len(t.shape), int(np.asarray(t.words).size)
+    if layout == 4:
+        return _tensor_bytes_1_4(t)
     if layout == 0:
         return 26 + 4 * rank + 4 * words
     mask = 0 if t.channel_mask is None else (t.shape[0] + 7) // 8
@@ -607,15 +611,47 @@ def _tensor_bytes(t: TensorRecord, layout: int) -> int:
     return 26 + 4 * rank + 4 * words + mask
 
 
-@pytest.mark.parametrize("layout", [0, 1, 2])
+def _uvar_bytes(v: int) -> int:
+    return max(1, math.ceil(v.bit_length() / 7))
+
+
+def _svar_bytes(v: int) -> int:
+    return _uvar_bytes(2 * v if v >= 0 else -2 * v - 1)
+
+
+def _tensor_bytes_1_4(t: TensorRecord) -> int:
+    head = 2 + sum(_uvar_bytes(d) for d in t.shape)
+    if t.is_zero:
+        return head
+    mask = 0 if t.channel_mask is None else (t.shape[0] + 7) // 8
+    words = np.asarray(t.words)
+    stored = 0 if not words.size else 4 * (words.size - 1) + math.ceil(int(words[-1]).bit_length() / 8)
+    return (head + 4 + 2 + 2 + (2 if t.zero_flags is not None else 0) + _svar_bytes(t.min_symbol)
+            + _svar_bytes(t.max_symbol) + mask + _uvar_bytes(stored) + stored)
+
+
+def _model_header_bytes(model, layout: int) -> int:
+    if layout < 4:
+        return 17
+    return 1 + _uvar_bytes(model.num_frames) + 4 + 4 + _uvar_bytes(len(model.tensors))
+
+
+def _gom_header_bytes(gom, layout: int) -> int:
+    if layout < 4:
+        return 16
+    return sum(_uvar_bytes(v) for v in (gom.index, gom.first_frame, gom.num_frames, len(gom.models)))
+
+
+@pytest.mark.parametrize("layout", [0, 1, 2, 4])
 def test_record_sizes_are_those_of_the_spec(layout):
-    header = [sample_header_1_0(), sample_header_1_1(), sample_header()][layout]
+    version = (1, layout)
+    header = sample_header(writer_version=version, min_reader_version=version)
     for gom in sample_goms(layout=layout):
         for j, model in enumerate(gom.models):
-            want = 17 + sum(_tensor_bytes(t, layout) for t in model.tensors)
+            want = _model_header_bytes(model, layout) + sum(_tensor_bytes(t, layout) for t in model.tensors)
             assert len(serialize_model(model, j, header)) == want
-        assert len(serialize_gom(gom, header)) == 16 + sum(
-            17 + sum(_tensor_bytes(t, layout) for t in m.tensors) for m in gom.models)
+        assert len(serialize_gom(gom, header)) == _gom_header_bytes(gom, layout) + sum(
+            _model_header_bytes(m, layout) + sum(_tensor_bytes(t, layout) for t in m.tensors) for m in gom.models)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Format 1.3: zero-flagged tensor records (head bit 7 and a float32 flag parameter, spec 6.1.3),
-written and read exactly, refused in older layouts, checked field by field."""
+written and read exactly, refused in older layouts, checked field by field (in the 1.3 layout:
+1.4 stores the same records in its own, tests/test_bitstream_compact.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from test_bitstream_samples import sample_header
+from test_bitstream_samples import sample_header as _sample_header
 from uarcodec.bitstream import parse_gom, serialize_gom
 from uarcodec.bitstream.records import EntropyModel, GomRecord, ModelKind, ModelRecord, RefMode, TensorRecord
 from uarcodec.coding.entropy import encode_zero_flagged
@@ -21,6 +22,11 @@ Q = np.array([0, 0, 3, 0, -1, 0, 1], np.int32)
 # offsets in the GOMD payload of the one record: GOM header 16, model header 17, then head (1),
 # rank (1), one SHORT dimension (2), step, mean, std, flag parameter, min, max (2 each), word count
 HEAD, FLAG_PARAM, MAX_SYMBOL, WORD_COUNT = 33, 49, 55, 57
+
+
+def sample_header(**changes):
+    """The sample header of a format 1.3 stream, unless ``changes`` say otherwise."""
+    return _sample_header(**{"writer_version": (1, 3), "min_reader_version": (1, 3), **changes})
 
 
 def _record() -> TensorRecord:

@@ -1,12 +1,14 @@
 """Fuzzing: truncated, bit-flipped and overwritten streams end in a format error or a correct
 read, never in another exception (and never in a wrong GOM).
 
-Four streams are fuzzed: "sample", a format 1.3 stream whose GOMs use every field of 1.1 (channel
-masks of one and two bytes, temporal differences, Laplace and Gaussian models, ZERO records,
-LAST references) in SHORT records and in records that need 32-bit dimensions or symbols, some
-of them zero-flagged (1.3), and whose HEAD leaves out the baseline settings but writes others;
-"sample_1_1", the same records without zero flags in a format 1.1 stream; "spec_1_2", the 1.2 example of bitstream_spec.md, section 6.1.2; and
-"spec", the format 1.0 stream of Appendix B (read in the 1.0 tensor layout)."""
+Five streams are fuzzed: "sample", a format 1.4 stream (varint fields, bfloat16 parameters,
+cut words, compact field lists) whose GOMs use every field of 1.1 (channel masks of one and two
+bytes, temporal differences, Laplace and Gaussian models, ZERO records, LAST references) with
+small values and with dimensions and symbols that need 32 bits, some records zero-flagged
+(1.3), and whose HEAD leaves out the baseline settings but writes others; "sample_1_3", the same
+records in a format 1.3 stream (SHORT and 32-bit records); "sample_1_1", the same records
+without zero flags in a format 1.1 stream; "spec_1_2", the 1.2 example of bitstream_spec.md,
+section 6.1.2; and "spec", the format 1.0 stream of Appendix B (read in the 1.0 tensor layout)."""
 
 from __future__ import annotations
 
@@ -31,9 +33,11 @@ from uarcodec.bitstream import UarReader, UarWriter, encode_chunk, parse_gom, se
 from uarcodec.bitstream.records import EntropyModel, RefMode
 from uarcodec.errors import UarFormatError
 
-_HEADER, _GOMS, _GOMS_1_2 = sample_header(), sample_goms(layout=3), sample_goms()
+_HEADER, _GOMS, _GOMS_1_2 = sample_header(), sample_goms(layout=4), sample_goms()
+_HEADER_1_3 = sample_header(writer_version=(1, 3), min_reader_version=(1, 3))
 _STREAMS = {
     "sample": (write_stream(_HEADER, _GOMS), _HEADER, _GOMS),
+    "sample_1_3": (write_stream(_HEADER_1_3, _GOMS), _HEADER_1_3, _GOMS),
     "sample_1_1": (write_stream(sample_header_1_1(), _GOMS_1_2), sample_header_1_1(), _GOMS_1_2),
     "spec_1_2": (spec_example_1_2_stream(), spec_example_1_2_records()[0], [spec_example_1_2_records()[1]]),
     "spec": (spec_example_bytes(), spec_example_records()[0], [spec_example_records()[1]]),
@@ -62,7 +66,8 @@ def mutated(draw):
 
 def test_the_fuzzed_streams_cover_every_layout_and_every_field():
     data, header, goms = _STREAMS["sample"]
-    assert header.tensor_layout == 3 and header.min_reader_version == (1, 3)
+    assert header.tensor_layout == 4 and header.min_reader_version == (1, 4)
+    assert _STREAMS["sample_1_3"][1].tensor_layout == 3
     assert _STREAMS["sample_1_1"][1].tensor_layout == 1 and _STREAMS["spec_1_2"][1].tensor_layout == 2
     tensors = [t for g in goms for m in g.models for t in m.tensors]
     coded = [t for t in tensors if not t.is_zero]
@@ -74,7 +79,7 @@ def test_the_fuzzed_streams_cover_every_layout_and_every_field():
     assert any(t.zero_flags is None for t in coded)
     assert {t.entropy_model for t in coded} == set(EntropyModel)
     assert set(RefMode) <= {t.ref_mode for t in tensors}
-    def wide(t):  # not SHORT
+    def wide(t):  # not SHORT in 1.3; varints of more than two bytes in 1.4
         return max(t.shape, default=0) > 65535 or t.min_symbol < -32768
 
     assert any(t.is_zero and wide(t) for t in tensors) and any(wide(t) for t in coded)

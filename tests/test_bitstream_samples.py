@@ -91,7 +91,7 @@ def _tensor(rng: np.random.Generator, shape: tuple[int, ...], ref: RefMode, layo
     """A random tensor record; with ``layout`` 1 or 2 (format 1.1, 1.2) it may also be Laplace,
     temporal, channel-masked (rank >= 1, at least one channel kept) or all zero (a ZERO record);
     with ``layout`` 2 its symbols may also need 32 bits (a record that is not SHORT); with
-    ``layout`` 3 (format 1.3) a record that is not ZERO may also be zero-flagged (drawn from
+    ``layout`` 3 or 4 (format 1.3, 1.4) a record that is not ZERO may also be zero-flagged (drawn from
     ``flag_rng``, so that the other fields are those of layout 2)."""
     n_words = int(rng.integers(0, 12))
     lo = int(rng.integers(-40, 1))
@@ -222,7 +222,7 @@ def rechecksum(data: bytearray, chunk_offset: int) -> None:
 
 
 def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 3) -> None:
-    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1, 2 = 1.2, 3 = 1.3) holds
+    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1, ... 4 = 1.4) holds
     the records ``want`` was written from. From 1.1 on a tensor whose integers are all 0 is a ZERO record:
     only its shape, ref_mode and zero-ness are stored, and it reads back in its canonical form."""
     assert (got.index, got.first_frame, got.num_frames) == (want.index, want.first_frame, want.num_frames)

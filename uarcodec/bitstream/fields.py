@@ -1,4 +1,6 @@
-"""Field lists: the declarative key/value records of the header (spec section 2)."""
+"""Field lists: the declarative key/value records of the header (spec section 2), in the
+fixed-width layout (formats 1.0 to 1.3) or the compact one (format 1.4: varint counts, lengths
+and integers)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
+from uarcodec.bitstream.primitives import U16_MAX, PayloadBuilder, PayloadReader
 from uarcodec.bitstream.records import FieldValue
 
 MAX_KEY_BYTES = 255
@@ -33,30 +35,63 @@ def _is_float(v: object) -> bool:
     return isinstance(v, (float, np.floating))
 
 
-def _write_value(out: PayloadBuilder, key: str, value: FieldValue) -> None:
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+
+def _write_int(out: PayloadBuilder, value: int, what: str, compact: bool) -> None:
+    if compact:
+        out.svar(value, what, I64_MIN, I64_MAX)
+    else:
+        out.i64(value, what)
+
+
+def _write_length(out: PayloadBuilder, n: int, what: str, compact: bool) -> None:
+    if compact:
+        out.uvar(n, what)
+    else:
+        out.u32(n, what)
+
+
+def _write_string(out: PayloadBuilder, value: str, what: str, compact: bool, max_bytes: int = U16_MAX) -> None:
+    if not compact:
+        out.string(value, what, max_bytes)
+        return
+    if not isinstance(value, str):
+        raise out.fail(f"{what} must be a string, got {value!r}")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise out.fail(f"{what} cannot be encoded as UTF-8") from None
+    if len(data) > max_bytes:
+        raise out.fail(f"{what} is {len(data)} bytes long, at most {max_bytes} allowed")
+    out.uvar(len(data), f"{what} length", max_bytes)
+    out.raw(data)
+
+
+def _write_value(out: PayloadBuilder, key: str, value: FieldValue, compact: bool) -> None:
     what = f"field {key!r}"
     if isinstance(value, (bool, np.bool_)):
         out.u8(FieldTag.BOOL, "tag")
         out.u8(int(bool(value)), what)
     elif _is_int(value):
         out.u8(FieldTag.INT, "tag")
-        out.i64(value, what)
+        _write_int(out, value, what, compact)
     elif _is_float(value):
         out.u8(FieldTag.FLOAT, "tag")
         out.f64(value, what)
     elif isinstance(value, str):
         out.u8(FieldTag.STR, "tag")
-        out.string(value, what)
+        _write_string(out, value, what, compact)
     elif isinstance(value, (list, tuple)):
         items = list(value)
         if all(_is_int(v) for v in items):
             out.u8(FieldTag.INT_LIST, "tag")
-            out.u32(len(items), f"{what} length")
+            _write_length(out, len(items), f"{what} length", compact)
             for v in items:
-                out.i64(v, what)
+                _write_int(out, v, what, compact)
         elif all(_is_float(v) for v in items):
             out.u8(FieldTag.FLOAT_LIST, "tag")
-            out.u32(len(items), f"{what} length")
+            _write_length(out, len(items), f"{what} length", compact)
             for v in items:
                 out.f64(v, what)
         else:
@@ -66,9 +101,10 @@ def _write_value(out: PayloadBuilder, key: str, value: FieldValue) -> None:
 
 
 def _value_bytes(out: PayloadBuilder, key: str, value: FieldValue) -> bytes:
-    """The tag and value bytes of one field (what makes two values of a field equal)."""
+    """The tag and value bytes of one field (what makes two values of a field equal; the same
+    in either layout)."""
     part = out.spawn()
-    _write_value(part, key, value)
+    _write_value(part, key, value, compact=False)
     return part.bytes()
 
 
@@ -82,9 +118,10 @@ def _sort_key(key: str) -> bytes:
 
 
 def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str,
-                 baseline: Mapping[str, FieldValue] = MappingProxyType({})) -> None:
+                 baseline: Mapping[str, FieldValue] = MappingProxyType({}), *, compact: bool = False) -> None:
     """Appends ``fields`` as a field list, keys sorted by their UTF-8 bytes, leaving out every
-    field whose type and value equal its ``baseline`` entry (spec 5.1.1)."""
+    field whose type and value equal its ``baseline`` entry (spec 5.1.1); ``compact``: the
+    format 1.4 layout."""
     if not isinstance(fields, dict):
         raise out.fail(f"{what} must be a dict, got {type(fields).__name__}")
     for key in fields:
@@ -93,24 +130,48 @@ def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str,
     kept = [k for k in sorted(fields, key=_sort_key) if not _is_baseline(out, k, fields[k], baseline)]
     if len(kept) > MAX_FIELDS:
         raise out.fail(f"{what} has {len(kept)} fields, at most {MAX_FIELDS} allowed")
-    out.u16(len(kept), f"{what} count")
+    if compact:
+        out.uvar(len(kept), f"{what} count", MAX_FIELDS)
+    else:
+        out.u16(len(kept), f"{what} count")
     for key in kept:
-        out.string(key, f"{what} key", max_bytes=MAX_KEY_BYTES)
-        _write_value(out, key, fields[key])
+        if compact:
+            data = key.encode("utf-8")
+            out.u8(out.integer(len(data), 1, MAX_KEY_BYTES, f"{what} key length"), f"{what} key length")
+            out.raw(data)
+        else:
+            out.string(key, f"{what} key", max_bytes=MAX_KEY_BYTES)
+        _write_value(out, key, fields[key], compact)
 
 
-def _list_length(src: PayloadReader, what: str) -> int:
+def _list_length(src: PayloadReader, what: str, compact: bool) -> int:
+    """An element count; every element takes at least one byte (compact) or eight."""
     at = src.offset
-    n = src.u32(f"{what} length")
-    if 8 * n > src.remaining:
+    n = src.uvar(f"{what} length") if compact else src.u32(f"{what} length")
+    if (1 if compact else 8) * n > src.remaining:
         raise src.error(f"{what}: {n} elements do not fit in the {src.remaining} bytes left", at=at)
     return n
 
 
-def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int) -> FieldValue:
+def _read_string(src: PayloadReader, what: str, compact: bool) -> str:
+    if not compact:
+        return src.string(what)
+    at = src.offset
+    data = src.raw(src.uvar(f"{what} length", U16_MAX), what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise src.error(f"{what} is not valid UTF-8", at=at) from None
+
+
+def _read_int(src: PayloadReader, what: str, compact: bool) -> int:
+    return src.svar(what, I64_MIN, I64_MAX) if compact else src.i64(what)
+
+
+def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int, compact: bool) -> FieldValue:
     what = f"field {key!r}"
     if tag == FieldTag.INT:
-        return src.i64(what)
+        return _read_int(src, what, compact)
     if tag == FieldTag.FLOAT:
         at = src.offset
         value = src.f64(what)
@@ -118,7 +179,7 @@ def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int) -> FieldVal
             raise src.error(f"{what} is not finite", at=at)
         return value
     if tag == FieldTag.STR:
-        return src.string(what)
+        return _read_string(src, what, compact)
     if tag == FieldTag.BOOL:
         at = src.offset
         byte = src.u8(what)
@@ -126,10 +187,10 @@ def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int) -> FieldVal
             raise src.error(f"{what}: bool byte is {byte}, not 0 or 1", at=at)
         return bool(byte)
     if tag == FieldTag.INT_LIST:
-        n = _list_length(src, what)
-        return src.i64_list(n, what)
+        n = _list_length(src, what, compact)
+        return [_read_int(src, what, compact) for _ in range(n)] if compact else src.i64_list(n, what)
     if tag == FieldTag.FLOAT_LIST:
-        n = _list_length(src, what)
+        n = _list_length(src, what, compact)
         at = src.offset
         values = src.f64_list(n, what)
         if not all(math.isfinite(v) for v in values):
@@ -147,16 +208,29 @@ def _with_baseline(fields: dict[str, FieldValue], baseline: Mapping[str, FieldVa
     return {k: merged[k] for k in sorted(merged, key=_sort_key)}
 
 
+def _read_key(src: PayloadReader, what: str, compact: bool) -> str:
+    if not compact:
+        return src.string(f"{what} key")
+    at = src.offset
+    data = src.raw(src.u8(f"{what} key length"), f"{what} key")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise src.error(f"{what} key is not valid UTF-8", at=at) from None
+
+
 def read_fields(src: PayloadReader, what: str,
-                baseline: Mapping[str, FieldValue] = MappingProxyType({})) -> dict[str, FieldValue]:
+                baseline: Mapping[str, FieldValue] = MappingProxyType({}), *,
+                compact: bool = False) -> dict[str, FieldValue]:
     """A field list, plus the ``baseline`` fields it leaves out (a field written with its
-    baseline value is read as written: informational fields never fail a read)."""
-    count = src.u16(f"{what} count")
+    baseline value is read as written: informational fields never fail a read); ``compact``:
+    the format 1.4 layout."""
+    count = src.uvar(f"{what} count", MAX_FIELDS) if compact else src.u16(f"{what} count")
     fields: dict[str, FieldValue] = {}
     previous: bytes | None = None
     for _ in range(count):
         at = src.offset
-        key = src.string(f"{what} key")
+        key = _read_key(src, what, compact)
         raw_key = key.encode("utf-8")
         if not raw_key or len(raw_key) > MAX_KEY_BYTES:
             raise src.error(f"{what}: key length {len(raw_key)} outside 1..{MAX_KEY_BYTES}", at=at)
@@ -165,5 +239,5 @@ def read_fields(src: PayloadReader, what: str,
         previous = raw_key
         tag_at = src.offset
         tag = src.u8("tag")
-        fields[key] = _read_value(src, tag, key, tag_at)
+        fields[key] = _read_value(src, tag, key, tag_at, compact)
     return _with_baseline(fields, baseline)

@@ -1,7 +1,8 @@
 """The GOMD chunk payload: one GOM's models and coded tensors (spec section 6), in the tensor-record
 layout of the stream's version: 1.0, 1.1 (flags, entropy model, channel mask), 1.2 (compact:
-one head byte, 16-bit fields in SHORT records) or 1.3 (1.2 with zero-flagged records: head bit 7
-and a float32 flag parameter after std).
+one head byte, 16-bit fields in SHORT records), 1.3 (1.2 with zero-flagged records: head bit 7
+and a float32 flag parameter after std) or 1.4 (varint counts, dimensions and symbols, bfloat16
+entropy parameters, words cut to their last nonzero byte; also in the GOM and model headers).
 
 ``serialize_gom`` checks every constraint of spec 6.2 (UarCodingError) so that the writer never
 writes what a reader rejects; ``parse_gom`` checks them again on the bytes (UarFormatError).
@@ -34,18 +35,24 @@ from uarcodec.bitstream.records import (
     RefMode,
     StreamHeader,
     TensorRecord,
+    word_bytes,
 )
 from uarcodec.errors import UarCodingError
 
 MAX_RANK = 8
 MAX_ELEMENTS = 2**31 - 1  # a tensor holds fewer than 2^31 elements
-GOM_HEADER_BYTES = 16
+GOM_HEADER_BYTES = 16  # formats 1.0 to 1.3; 4 to 20 in 1.4 (four uvars)
 _NAME = "GOMD"
 
 
 def _layout(header: StreamHeader | None) -> int:
-    """The tensor-record layout: the stream's (1.0 to 1.3), the current one without a header."""
-    return 3 if header is None else header.tensor_layout
+    """The tensor-record layout: the stream's (1.0 to 1.4), the current one without a header."""
+    return 4 if header is None else header.tensor_layout
+
+
+def min_gom_header_bytes(header: StreamHeader | None) -> int:
+    """The fewest bytes a GOM header of this stream takes."""
+    return 4 if _layout(header) >= 4 else GOM_HEADER_BYTES
 
 
 # Tensor-record flags (format 1.1, spec 6.1; bits 2..4 of a 1.2 record's head byte).
@@ -59,7 +66,7 @@ KNOWN_FLAGS = FLAG_ZERO | FLAG_CHANNEL_MASK | FLAG_TEMPORAL
 HEAD_REF_MODE = 0x03  # bits 0-1
 HEAD_FLAGS_SHIFT = 2  # bits 2-4: the flags above
 HEAD_LAPLACE = 0x20  # bit 5: entropy model 1 (Laplace)
-HEAD_SHORT = 0x40  # bit 6
+HEAD_SHORT = 0x40  # bit 6 (1.2, 1.3); 0 in 1.4, which has no fixed-width fields
 HEAD_RESERVED = 0x80  # bit 7: 0 in format 1.2; in 1.3 HEAD_ZERO_FLAGS
 HEAD_ZERO_FLAGS = 0x80  # bit 7 (format 1.3): zero flags, then the nonzero symbols (spec 6.1.3)
 
@@ -232,13 +239,33 @@ def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, 
         out.u8(coding.head(), f"{what} head")
     out.u8(len(shape), f"{what} rank")
     for d in shape:
-        _write_uint(out, d, coding.short, f"{what} dimension")
+        if layout >= 4:
+            out.uvar(d, f"{what} dimension", MAX_ELEMENTS)
+        else:
+            _write_uint(out, d, coding.short, f"{what} dimension")
     if layout in (0, 1):
         out.u8(coding.ref_mode, f"{what} ref_mode")
     if layout == 1:
         out.u8(coding.flags, f"{what} flags")
         if not coding.zero:
             out.u8(coding.model, f"{what} entropy_model")
+
+
+def _write_body_varint(out: PayloadBuilder, body: _Body, words: np.ndarray, what: str) -> None:
+    """Step to words of a 1.4 record: bfloat16 model parameters, varint symbols and byte count."""
+    out.f32(body.step, f"{what} step")
+    out.bf16(body.mean, f"{what} mean")
+    out.bf16(body.std, f"{what} std")
+    if body.flag_param is not None:
+        out.bf16(body.flag_param, f"{what} flag parameter")
+    out.svar(body.min_symbol, f"{what} min_symbol", I32_MIN, I32_MAX)
+    out.svar(body.max_symbol, f"{what} max_symbol", I32_MIN, I32_MAX)
+    out.raw(body.mask)
+    if words.size and int(words[-1]) == 0:
+        raise out.fail(f"{what}: the last coded word is 0 (the coder never ends so)")
+    data = word_bytes(words)
+    out.uvar(len(data), f"{what} byte_count")
+    out.raw(data)
 
 
 def _write_body(out: PayloadBuilder, body: _Body, short: bool, what: str) -> None:
@@ -258,10 +285,12 @@ def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: s
     shape = _check_shape(out, t, what)
     coding = _check_coding(out, t, kind, shape, what, layout)
     body = None if coding.zero else _check_body(out, t, shape, coding.flags, what)
-    if layout >= 2:  # SHORT exactly when every value fits (one encoding per record)
+    if layout in (2, 3):  # SHORT exactly when every value fits (one encoding per record)
         coding = replace(coding, short=fits_short(shape) if body is None else body.fits_short(shape))
     _write_prefix(out, shape, coding, what, layout)
-    if body is not None:
+    if body is not None and layout >= 4:
+        _write_body_varint(out, body, np.asarray(t.words, dtype=np.uint32), what)
+    elif body is not None:
         _write_body(out, body, coding.short, what)
 
 
@@ -275,7 +304,7 @@ def _write_model(out: PayloadBuilder, m: ModelRecord, j: int, header: StreamHead
     if j == 0 and kind != ModelKind.I:
         raise out.fail("the first model of a GOM must be an I-model")
     out.u8(kind, f"{what} kind")
-    out.u32(m.num_frames, f"{what} num_frames")
+    _count(out, m.num_frames, f"{what} num_frames", layout)
     if m.num_frames < 1 or (header is not None and m.num_frames > header.coding.gop_size):
         raise out.fail(f"{what}: num_frames {m.num_frames} outside 1..gop_size")
     out.u32(m.seed, f"{what} seed")
@@ -284,9 +313,18 @@ def _write_model(out: PayloadBuilder, m: ModelRecord, j: int, header: StreamHead
         raise out.fail(f"{what}: eps {m.eps!r} must be in [0, 1]")
     if kind == ModelKind.I and eps != 1.0:
         raise out.fail(f"{what}: an I-model's eps must be 1.0, got {m.eps!r}")
-    out.u32(len(m.tensors), f"{what} tensor_count")
+    _count(out, len(m.tensors), f"{what} tensor_count", layout)
     for i, t in enumerate(m.tensors):
         _write_tensor(out, t, kind, f"{what} tensor {i}", layout)
+
+
+def _count(out: PayloadBuilder, value: int, what: str, layout: int) -> None:
+    """A count of the GOM and model headers: u32, a uvar in 1.4."""
+    (out.uvar if layout >= 4 else out.u32)(value, what)
+
+
+def _read_count(src: PayloadReader, what: str, layout: int) -> int:
+    return src.uvar(what) if layout >= 4 else src.u32(what)
 
 
 def serialize_model(model: ModelRecord, position: int, header: StreamHeader | None = None) -> bytes:
@@ -300,10 +338,11 @@ def serialize_model(model: ModelRecord, position: int, header: StreamHeader | No
 def serialize_gom(gom: GomRecord, header: StreamHeader | None = None) -> bytes:
     """The GOMD payload of ``gom``; invalid records raise UarCodingError."""
     out = PayloadBuilder(UarCodingError)
-    out.u32(gom.index, "GOM index")
-    out.u32(gom.first_frame, "first_frame")
-    out.u32(gom.num_frames, "num_frames")
-    out.u32(len(gom.models), "model_count")
+    layout = _layout(header)
+    _count(out, gom.index, "GOM index", layout)
+    _count(out, gom.first_frame, "first_frame", layout)
+    _count(out, gom.num_frames, "num_frames", layout)
+    _count(out, len(gom.models), "model_count", layout)
     if gom.num_frames < 1:
         raise out.fail("a GOM must hold at least one frame")
     if not gom.models or (header is not None and len(gom.models) > header.coding.gom_size):
@@ -359,12 +398,15 @@ def _read_rank(src: PayloadReader, what: str) -> int:
     return rank
 
 
-def _read_dims(src: PayloadReader, rank: int, short: bool, what: str) -> tuple[int, ...]:
+def _read_dims(src: PayloadReader, rank: int, short: bool, what: str, layout: int = 0) -> tuple[int, ...]:
     dims = []
     elements = 1
     for _ in range(rank):
         at = src.offset
-        d = _read_uint(src, short, f"{what} dimension")
+        if layout >= 4:
+            d = src.uvar(f"{what} dimension", MAX_ELEMENTS)
+        else:
+            d = _read_uint(src, short, f"{what} dimension")
         elements *= d
         if d < 1 or elements > MAX_ELEMENTS:
             raise src.error(f"{what}: dimension {d} is 0 or makes too many elements", at=at)
@@ -396,11 +438,13 @@ def _read_classic_prefix(src: PayloadReader, kind: ModelKind, what: str,
 
 def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str,
                          layout: int) -> tuple[tuple[int, ...], _Coding]:
-    """Head byte, rank and dims of a 1.2 or 1.3 record."""
+    """Head byte, rank and dims of a 1.2, 1.3 or 1.4 record."""
     at = src.offset
     head = src.u8(f"{what} head")
     if head & HEAD_RESERVED and layout < 3:
         raise src.error(f"{what}: head byte {head:#04x} sets the reserved bit 7", at=at)
+    if head & HEAD_SHORT and layout >= 4:
+        raise src.error(f"{what}: head byte {head:#04x} sets bit 6, which is 0 in format 1.4", at=at)
     coding = _Coding.from_head(head)
     _check_flag_bits(src, coding.flags, what, at, laplace=bool(head & HEAD_LAPLACE))
     if coding.zero and coding.zero_flags:
@@ -408,8 +452,8 @@ def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str,
     _check_ref_mode(src, coding.ref_mode, kind, what, at, 2)
     rank = _read_rank(src, what)
     _check_flags_rank(src, coding.flags, rank, what, at)
-    dims = _read_dims(src, rank, coding.short, what)
-    if coding.zero and not coding.short and fits_short(dims):
+    dims = _read_dims(src, rank, coding.short, what, layout)
+    if layout < 4 and coding.zero and not coding.short and fits_short(dims):
         raise src.error(f"{what}: a ZERO record whose dimensions fit 16 bits must be SHORT", at=at)
     return dims, coding
 
@@ -424,22 +468,55 @@ def _read_mask(src: PayloadReader, channels: int, what: str) -> np.ndarray:
     return mask
 
 
+def _read_bf16_checked(src: PayloadReader, what: str, positive: bool) -> float:
+    at = src.offset
+    value = src.bf16(what)
+    if not math.isfinite(value) or (positive and value <= 0):
+        rule = "finite and > 0" if positive else "finite"
+        raise src.error(f"{what} = {value!r} must be {rule}", at=at)
+    return value
+
+
+def _read_symbols_varint(src: PayloadReader, what: str) -> tuple[int, int]:
+    lo = src.svar(f"{what} min_symbol", I32_MIN, I32_MAX)
+    return lo, src.svar(f"{what} max_symbol", I32_MIN, I32_MAX)
+
+
+def _read_words_varint(src: PayloadReader, what: str) -> np.ndarray:
+    """A 1.4 record's byte count and bytes, as the coder's words (the cut high bytes are 0)."""
+    at = src.offset
+    count = src.uvar(f"{what} byte_count")
+    if count > src.remaining:
+        raise src.error(f"{what}: byte_count {count} exceeds the {src.remaining} bytes left", at=at)
+    data = src.raw(count, f"{what} words")
+    if count and data[-1] == 0:
+        raise src.error(f"{what}: the words' last byte is 0 (they end at their last nonzero byte)",
+                        at=at)
+    padded = data + bytes(-count % 4)
+    return np.frombuffer(padded, dtype="<u4").astype(np.uint32)
+
+
 def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what: str, layout: int,
                head_at: int) -> TensorRecord:
     """Step to words (spec 6.1); 16-bit symbols and word count in a SHORT 1.2 record."""
-    short = coding.short
+    short, varint = coding.short, layout >= 4
+    read_param = _read_bf16_checked if varint else _read_f32_checked
     step = _read_f32_checked(src, f"{what} step", positive=True)
-    mean = _read_f32_checked(src, f"{what} mean", positive=False)
-    std = _read_f32_checked(src, f"{what} std", positive=True)
+    mean = read_param(src, f"{what} mean", positive=False)
+    std = read_param(src, f"{what} std", positive=True)
     flag_param = None
     if coding.zero_flags:
         at = src.offset
-        flag_param = src.f32(f"{what} flag parameter")
+        flag_param = src.bf16(f"{what} flag parameter") if varint else src.f32(f"{what} flag parameter")
         if not (math.isfinite(flag_param) and flag_param != 0.0):
             raise src.error(f"{what}: flag parameter {flag_param!r} must be finite and nonzero", at=at)
-    min_symbol = _read_sint(src, short, f"{what} min_symbol")
     at = src.offset
-    max_symbol = _read_sint(src, short, f"{what} max_symbol")
+    if varint:
+        min_symbol, max_symbol = _read_symbols_varint(src, what)
+    else:
+        min_symbol = _read_sint(src, short, f"{what} min_symbol")
+        at = src.offset
+        max_symbol = _read_sint(src, short, f"{what} max_symbol")
     if min_symbol > max_symbol:
         raise src.error(f"{what}: min_symbol {min_symbol} > max_symbol {max_symbol}", at=at)
     if coding.zero_flags and max_symbol >= I32_MAX:
@@ -449,14 +526,17 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         raise src.error(f"{what}: every integer is 0: must be a ZERO record", at=at)
     mask = _read_mask(src, dims[0], what) if coding.flags & FLAG_CHANNEL_MASK else None
     at = src.offset
-    count = _read_uint(src, short, f"{what} word_count")
-    if 4 * count > src.remaining:
-        raise src.error(f"{what}: word_count {count} exceeds the {src.remaining} bytes left", at=at)
-    if layout >= 2 and not short and fits_short(dims, min_symbol, max_symbol, count):
-        raise src.error(f"{what}: every value fits 16 bits: the record must be SHORT", at=head_at)
-    if coding.zero_flags and count == 0:
+    if varint:
+        words = _read_words_varint(src, what)
+    else:
+        count = _read_uint(src, short, f"{what} word_count")
+        if 4 * count > src.remaining:
+            raise src.error(f"{what}: word_count {count} exceeds the {src.remaining} bytes left", at=at)
+        if layout >= 2 and not short and fits_short(dims, min_symbol, max_symbol, count):
+            raise src.error(f"{what}: every value fits 16 bits: the record must be SHORT", at=head_at)
+        words = src.u32_array(count, f"{what} words")
+    if coding.zero_flags and not words.size:
         raise src.error(f"{what}: a zero-flagged record has no words", at=at)
-    words = src.u32_array(count, f"{what} words")
     return TensorRecord(dims, coding.ref_mode, step, mean, std, min_symbol, max_symbol, words, coding.model,
                         bool(coding.flags & FLAG_TEMPORAL), mask, flag_param)
 
@@ -481,8 +561,9 @@ def _read_model(src: PayloadReader, j: int, header: StreamHeader | None) -> Mode
     kind = ModelKind(code)
     if j == 0 and kind != ModelKind.I:
         raise src.error("the first model of a GOM is not an I-model", at=at)
+    layout = _layout(header)
     at = src.offset
-    num_frames = src.u32(f"{what} num_frames")
+    num_frames = _read_count(src, f"{what} num_frames", layout)
     if num_frames < 1 or (header is not None and num_frames > header.coding.gop_size):
         raise src.error(f"{what}: num_frames {num_frames} outside 1..gop_size", at=at)
     seed = src.u32(f"{what} seed")
@@ -490,8 +571,7 @@ def _read_model(src: PayloadReader, j: int, header: StreamHeader | None) -> Mode
     eps = src.f32(f"{what} eps")
     if not (math.isfinite(eps) and 0.0 <= eps <= 1.0) or (kind == ModelKind.I and eps != 1.0):
         raise src.error(f"{what}: eps {eps!r} invalid for a {kind.name}-model", at=at)
-    count = src.u32(f"{what} tensor_count")
-    layout = _layout(header)
+    count = _read_count(src, f"{what} tensor_count", layout)
     tensors = [_read_tensor(src, kind, f"{what} tensor {i}", layout) for i in range(count)]
     return ModelRecord(kind, num_frames, seed, eps, tensors)
 
@@ -507,16 +587,17 @@ def parse_model(data: bytes, position: int, header: StreamHeader | None = None) 
 def parse_gom(payload: bytes, offset: int, header: StreamHeader | None = None) -> GomRecord:
     """The GomRecord of a GOMD payload starting at file offset ``offset``."""
     src = PayloadReader(payload, offset, _NAME)
-    index = src.u32("GOM index")
-    first_frame = src.u32("first_frame")
+    layout = _layout(header)
+    index = _read_count(src, "GOM index", layout)
+    first_frame = _read_count(src, "first_frame", layout)
     at = src.offset
-    num_frames = src.u32("num_frames")
+    num_frames = _read_count(src, "num_frames", layout)
     if num_frames < 1:
         raise src.error(f"GOM {index} has no frame", at=at)
     if header is not None and first_frame + num_frames > header.video.num_frames:
         raise src.error(f"GOM {index}: frames run past the video's {header.video.num_frames}", at=at)
     at = src.offset
-    count = src.u32("model_count")
+    count = _read_count(src, "model_count", layout)
     if count < 1 or (header is not None and count > header.coding.gom_size):
         raise src.error(f"GOM {index}: model_count {count} outside 1..gom_size", at=at)
     models = [_read_model(src, j, header) for j in range(count)]

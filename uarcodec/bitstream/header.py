@@ -41,6 +41,11 @@ def _code(out: PayloadBuilder, enum_type, value, what: str) -> int:
         raise out.fail(f"unknown {what} {value!r}") from None
 
 
+def compact_fields(min_reader_version: tuple[int, int]) -> bool:
+    """Whether the stream's field lists are in the compact layout (format 1.4, spec 2)."""
+    return min_reader_version >= (1, 4)
+
+
 def serialize_header(header: StreamHeader) -> bytes:
     """The HEAD payload of ``header``; invalid values raise UarSettingsError."""
     out = PayloadBuilder(UarSettingsError)
@@ -65,14 +70,15 @@ def serialize_header(header: StreamHeader) -> bytes:
             raise out.fail(f"{what} = {value!r} must be >= 1")
         out.u32(value, what)
     out.u16(coding.family_id, "family_id")
-    write_fields(out, coding.arch, "arch")
+    compact = compact_fields(header.min_reader_version)
+    write_fields(out, coding.arch, "arch", compact=compact)
     out.u16(coding.quantizer_id, "quantizer_id")
     out.u16(coding.coder_id, "coder_id")
     out.string(coding.coder_version, "coder_version")
     out.u16(coding.init_id, "init_id")
     out.u8(_code(out, OutputSpace, coding.output_space, "output_space"), "output_space")
     baseline = settings_baseline(header.min_reader_version)
-    write_fields(out, coding.encoder_settings, "encoder_settings", baseline)
+    write_fields(out, coding.encoder_settings, "encoder_settings", baseline, compact=compact)
     return out.bytes()
 
 
@@ -127,13 +133,14 @@ def parse_header(payload: bytes, offset: int) -> StreamHeader:
     gop_size = _positive_u32(src, "gop_size")
     gom_size = _positive_u32(src, "gom_size")
     family_id = src.u16("family_id")
-    arch = read_fields(src, "arch")
+    compact = compact_fields(min_reader)
+    arch = read_fields(src, "arch", compact=compact)
     quantizer_id = src.u16("quantizer_id")
     coder_id = src.u16("coder_id")
     coder_version = src.string("coder_version")
     init_id = src.u16("init_id")
     output_space = _enum(src, OutputSpace, "output_space")
-    settings = read_fields(src, "encoder_settings", settings_baseline(min_reader))
+    settings = read_fields(src, "encoder_settings", settings_baseline(min_reader), compact=compact)
     src.expect_end()
     coding = CodingParams(
         gop_size=gop_size,

@@ -50,15 +50,17 @@ def parse_index(payload: bytes, offset: int) -> list[GomIndexEntry]:
 
 
 def check_index(
-    entries: list[GomIndexEntry], header_end: int, index_offset: int, total_frames: int
+    entries: list[GomIndexEntry], header_end: int, index_offset: int, total_frames: int,
+    min_gom_payload: int = GOM_HEADER_BYTES,
 ) -> None:
-    """Raises UarFormatError unless the index is consistent (spec 7.1)."""
+    """Raises UarFormatError unless the index is consistent (spec 7.1); a GOM chunk's payload
+    is at least ``min_gom_payload`` bytes (its header: 16 bytes, 4 in format 1.4)."""
     pos, frame = header_end, 0
     for i, e in enumerate(entries):
         where = {"chunk": _NAME, "offset": index_offset + 8 + 4 + ENTRY_BYTES * i}
         if e.index != i:
             raise UarFormatError(f"entry {i} names GOM {e.index}", **where)
-        if e.offset < pos or e.length < FRAMING_BYTES + GOM_HEADER_BYTES:
+        if e.offset < pos or e.length < FRAMING_BYTES + min_gom_payload:
             raise UarFormatError(f"entry {i}: GOM chunk at {e.offset} overlaps or is too short", **where)
         pos = e.offset + e.length
         if e.first_frame != frame or e.num_frames < 1:

@@ -36,6 +36,38 @@ def to_f32(value: float) -> float:
     return _F32.unpack(_F32.pack(float(value)))[0]
 
 
+def to_bf16(value: float) -> float:
+    """The bfloat16 value nearest to ``value`` (round to nearest, ties to even, from its
+    binary32 value), as a Python float: what a format 1.4 ``bf16`` field stores exactly. Raises
+    OverflowError where the binary32 value or the rounding overflows."""
+    bits = _U32.unpack(_F32.pack(float(value)))[0]
+    if (bits >> 23) & 0xFF == 0xFF:
+        raise OverflowError(f"{value!r} is not finite")
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    if (bits >> 7) & 0xFF == 0xFF:
+        raise OverflowError(f"{value!r} overflows bfloat16")
+    return _F32.unpack(_U32.pack(bits << 16))[0]
+
+
+def uvar_bytes(value: int) -> bytes:
+    """``value`` >= 0 as an unsigned LEB128 varint (format 1.4 ``uvar``): seven bits a byte,
+    the lowest group first, bit 7 set on every byte but the last."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def zigzag(value: int) -> int:
+    """The ``svar`` mapping of a signed integer to an unsigned one: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ..."""
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
 class PayloadReader:
     """A cursor over one chunk payload; ``base`` is the payload's offset in the file."""
 
@@ -93,6 +125,36 @@ class PayloadReader:
 
     def f64(self, what: str) -> float:
         return self._unpack(_F64, what)
+
+    def bf16(self, what: str) -> float:
+        """A format 1.4 ``bf16``: the upper 16 bits of a binary32 (the lower 16 are 0)."""
+        return _F32.unpack(_U32.pack(self._unpack(_U16, what) << 16))[0]
+
+    def uvar(self, what: str, max_value: int = U32_MAX) -> int:
+        """A format 1.4 ``uvar`` (unsigned LEB128) in its one shortest encoding, at most
+        ``max_value``."""
+        at = self.offset
+        value = shift = 0
+        while True:
+            byte = self.u8(what)
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if value > max_value or (byte & 0x80 and shift >= max_value.bit_length()):
+                raise self.error(f"{what}: varint value exceeds {max_value}", at=at)
+            if not byte & 0x80:
+                break
+        if byte == 0 and shift > 7:
+            raise self.error(f"{what}: varint is not in its shortest form", at=at)
+        return value
+
+    def svar(self, what: str, lo: int, hi: int) -> int:
+        """A format 1.4 ``svar`` (zigzag, then ``uvar``) in [lo, hi]."""
+        at = self.offset
+        z = self.uvar(what, max(zigzag(lo), zigzag(hi)))
+        value = z >> 1 if not z & 1 else -(z >> 1) - 1
+        if not lo <= value <= hi:
+            raise self.error(f"{what} = {value} is outside [{lo}, {hi}]", at=at)
+        return value
 
     def raw(self, n: int, what: str) -> bytes:
         self._need(n, what)
@@ -199,6 +261,21 @@ class PayloadBuilder:
         if not isinstance(value, (float, np.floating)) or not math.isfinite(value):
             raise self.fail(f"{what} must be a finite float, got {value!r}")
         self._parts.append(_F64.pack(float(value)))
+
+    def bf16(self, value: float, what: str) -> float:
+        """Stores ``value``, which must be a bfloat16 value exactly (:func:`to_bf16`: the coder
+        computed with it), and returns it."""
+        stored = self.float32(value, what)
+        if to_bf16(stored) != stored or not math.isfinite(stored):
+            raise self.fail(f"{what} = {value!r} is not a finite bfloat16 value")
+        self._parts.append(_U16.pack(_U32.unpack(_F32.pack(stored))[0] >> 16))
+        return stored
+
+    def uvar(self, value: int, what: str, max_value: int = U32_MAX) -> None:
+        self._parts.append(uvar_bytes(self.integer(value, 0, max_value, what)))
+
+    def svar(self, value: int, what: str, lo: int, hi: int) -> None:
+        self._parts.append(uvar_bytes(zigzag(self.integer(value, lo, hi, what))))
 
     def raw(self, data: bytes) -> None:
         self._parts.append(bytes(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from uarcodec.bitstream.chunks import CHUNK_GOM, CHUNK_INDEX, MAGIC, StreamFile
-from uarcodec.bitstream.gom import parse_gom
+from uarcodec.bitstream.gom import min_gom_header_bytes, parse_gom
 from uarcodec.bitstream.index import TRAILER_BYTES, check_index, decode_trailer, parse_index
 from uarcodec.bitstream.records import GomIndexEntry, GomRecord, StreamHeader
 from uarcodec.bitstream.scan import read_head_chunk, recover_index, walk_header_region
@@ -55,7 +55,8 @@ class UarReader:
             raise UarFormatError("the trailer does not point to the index", chunk=chunk.name,
                                  offset=chunk.offset)
         entries = parse_index(chunk.payload, chunk.payload_offset)
-        check_index(entries, header_end, chunk.offset, self.header.video.num_frames)
+        check_index(entries, header_end, chunk.offset, self.header.video.num_frames,
+                    min_gom_header_bytes(self.header))
         region_end = entries[0].offset if entries else chunk.offset
         sizes = dict(self._chunk_bytes)
         for extra in walk_header_region(stream, header_end, region_end):

@@ -25,8 +25,9 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 
 # The format version this package writes. 1.1: tensor records with flags, entropy model and
 # channel mask; 1.2: compact tensor records and the encoder settings baseline (spec 5.2); 1.3:
-# zero-flagged tensor records (spec 6.1.3).
-FORMAT_VERSION = (1, 3)
+# zero-flagged tensor records (spec 6.1.3); 1.4: varint fields, bfloat16 entropy parameters and
+# words cut to their last nonzero byte (spec 6.1.4), compact field lists (spec 2).
+FORMAT_VERSION = (1, 4)
 
 
 class ModelKind(enum.IntEnum):
@@ -71,12 +72,11 @@ class StreamHeader:
 
     @property
     def tensor_layout(self) -> int:
-        """The minor version whose GOM tensor-record layout this stream uses (0, 1, 2 or 3)."""
-        if self.min_reader_version < (1, 1):
-            return 0
-        if self.min_reader_version < (1, 2):
-            return 1
-        return 2 if self.min_reader_version < (1, 3) else 3
+        """The minor version whose GOM tensor-record layout this stream uses (0 to 4)."""
+        for layout, version in enumerate(((1, 1), (1, 2), (1, 3), (1, 4))):
+            if self.min_reader_version < version:
+                return layout
+        return 4
 
 
 @dataclass
@@ -125,9 +125,23 @@ class TensorRecord:
 
     @property
     def coded_bytes(self) -> int:
-        """Bytes of the coded words (and of the channel mask)."""
+        """Bytes of the coded words as the current format stores them (:func:`word_bytes`),
+        and of the channel mask."""
         mask = 0 if self.channel_mask is None else (len(self.channel_mask) + 7) // 8
-        return 4 * int(self.words.size) + mask
+        return word_byte_count(self.words) + mask
+
+
+def word_byte_count(words: np.ndarray) -> int:
+    """How many bytes format 1.4 stores for ``words``: all of them, little-endian, less the
+    last word's high bytes that are 0 (the coder's last word is never 0)."""
+    n = int(np.asarray(words).size)
+    return 0 if n == 0 else 4 * (n - 1) + (int(words[-1]).bit_length() + 7) // 8
+
+
+def word_bytes(words: np.ndarray) -> bytes:
+    """The bytes format 1.4 stores for ``words`` (:func:`word_byte_count` of them)."""
+    data = np.ascontiguousarray(words, dtype="<u4").tobytes()
+    return data[: word_byte_count(words)]
 
 
 @dataclass

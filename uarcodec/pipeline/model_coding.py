@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from uarcodec.bitstream.primitives import to_bf16
 from uarcodec.bitstream.records import EntropyModel, ModelKind, ModelRecord, RefMode, TensorRecord
 from uarcodec.coding.entropy import (
     decode_tensor,
@@ -139,6 +140,13 @@ def _symbol_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> 
     return laplace_params(symbols, min_std) if model == EntropyModel.LAPLACE else gaussian_params(symbols, min_std)
 
 
+def _stored_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> tuple[float, float]:
+    """The entropy model's parameters as the stream stores them (bfloat16 since format 1.4):
+    the coder codes with exactly these."""
+    mean, scale = _symbol_params(symbols, model, min_std)
+    return to_bf16(mean), to_bf16(scale)
+
+
 def _coded_symbols(q: np.ndarray, choice: CodingChoice) -> np.ndarray:
     """The integers the words hold, flat: differences where temporal, the mask's channels."""
     symbols = temporal_differences(q) if choice.temporal else q
@@ -194,11 +202,11 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
     kept = _coded_symbols(q, choice)
     a = None
     if choice.zero_flags:
-        a = float(np.float32(flag_param(_zero_share(kept))))
-        mean, scale = _symbol_params(shift_nonzero(kept[kept != 0]), choice.model, min_std)
+        a = to_bf16(flag_param(_zero_share(kept)))
+        mean, scale = _stored_params(shift_nonzero(kept[kept != 0]), choice.model, min_std)
         enc = encode_zero_flagged(kept, mean, scale, a, model=choice.model)
     else:
-        mean, scale = _symbol_params(kept, choice.model, min_std)
+        mean, scale = _stored_params(kept, choice.model, min_std)
         enc = encode_tensor(kept, mean, scale, model=choice.model)
     return TensorRecord(
         shape=shape, ref_mode=mode, step=float(step), mean=float(mean), std=float(scale),
