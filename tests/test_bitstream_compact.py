@@ -18,7 +18,7 @@ from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter, parse_gom, 
 from uarcodec.bitstream.fields import read_fields, write_fields
 from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader, to_bf16, uvar_bytes
 from uarcodec.bitstream.records import EntropyModel, TensorRecord, word_byte_count, word_bytes
-from uarcodec.errors import UarCodingError, UarFormatError
+from uarcodec.errors import UarCodingError, UarFormatError, UarSettingsError
 from uarcodec.pipeline.breakdown import tensor_roles
 from uarcodec.pipeline.model_coding import recode_tensor, temporal_candidate
 
@@ -77,6 +77,8 @@ def test_bf16_rounds_to_nearest_even_and_is_stored_exactly():
     assert PayloadReader(out.bytes(), 0, "T").bf16("m") == 0.10009765625
     with pytest.raises(UarCodingError, match="not a finite bfloat16"):
         PayloadBuilder(UarCodingError).bf16(0.1, "m")
+    with pytest.raises(UarCodingError, match="not a finite bfloat16"):  # rounds to infinity
+        PayloadBuilder(UarCodingError).bf16(3.4028235e38, "m")
 
 
 # ----------------------------------------------------------------------------- field lists
@@ -94,6 +96,12 @@ def test_compact_field_lists_round_trip_and_are_shorter():
         assert read_fields(src, "t", compact=compact) == fields
         src.expect_end()
     assert sizes[True] < sizes[False] - 60
+
+
+def test_a_key_that_is_not_utf8_is_a_settings_error_in_either_layout():
+    for compact in (False, True):
+        with pytest.raises(UarSettingsError, match="UTF-8"):
+            write_fields(PayloadBuilder(UarSettingsError), {"a\udc80": 1}, "t", compact=compact)
 
 
 def test_the_header_of_a_1_4_stream_is_shorter_than_in_1_3():

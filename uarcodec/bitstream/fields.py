@@ -136,7 +136,10 @@ def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str,
         out.u16(len(kept), f"{what} count")
     for key in kept:
         if compact:
-            data = key.encode("utf-8")
+            try:
+                data = key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise out.fail(f"{what} key {key!r} cannot be encoded as UTF-8") from None
             out.u8(out.integer(len(data), 1, MAX_KEY_BYTES, f"{what} key length"), f"{what} key length")
             out.raw(data)
         else:

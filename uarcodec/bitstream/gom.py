@@ -477,9 +477,6 @@ def _read_bf16_checked(src: PayloadReader, what: str, positive: bool) -> float:
     return value
 
 
-def _read_symbols_varint(src: PayloadReader, what: str) -> tuple[int, int]:
-    lo = src.svar(f"{what} min_symbol", I32_MIN, I32_MAX)
-    return lo, src.svar(f"{what} max_symbol", I32_MIN, I32_MAX)
 
 
 def _read_words_varint(src: PayloadReader, what: str) -> np.ndarray:
@@ -510,9 +507,10 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         flag_param = src.bf16(f"{what} flag parameter") if varint else src.f32(f"{what} flag parameter")
         if not (math.isfinite(flag_param) and flag_param != 0.0):
             raise src.error(f"{what}: flag parameter {flag_param!r} must be finite and nonzero", at=at)
-    at = src.offset
     if varint:
-        min_symbol, max_symbol = _read_symbols_varint(src, what)
+        min_symbol = src.svar(f"{what} min_symbol", I32_MIN, I32_MAX)
+        at = src.offset
+        max_symbol = src.svar(f"{what} max_symbol", I32_MIN, I32_MAX)
     else:
         min_symbol = _read_sint(src, short, f"{what} min_symbol")
         at = src.offset

@@ -266,7 +266,11 @@ class PayloadBuilder:
         """Stores ``value``, which must be a bfloat16 value exactly (:func:`to_bf16`: the coder
         computed with it), and returns it."""
         stored = self.float32(value, what)
-        if to_bf16(stored) != stored or not math.isfinite(stored):
+        try:
+            exact = math.isfinite(stored) and to_bf16(stored) == stored
+        except OverflowError:
+            exact = False
+        if not exact:
             raise self.fail(f"{what} = {value!r} is not a finite bfloat16 value")
         self._parts.append(_U16.pack(_U32.unpack(_F32.pack(stored))[0] >> 16))
         return stored

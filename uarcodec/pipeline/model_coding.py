@@ -133,7 +133,7 @@ class CodingChoice:
     zero_flags: bool = False  # flags for the zeros, then the nonzero symbols (format 1.3)
 
 
-FLAG_PARAM_BITS = 32.0  # the float32 flag parameter a zero-flagged record adds
+FLAG_PARAM_BITS = 16.0  # the bfloat16 flag parameter a zero-flagged record adds (format 1.4)
 
 
 def _symbol_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> tuple[np.float32, np.float32]:
