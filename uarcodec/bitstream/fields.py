@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from uarcodec.bitstream.primitives import U16_MAX, PayloadBuilder, PayloadReader
+from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
 from uarcodec.bitstream.records import FieldValue
 
 MAX_KEY_BYTES = 255
@@ -52,20 +52,9 @@ def _write_length(out: PayloadBuilder, n: int, what: str, compact: bool) -> None
         out.u32(n, what)
 
 
-def _write_string(out: PayloadBuilder, value: str, what: str, compact: bool, max_bytes: int = U16_MAX) -> None:
-    if not compact:
-        out.string(value, what, max_bytes)
-        return
-    if not isinstance(value, str):
-        raise out.fail(f"{what} must be a string, got {value!r}")
-    try:
-        data = value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise out.fail(f"{what} cannot be encoded as UTF-8") from None
-    if len(data) > max_bytes:
-        raise out.fail(f"{what} is {len(data)} bytes long, at most {max_bytes} allowed")
-    out.uvar(len(data), f"{what} length", max_bytes)
-    out.raw(data)
+def _string_length(compact: bool) -> str:
+    """The byte count of a string value: ``u16``, in the compact layout a ``uvar``."""
+    return "uvar" if compact else "u16"
 
 
 def _write_value(out: PayloadBuilder, key: str, value: FieldValue, compact: bool) -> None:
@@ -81,7 +70,7 @@ def _write_value(out: PayloadBuilder, key: str, value: FieldValue, compact: bool
         out.f64(value, what)
     elif isinstance(value, str):
         out.u8(FieldTag.STR, "tag")
-        _write_string(out, value, what, compact)
+        out.string(value, what, length=_string_length(compact))
     elif isinstance(value, (list, tuple)):
         items = list(value)
         if all(_is_int(v) for v in items):
@@ -135,15 +124,7 @@ def write_fields(out: PayloadBuilder, fields: dict[str, FieldValue], what: str,
     else:
         out.u16(len(kept), f"{what} count")
     for key in kept:
-        if compact:
-            try:
-                data = key.encode("utf-8")
-            except UnicodeEncodeError:
-                raise out.fail(f"{what} key {key!r} cannot be encoded as UTF-8") from None
-            out.u8(out.integer(len(data), 1, MAX_KEY_BYTES, f"{what} key length"), f"{what} key length")
-            out.raw(data)
-        else:
-            out.string(key, f"{what} key", max_bytes=MAX_KEY_BYTES)
+        out.string(key, f"{what} key", max_bytes=MAX_KEY_BYTES, length="u8" if compact else "u16")
         _write_value(out, key, fields[key], compact)
 
 
@@ -154,17 +135,6 @@ def _list_length(src: PayloadReader, what: str, compact: bool) -> int:
     if (1 if compact else 8) * n > src.remaining:
         raise src.error(f"{what}: {n} elements do not fit in the {src.remaining} bytes left", at=at)
     return n
-
-
-def _read_string(src: PayloadReader, what: str, compact: bool) -> str:
-    if not compact:
-        return src.string(what)
-    at = src.offset
-    data = src.raw(src.uvar(f"{what} length", U16_MAX), what)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise src.error(f"{what} is not valid UTF-8", at=at) from None
 
 
 def _read_int(src: PayloadReader, what: str, compact: bool) -> int:
@@ -182,7 +152,7 @@ def _read_value(src: PayloadReader, tag: int, key: str, tag_at: int, compact: bo
             raise src.error(f"{what} is not finite", at=at)
         return value
     if tag == FieldTag.STR:
-        return _read_string(src, what, compact)
+        return src.string(what, _string_length(compact))
     if tag == FieldTag.BOOL:
         at = src.offset
         byte = src.u8(what)
@@ -211,17 +181,6 @@ def _with_baseline(fields: dict[str, FieldValue], baseline: Mapping[str, FieldVa
     return {k: merged[k] for k in sorted(merged, key=_sort_key)}
 
 
-def _read_key(src: PayloadReader, what: str, compact: bool) -> str:
-    if not compact:
-        return src.string(f"{what} key")
-    at = src.offset
-    data = src.raw(src.u8(f"{what} key length"), f"{what} key")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise src.error(f"{what} key is not valid UTF-8", at=at) from None
-
-
 def read_fields(src: PayloadReader, what: str,
                 baseline: Mapping[str, FieldValue] = MappingProxyType({}), *,
                 compact: bool = False) -> dict[str, FieldValue]:
@@ -233,7 +192,7 @@ def read_fields(src: PayloadReader, what: str,
     previous: bytes | None = None
     for _ in range(count):
         at = src.offset
-        key = _read_key(src, what, compact)
+        key = src.string(f"{what} key", "u8" if compact else "u16")
         raw_key = key.encode("utf-8")
         if not raw_key or len(raw_key) > MAX_KEY_BYTES:
             raise src.error(f"{what}: key length {len(raw_key)} outside 1..{MAX_KEY_BYTES}", at=at)

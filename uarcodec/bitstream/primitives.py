@@ -162,9 +162,14 @@ class PayloadReader:
         self._pos += n
         return bytes(out)
 
-    def string(self, what: str) -> str:
+    def string(self, what: str, length: str = "u16", max_bytes: int = U16_MAX) -> str:
+        """UTF-8 after a byte count: ``u16`` (a ``str``), or (format 1.4) ``uvar`` up to
+        ``max_bytes`` or ``u8``."""
         at = self.offset
-        n = self.u16(f"{what} length")
+        if length == "uvar":
+            n = self.uvar(f"{what} length", max_bytes)
+        else:
+            n = self.u8(f"{what} length") if length == "u8" else self.u16(f"{what} length")
         data = self.raw(n, what)
         try:
             return data.decode("utf-8")
@@ -284,7 +289,8 @@ class PayloadBuilder:
     def raw(self, data: bytes) -> None:
         self._parts.append(bytes(data))
 
-    def string(self, value: str, what: str, max_bytes: int = 2**16 - 1) -> None:
+    def string(self, value: str, what: str, max_bytes: int = 2**16 - 1, length: str = "u16") -> None:
+        """UTF-8 after a byte count: ``u16`` (a ``str``), or (format 1.4) ``uvar`` or ``u8``."""
         if not isinstance(value, str):
             raise self.fail(f"{what} must be a string, got {value!r}")
         try:
@@ -293,5 +299,8 @@ class PayloadBuilder:
             raise self.fail(f"{what} cannot be encoded as UTF-8") from None
         if len(data) > max_bytes:
             raise self.fail(f"{what} is {len(data)} bytes long, at most {max_bytes} allowed")
-        self.u16(len(data), f"{what} length")
+        if length == "uvar":
+            self.uvar(len(data), f"{what} length", max_bytes)
+        else:
+            (self.u8 if length == "u8" else self.u16)(len(data), f"{what} length")
         self._parts.append(data)
