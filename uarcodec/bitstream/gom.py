@@ -359,9 +359,10 @@ def serialize_gom(gom: GomRecord, header: StreamHeader | None = None) -> bytes:
 # ----------------------------------------------------------------------------- reading
 
 
-def _read_f32_checked(src: PayloadReader, what: str, positive: bool) -> float:
+def _read_f32_checked(src: PayloadReader, what: str, positive: bool, bf16: bool = False) -> float:
+    """A float32 (``bf16``: a format 1.4 bfloat16) that must be finite (and > 0 if ``positive``)."""
     at = src.offset
-    value = src.f32(what)
+    value = src.bf16(what) if bf16 else src.f32(what)
     if not math.isfinite(value) or (positive and value <= 0):
         rule = "finite and > 0" if positive else "finite"
         raise src.error(f"{what} = {value!r} must be {rule}", at=at)
@@ -468,15 +469,6 @@ def _read_mask(src: PayloadReader, channels: int, what: str) -> np.ndarray:
     return mask
 
 
-def _read_bf16_checked(src: PayloadReader, what: str, positive: bool) -> float:
-    at = src.offset
-    value = src.bf16(what)
-    if not math.isfinite(value) or (positive and value <= 0):
-        rule = "finite and > 0" if positive else "finite"
-        raise src.error(f"{what} = {value!r} must be {rule}", at=at)
-    return value
-
-
 
 
 def _read_words_varint(src: PayloadReader, what: str) -> np.ndarray:
@@ -497,10 +489,9 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
                head_at: int) -> TensorRecord:
     """Step to words (spec 6.1); 16-bit symbols and word count in a SHORT 1.2 record."""
     short, varint = coding.short, layout >= 4
-    read_param = _read_bf16_checked if varint else _read_f32_checked
     step = _read_f32_checked(src, f"{what} step", positive=True)
-    mean = read_param(src, f"{what} mean", positive=False)
-    std = read_param(src, f"{what} std", positive=True)
+    mean = _read_f32_checked(src, f"{what} mean", positive=False, bf16=varint)
+    std = _read_f32_checked(src, f"{what} std", positive=True, bf16=varint)
     flag_param = None
     if coding.zero_flags:
         at = src.offset
