@@ -26,7 +26,7 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 # The format version this package writes. 1.1: tensor records with flags, entropy model and
 # channel mask; 1.2: compact tensor records and the encoder settings baseline (spec 5.2); 1.3:
 # zero-flagged tensor records (spec 6.1.3); 1.4: varint fields, bfloat16 entropy parameters and
-# words cut to their last nonzero byte (spec 6.1.4), compact field lists (spec 2).
+# words cut to their last nonzero byte (spec 1, 6.1), compact field lists (spec 2).
 FORMAT_VERSION = (1, 4)
 
 
