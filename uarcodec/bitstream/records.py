@@ -86,7 +86,7 @@ class TensorRecord:
     max_symbol]; the symbols are the integers ``q`` (or, with ``temporal``, their differences
     along the first dimension) of the channels (first dimension) ``channel_mask`` keeps, the
     others being 0; the decoder computes ``ref + q * step``. A tensor whose integers are all 0
-    is written as a zero record (formats 1.1 to 1.3). With ``zero_flags`` (format 1.3) the
+    is written as a zero record (formats 1.1 and later). With ``zero_flags`` (format 1.3 on) the
     symbols are coded in two parts: one flag per symbol (is it nonzero?) under the two-symbol
     Laplace that ``zero_flags`` describes, then the nonzero symbols, shifted to close the gap
     at 0, under ``entropy_model``; [min_symbol, max_symbol] is then their shifted range
