@@ -123,7 +123,8 @@ def _read_sint(src: PayloadReader, short: bool, what: str) -> int:
 # ----------------------------------------------------------------------------- writing
 
 
-def _words_bytes(words: np.ndarray, out: PayloadBuilder, what: str) -> bytes:
+def _checked_words(words: np.ndarray, out: PayloadBuilder, what: str) -> np.ndarray:
+    """The coded words as a uint32 array, after checking they are 1-D uint32 values."""
     arr = np.asarray(words)
     if arr.ndim != 1:
         raise out.fail(f"{what}: words must be a 1-D array, got shape {arr.shape}")
@@ -131,7 +132,7 @@ def _words_bytes(words: np.ndarray, out: PayloadBuilder, what: str) -> bytes:
         if arr.size and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 2**32 - 1):
             raise out.fail(f"{what}: words must be uint32 values, got dtype {arr.dtype}")
     out.integer(arr.size, 0, U32_MAX, f"{what} word_count")
-    return np.ascontiguousarray(arr, dtype="<u4").tobytes()
+    return arr.astype(np.uint32, copy=False)
 
 
 def _flags(t: TensorRecord) -> int:
@@ -155,11 +156,11 @@ class _Body:
     min_symbol: int
     max_symbol: int
     mask: bytes
-    words: bytes
+    words: np.ndarray  # uint32
     flag_param: float | None = None  # zero-flagged records (format 1.3)
 
     def fits_short(self, shape: tuple[int, ...]) -> bool:
-        return fits_short(shape, self.min_symbol, self.max_symbol, len(self.words) // 4)
+        return fits_short(shape, self.min_symbol, self.max_symbol, int(self.words.size))
 
 
 def _check_shape(out: PayloadBuilder, t: TensorRecord, what: str) -> tuple[int, ...]:
@@ -229,7 +230,7 @@ def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], fl
             raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
         if not np.asarray(t.words).size:
             raise out.fail(f"{what}: a zero-flagged record always has words (its flags)")
-    return _Body(step, mean, std, lo, hi, mask, _words_bytes(t.words, out, what), flag_param)
+    return _Body(step, mean, std, lo, hi, mask, _checked_words(t.words, out, what), flag_param)
 
 
 def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, what: str, layout: int) -> None:
@@ -251,7 +252,7 @@ def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, 
             out.u8(coding.model, f"{what} entropy_model")
 
 
-def _write_body_varint(out: PayloadBuilder, body: _Body, words: np.ndarray, what: str) -> None:
+def _write_body_varint(out: PayloadBuilder, body: _Body, what: str) -> None:
     """Step to words of a 1.4 record: bfloat16 model parameters, varint symbols and byte count."""
     out.f32(body.step, f"{what} step")
     out.bf16(body.mean, f"{what} mean")
@@ -261,9 +262,9 @@ def _write_body_varint(out: PayloadBuilder, body: _Body, words: np.ndarray, what
     out.svar(body.min_symbol, f"{what} min_symbol", I32_MIN, I32_MAX)
     out.svar(body.max_symbol, f"{what} max_symbol", I32_MIN, I32_MAX)
     out.raw(body.mask)
-    if words.size and int(words[-1]) == 0:
+    if body.words.size and int(body.words[-1]) == 0:
         raise out.fail(f"{what}: the last coded word is 0 (the coder never ends so)")
-    data = word_bytes(words)
+    data = word_bytes(body.words)
     out.uvar(len(data), f"{what} byte_count")
     out.raw(data)
 
@@ -277,8 +278,8 @@ def _write_body(out: PayloadBuilder, body: _Body, short: bool, what: str) -> Non
     _write_sint(out, body.min_symbol, short, f"{what} min_symbol")
     _write_sint(out, body.max_symbol, short, f"{what} max_symbol")
     out.raw(body.mask)
-    _write_uint(out, len(body.words) // 4, short, f"{what} word_count")
-    out.raw(body.words)
+    _write_uint(out, int(body.words.size), short, f"{what} word_count")
+    out.raw(np.ascontiguousarray(body.words, dtype="<u4").tobytes())
 
 
 def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: str, layout: int) -> None:
@@ -289,7 +290,7 @@ def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: s
         coding = replace(coding, short=fits_short(shape) if body is None else body.fits_short(shape))
     _write_prefix(out, shape, coding, what, layout)
     if body is not None and layout >= 4:
-        _write_body_varint(out, body, np.asarray(t.words, dtype=np.uint32), what)
+        _write_body_varint(out, body, what)
     elif body is not None:
         _write_body(out, body, coding.short, what)
 
