@@ -158,21 +158,20 @@ def merge(rows: list[dict[str, object]]) -> dict[str, object]:
     }
 
 
-def markdown(results: list[dict[str, object]], idle_mb: float) -> str:
-    lines = [
-        "| family | target | params | MACs/px | train ms/frame fp32 | bf16 | bf16 speed-up | page faults/step bf16 "
-        "| decode fps | peak RSS MB train fp32 / bf16 / decode |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r['family']} | {r['target']:,} | {r['params']:,} | {r['macs_per_pixel']:,.0f} "
-            f"| {r['train_ms_per_frame_fp32']:.1f} | {r['train_ms_per_frame_bf16']:.1f} "
-            f"| {r['bf16_speedup']:.2f}x | {r['page_faults_per_step_bf16']:,.0f} | {r['decode_fps']:.1f} "
-            f"| {r['peak_rss_mb_train_fp32']:.0f} / {r['peak_rss_mb_train_bf16']:.0f} / {r['peak_rss_mb_decode']:.0f} |"
-        )
-    lines.append(f"\nRSS of a process that only imports torch and reads the frames: {idle_mb:.0f} MB.")
-    return "\n".join(lines)
+TABLE_HEAD = (
+    "| family | target | params | MACs/px | train ms/frame fp32 | bf16 | bf16 speed-up | page faults/step bf16 "
+    "| decode fps | peak RSS MB train fp32 / bf16 / decode |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+)
+
+
+def markdown_row(r: dict[str, object]) -> str:
+    return (
+        f"| {r['family']} | {r['target']:,} | {r['params']:,} | {r['macs_per_pixel']:,.0f} "
+        f"| {r['train_ms_per_frame_fp32']:.1f} | {r['train_ms_per_frame_bf16']:.1f} "
+        f"| {r['bf16_speedup']:.2f}x | {r['page_faults_per_step_bf16']:,.0f} | {r['decode_fps']:.1f} "
+        f"| {r['peak_rss_mb_train_fp32']:.0f} / {r['peak_rss_mb_train_bf16']:.0f} / {r['peak_rss_mb_decode']:.0f} |"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -208,13 +207,14 @@ def main(argv: list[str] | None = None) -> None:
     idle = run_worker(args, families[0], 0, "idle")
     print(f"GOP: {args.frames} frames of {WIDTH}x{HEIGHT} from {idle['source']}, batch {args.batch}, "
           f"{args.threads} thread(s), device {args.device}, torch {torch.__version__}", file=sys.stderr)  # fmt: skip
+    print(TABLE_HEAD, flush=True)  # each row as it is measured: a run cut short keeps its rows
     results = []
     for family in families:
         for size in args.sizes:
             rows = [run_worker(args, family, size, mode) for mode in ("train_fp32", "train_bf16", "decode")]
             results.append(merge(rows))
-            print(f"  done {family} {size}", file=sys.stderr)
-    print(markdown(results, float(idle["peak_rss_mb"])))
+            print(markdown_row(results[-1]), flush=True)
+    print(f"\nRSS of a process that only imports torch and reads the frames: {float(idle['peak_rss_mb']):.0f} MB.")
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
 

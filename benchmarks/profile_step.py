@@ -10,7 +10,8 @@ real CIF clip, profiled with ``torch.profiler``, split by the phases ``pipeline/
 * ``uar.backward`` and ``uar.optimizer`` (Adam and the learning-rate schedule),
 
 and "other": the rest of the step's wall time (Python, bookkeeping, batch selection). The
-first epoch is a warm-up and is not counted. Each configuration runs in a fresh process, one
+first epoch is a warm-up and is not counted; the second is timed without the profiler ("step
+unprofiled": the profiler's own cost per op inflates a step of many small ops, as on CUDA). Each configuration runs in a fresh process, one
 torch thread. No thresholds: the numbers of one run. Example::
 
     python benchmarks/profile_step.py --families hnerv hinerv --sizes 50000 150000 400000
@@ -29,8 +30,12 @@ PHASES = ("training_encoder", "quantizer", "forward", "distortion", "rate", "bac
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_cif_120f.y4m"
 
 
-def measure(family: str, size: int, frames: int, epochs: int, clip: str) -> dict[str, float]:
-    """One configuration in this process: ms per step of each phase and of the whole step."""
+def measure(family: str, size: int, frames: int, epochs: int, clip: str, device_name: str = "cpu",
+            top: int = 0) -> dict[str, object]:
+    """One configuration in this process: ms per step of each phase and of the whole step (on
+    CUDA: the host's time, which bounds a step of kernels this small), of a step without the
+    profiler, the seconds of the GOP's coding before the timed epochs (setup and the warm-up
+    epoch) and after the last (coding, decoding back), and the ``top`` ops by self time."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -45,33 +50,48 @@ def measure(family: str, size: int, frames: int, epochs: int, clip: str) -> dict
     with open_video(clip) as reader:
         video, info = reader.read(0, frames), reader.info
     settings = EncoderSettings(gop_size=frames, gom_size=1, family=family, model_size=size,
-                               training=TrainingSettings(epochs_i=epochs + 1, batch_size=1))
-    device = torch.device("cpu")
+                               training=TrainingSettings(epochs_i=epochs + 2, batch_size=1))
+    device = torch.device(device_name)
     coder = GopCoder(stream_header(info, frames, settings, device), settings, device)
     marks: list[float] = []
     prof = profile(activities=[ProfilerActivity.CPU])
 
     def on_epoch(progress) -> None:
         marks.append(time.perf_counter())
-        if progress.epoch == 1:  # warm-up done: profile the timed epochs
+        if progress.epoch == 2:  # warm-up and the unprofiled epoch done: profile the rest
             prof.start()
 
+    start = time.perf_counter()
     coder.code(video, 0, 1.0, None, on_epoch=on_epoch)
+    end = time.perf_counter()
     prof.stop()
     steps = epochs * frames
     totals = {e.key: e.cpu_time_total for e in prof.key_averages() if e.key.startswith("uar.")}
     row = {p: totals.get(f"uar.{p}", 0.0) / 1000.0 / steps for p in PHASES}
-    row["step"] = 1000.0 * (marks[-1] - marks[0]) / steps
+    row["step"] = 1000.0 * (marks[-1] - marks[1]) / steps
+    row["step_unprofiled"] = 1000.0 * (marks[1] - marks[0]) / frames
     row["other"] = max(0.0, row["step"] - sum(row[p] for p in PHASES))
+    row["seconds_before_epochs"] = marks[0] - start
+    row["seconds_after_epochs"] = end - marks[-1]
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    row["top"] = [
+        [e.key, e.self_cpu_time_total / 1000.0 / steps, e.count / steps] for e in ops if not e.key.startswith("uar.")
+    ][:top]
     return row
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| family | size | step ms | " + " | ".join(PHASES) + " | other |"
-    lines = [head, "|---|---:|---:|" + "---:|" * (len(PHASES) + 1)]
+    head = "| family | size | step ms unprofiled | step ms | " + " | ".join(PHASES) + " | other |"
+    lines = [head, "|---|---:|---:|---:|" + "---:|" * (len(PHASES) + 1)]
     for r in rows:
         cells = " | ".join(f"{r[p]:.1f} ({100 * r[p] / r['step']:.0f}%)" for p in (*PHASES, "other"))
-        lines.append(f"| {r['family']} | {r['size']:,} | {r['step']:.1f} | {cells} |")
+        lines.append(f"| {r['family']} | {r['size']:,} | {r['step_unprofiled']:.1f} | {r['step']:.1f} | {cells} |")
+    for r in rows:
+        lines.append(f"\n{r['family']} {r['size']:,}: {r['seconds_before_epochs']:.1f} s before the timed epochs "
+                     f"(setup, warm-up epoch) and {r['seconds_after_epochs']:.1f} s after the last (coding, decoding back)")
+        if r["top"]:
+            lines.append("\n| op | self ms per step | calls per step |\n|---|---:|---:|")
+            lines += [f"| `{k}` | {ms:.2f} | {n:.1f} |" for k, ms, n in r["top"]]
     return "\n".join(lines) + "\n"
 
 
@@ -80,22 +100,26 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["hnerv", "hinerv"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[50_000, 150_000, 400_000])
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=3, help="profiled epochs (after one warm-up epoch)")
+    parser.add_argument("--epochs", type=int, default=3, help="profiled epochs (after a warm-up epoch and an unprofiled timed one)")
     parser.add_argument("--clip", default=str(DEFAULT_CLIP))
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--top", type=int, default=0, help="also list the N ops of most self time")
     parser.add_argument("--json")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.frames, args.epochs, args.clip)))
+        print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.frames, args.epochs, args.clip,
+                                 args.device, args.top)))
         return
     rows = []
     for family in args.families:
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--worker", family, str(size), "--frames", str(args.frames),
-                   "--epochs", str(args.epochs), "--clip", args.clip]
+                   "--epochs", str(args.epochs), "--clip", args.clip, "--device", args.device,
+                   "--top", str(args.top)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append({"family": family, "size": size, **json.loads(done.stdout.strip().splitlines()[-1])})
-            print(f"  done {family} {size}", file=sys.stderr)
+            print(f"  done {family} {size}", file=sys.stderr, flush=True)
     print(markdown(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
