@@ -31,11 +31,13 @@ DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_
 
 
 def measure(family: str, size: int, frames: int, epochs: int, clip: str, device_name: str = "cpu",
-            top: int = 0) -> dict[str, object]:
+            top: int = 0, cudnn_benchmark: bool = False, channels_last: bool = True) -> dict[str, object]:
     """One configuration in this process: ms per step of each phase and of the whole step (on
     CUDA: the host's time, which bounds a step of kernels this small), of a step without the
     profiler, the seconds of the GOP's coding before the timed epochs (setup and the warm-up
-    epoch) and after the last (coding, decoding back), and the ``top`` ops by self time."""
+    epoch) and after the last (coding, decoding back), and the ``top`` ops by self time. The
+    last two arguments are experiments: cuDNN's autotuner on, and the family's channels-last
+    training layout (chosen for the CPU's oneDNN) off."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -45,7 +47,12 @@ def measure(family: str, size: int, frames: int, epochs: int, clip: str, device_
     from uarcodec.sysinfo import retain_freed_memory
     from uarcodec.video import open_video
 
+    from uarcodec.models import registry
+
     torch.set_num_threads(1)
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    if not channels_last:
+        registry.family_by_name(family).channels_last_training = False
     retain_freed_memory()  # as the encoder's GOM jobs do
     with open_video(clip) as reader:
         video, info = reader.read(0, frames), reader.info
@@ -104,22 +111,29 @@ def main() -> None:
     parser.add_argument("--clip", default=str(DEFAULT_CLIP))
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--top", type=int, default=0, help="also list the N ops of most self time")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="experiment: cuDNN's autotuner on")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                        help="experiment: convolutions in the default layout, not channels-last")
     parser.add_argument("--json")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.frames, args.epochs, args.clip,
-                                 args.device, args.top)))
+                                 args.device, args.top, args.cudnn_benchmark, args.channels_last)))
         return
     rows = []
     for family in args.families:
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--worker", family, str(size), "--frames", str(args.frames),
                    "--epochs", str(args.epochs), "--clip", args.clip, "--device", args.device,
-                   "--top", str(args.top)]
+                   "--top", str(args.top)] + (["--cudnn-benchmark"] if args.cudnn_benchmark else []) \
+                + ([] if args.channels_last else ["--no-channels-last"])
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append({"family": family, "size": size, **json.loads(done.stdout.strip().splitlines()[-1])})
             print(f"  done {family} {size}", file=sys.stderr, flush=True)
+    experiments = [e for e, on in (("cuDNN autotuner on", args.cudnn_benchmark),
+                                   ("channels-last off", not args.channels_last)) if on]
+    print(f"device {args.device}" + "".join(f", {e}" for e in experiments) + "\n")
     print(markdown(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

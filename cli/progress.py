@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from uarcodec.api import EncodeEvents, FitProgress, Gom, Gop, ModelDone
+from uarcodec.api import LR_CUT, EncodeEvents, FitProgress, Gom, Gop, ModelDone
 
 stderr = Console(stderr=True)
 
@@ -69,6 +69,11 @@ def encode_progress(total_frames: int, total_goms: int, enabled: bool) -> Iterat
             progress.reset(running[gom.index], total=epochs, description=label, status="")
 
         def on_gom_epoch(gom: Gom, gop: Gop, p: FitProgress) -> None:
+            if p.rolled_back:
+                bar().console.print(
+                    f"uar: warning: GOM {gom.index} GOP {gop.index}: training blew up in epoch {p.epoch} of "
+                    f"{p.epochs} ({p.psnr:.2f} dB); went back to the epoch before at {LR_CUT:g}x the learning rate"
+                )
             if gom.index in running:
                 bar().update(
                     running[gom.index], completed=p.epoch,

@@ -37,12 +37,13 @@ from uarcodec.video.frames import YuvClip
 
 # Re-exported for front ends (the `uar` CLI reaches the codec only through this module): the
 # progress events and report types of an encode, and where an interrupted encode is kept.
+from uarcodec.pipeline.divergence import LR_CUT
 from uarcodec.pipeline.encoder import GomStats, ModelDone, partial_path
 from uarcodec.pipeline.fit import FitProgress
 from uarcodec.pipeline.partition import Gom, Gop
 
 __all__ = [
-    "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
+    "LR_CUT", "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
     "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "ModelDone", "ParallelSettings",
     "UarStream", "compare_videos", "decode", "encode", "open_stream", "partial_path", "plan_encode", "select_frames",
     "set_threads", "stream_info",

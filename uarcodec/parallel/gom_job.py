@@ -92,6 +92,7 @@ class ModelDone:
     coded_bytes: int
     psnr_yuv: float  # decoder-side reconstruction of this GOP
     fit_seconds: float
+    rollbacks: int = 0  # epochs of its fit undone after blowing up (pipeline/divergence.py)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def _code_gom(job: GomJob, reader: VideoReader, emit: EventSink, start: float) -
         spent += 8.0 * coded.record_bytes
         frame_quality = float(np.mean([f.psnr_yuv for f in quality.add(clip, coded.recon)]))
         done = ModelDone(gom.index, gop.index, coded.record.kind, coded.record.eps, coded.coded_bytes,
-                         frame_quality, coded.fit_seconds)
+                         frame_quality, coded.fit_seconds, sum(p.rolled_back for p in coded.history))
         emit(done)
         records.append(coded.record)
         models.append(done)

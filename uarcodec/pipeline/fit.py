@@ -8,6 +8,7 @@ rate term.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -24,6 +25,7 @@ from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_s
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
+from uarcodec.pipeline.divergence import LR_CUT, MAX_ROLLBACKS, TrainingSnapshot, is_spike
 from uarcodec.pipeline.rate_control import steer_lambda, steers_after
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.settings import Device, Precision, QuantMode, TrainingSettings, parse_choice
@@ -40,6 +42,7 @@ class FitProgress:
     psnr: float  # of the fake-quantized network on the epoch's batches (6:1:1 YUV or RGB)
     bpp: float  # estimated bits per pixel of the coded tensors
     lmbda: float = 0.0  # the lambda this epoch trained with (steered under a target rate)
+    rolled_back: bool = False  # the epoch blew up and was undone (pipeline/divergence.py)
 
 
 ProgressCallback = Callable[[FitProgress], None]
@@ -55,6 +58,7 @@ class FitResult:
     bpp: float
     seconds: float
     history: list[FitProgress] = field(default_factory=list)
+    rollbacks: int = 0  # epochs undone after blowing up (pipeline/divergence.py)
     encoder_state: dict[str, torch.Tensor] | None = None  # the training encoder, for warm starts
 
 
@@ -155,6 +159,19 @@ class NetworkForward:
         return self._eager(params, idx)
 
 
+def _roll_back(
+    snapshot: TrainingSnapshot, thetas: list[torch.Tensor], kept: list[torch.nn.Module],
+    optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LambdaLR,
+) -> None:
+    """Undo an epoch that blew up (pipeline/divergence.py): the state after the last good epoch
+    back in place, every learning rate from now on times LR_CUT. The epoch's progress report
+    says so (``rolled_back``)."""
+    snapshot.restore(thetas, kept, optimizer)
+    schedule.base_lrs = [lr * LR_CUT for lr in schedule.base_lrs]
+    for group, base, factor in zip(optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas):
+        group["lr"] = base * factor(schedule.last_epoch)
+
+
 def _floats(thetas: list[torch.Tensor]) -> list[np.ndarray]:
     return [t.detach().cpu().numpy().astype(np.float32) for t in thetas]
 
@@ -238,6 +255,10 @@ def fit_model(
     history: list[FitProgress] = []
     forward = NetworkForward(model, settings.compile)
     lmbda = settings.lmbda
+    kept = [*quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
+    snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
+    good: FitProgress | None = None
+    rollbacks = 0
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen).to(device)
@@ -275,7 +296,8 @@ def fit_model(
                 schedule.step()
             sums += torch.stack([loss.detach(), mse.detach(), bpp.detach()]).float()  # no host sync per step
         sum_loss, sum_mse, sum_bpp = sums.tolist()
-        if not math.isfinite(sum_loss):
+        finite = math.isfinite(sum_loss)
+        if not finite and rollbacks == MAX_ROLLBACKS:
             raise UarSettingsError(
                 f"training diverged in epoch {epoch + 1} of {epochs} (the loss is not finite); "
                 f"try a lower --lr (now {settings.lr:g}) or --lambda (now {lmbda:g})"
@@ -284,10 +306,21 @@ def fit_model(
             epoch=epoch + 1,
             epochs=epochs,
             loss=sum_loss / batches_per_epoch,
-            psnr=psnr_from_mse(sum_mse / batches_per_epoch),
+            psnr=psnr_from_mse(sum_mse / batches_per_epoch) if finite else float("nan"),
             bpp=sum_bpp / batches_per_epoch,
             lmbda=lmbda,
         )
+        blew_up = not finite or (good is not None and is_spike(report.loss, report.psnr, good.loss, good.psnr))
+        if blew_up and rollbacks < MAX_ROLLBACKS:
+            _roll_back(snapshot, thetas, kept, optimizer, schedule)
+            rollbacks += 1
+            report = dataclasses.replace(report, rolled_back=True)
+            history.append(report)
+            if progress is not None:
+                progress(report)
+            continue
+        good = report
+        snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
         history.append(report)
         if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, epochs):
             rate = report.bpp
@@ -305,12 +338,14 @@ def fit_model(
                 thetas[i].data = torch.cat(
                     [encoder(frames_all[s : s + 8])[name].float() for s in range(0, n, 8)]
                 )
+    last = good if good is not None else history[-1]
     return FitResult(
         theta=_floats(thetas),
         steps=_steps(quantizers, thetas, ref_t),
-        psnr=history[-1].psnr,
-        bpp=history[-1].bpp,
+        psnr=last.psnr,
+        bpp=last.bpp,
         seconds=time.perf_counter() - start,
         history=history,
+        rollbacks=rollbacks,
         encoder_state=None if encoder is None else {k: v.detach().clone() for k, v in encoder.state_dict().items()},
     )
