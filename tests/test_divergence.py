@@ -116,3 +116,25 @@ def test_the_rollbacks_are_bounded(clip, monkeypatch):
     _distortion_broken_in(monkeypatch, set(range(1, EPOCHS + 1)), lambda mse: mse * float("nan"))
     with pytest.raises(UarSettingsError, match=rf"training diverged in epoch {MAX_ROLLBACKS + 1} of {EPOCHS}"):
         _code(clip)
+
+
+def test_the_command_line_says_when_an_epoch_was_undone(monkeypatch):
+    """`uar encode` prints one warning line for an undone epoch, above its progress bars."""
+    from rich.console import Console
+
+    from uarcodec.bitstream.records import ModelKind
+    from uarcodec.pipeline.fit import FitProgress
+    from uarcodec.pipeline.partition import GopPartition
+    from uarcodec_cli import progress as cli_progress
+
+    recorded = Console(record=True, width=200, force_terminal=False)
+    monkeypatch.setattr(cli_progress, "stderr", recorded)
+    gom = GopPartition(num_frames=4, gop_size=2, gom_size=2).goms[0]
+    with cli_progress.encode_progress(4, 1, enabled=True) as events:
+        events.on_model_start(gom, gom.gops[0], ModelKind.I, 60)
+        events.on_gom_epoch(gom, gom.gops[0], FitProgress(6, 60, 0.474, 23.61, 0.038, 100.0))
+        events.on_gom_epoch(gom, gom.gops[0], FitProgress(7, 60, 2.071, 16.94, 0.047, 100.0, rolled_back=True))
+    text = recorded.export_text()
+    assert "uar: warning: GOM 0 GOP 0: training blew up in epoch 7 of 60 (16.94 dB); went back to the epoch " \
+           "before at 0.5x the learning rate" in text
+    assert text.count("blew up") == 1
