@@ -54,3 +54,25 @@ def tiny_settings(**overrides) -> EncoderSettings:
     base = dict(gop_size=4, gom_size=2, family="hnerv", model_size=12_000, training=training)
     base.update(overrides)
     return EncoderSettings(**base)
+
+
+def code_sample_as_i_model(clip, family: str, params: int, epochs: int, **training):
+    """Code the first frames of the bundled sample (``clip``) as one I-model with the encoder's
+    own unit (CPU, batch 2, lr 5e-3 unless given); returns the coded GOP and its decoded
+    PSNR-YUV."""
+    from uarcodec.metrics import QualityAccumulator
+    from uarcodec.pipeline.gop_coding import GopCoder
+    from uarcodec.pipeline.plan import stream_header
+    from uarcodec.video import open_video
+
+    device = torch.device("cpu")
+    settings = EncoderSettings(
+        gop_size=clip.num_frames, gom_size=1, family=family, model_size=params,
+        training=TrainingSettings(lr=training.pop("lr", 5e-3), batch_size=2, epochs_i=epochs, **training),
+    )
+    with open_video(str(SAMPLE)) as reader:
+        header = stream_header(reader.info, clip.num_frames, settings, device)
+    coded = GopCoder(header, settings, device).code(clip, 0, 1.0, None)
+    acc = QualityAccumulator(with_ms_ssim=False)
+    acc.add(clip, coded.recon)
+    return coded, acc.report().psnr_yuv

@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SAMPLE
-from uarcodec.metrics import QualityAccumulator
+from conftest import SAMPLE, code_sample_as_i_model
 from uarcodec.pipeline import fit as fit_module
 from uarcodec.pipeline.divergence import MAX_ROLLBACKS, TrainingSnapshot, is_spike
-from uarcodec.pipeline.gop_coding import GopCoder
-from uarcodec.pipeline.plan import stream_header
-from uarcodec.settings import EncoderSettings, TrainingSettings
 from uarcodec.video import open_video
 
-DEV = torch.device("cpu")
 EPOCHS = 6
 STEPS_PER_EPOCH = 2  # 4 frames, batch 2
 
@@ -28,16 +23,7 @@ def clip():
 
 
 def _code(clip):
-    settings = EncoderSettings(
-        gop_size=clip.num_frames, gom_size=1, family="hnerv", model_size=20_000,
-        training=TrainingSettings(lr=5e-3, batch_size=2, epochs_i=EPOCHS),
-    )
-    with open_video(str(SAMPLE)) as reader:
-        header = stream_header(reader.info, clip.num_frames, settings, DEV)
-    coded = GopCoder(header, settings, DEV).code(clip, 0, 1.0, None)
-    acc = QualityAccumulator(with_ms_ssim=False)
-    acc.add(clip, coded.recon)
-    return coded, acc.report().psnr_yuv
+    return code_sample_as_i_model(clip, "hnerv", 20_000, EPOCHS)
 
 
 def _distortion_broken_in(monkeypatch, epochs: set[int], how) -> None:

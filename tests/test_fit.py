@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SAMPLE
+from conftest import SAMPLE, code_sample_as_i_model
 from uarcodec.bitstream.records import RefMode
 from uarcodec.coding.symbols import kept_symbols, temporal_differences
 from uarcodec.coding.quant import dequantize, estimate_bits
-from uarcodec.metrics import QualityAccumulator
 from uarcodec.pipeline.fit import warmup_cosine
-from uarcodec.pipeline.gop_coding import GopCoder
 from uarcodec.pipeline.model_coding import tensor_codes
-from uarcodec.pipeline.plan import stream_header
 from uarcodec.errors import UarSettingsError
-from uarcodec.settings import EncoderSettings, TrainingSettings
 from uarcodec.video import open_video
 
 DEV = torch.device("cpu")
@@ -31,19 +27,7 @@ def clip():
         return reader.read(0, 4)
 
 
-def _fit(clip, family, params, epochs, **training):
-    """Code the clip as one I-model with the encoder's own unit; returns the coded GOP and the
-    decoded PSNR-YUV."""
-    settings = EncoderSettings(
-        gop_size=clip.num_frames, gom_size=1, family=family, model_size=params,
-        training=TrainingSettings(lr=training.pop("lr", 5e-3), batch_size=2, epochs_i=epochs, **training),
-    )
-    with open_video(str(SAMPLE)) as reader:
-        header = stream_header(reader.info, clip.num_frames, settings, DEV)
-    coded = GopCoder(header, settings, DEV).code(clip, 0, 1.0, None)
-    acc = QualityAccumulator(with_ms_ssim=False)
-    acc.add(clip, coded.recon)
-    return coded, acc.report().psnr_yuv
+_fit = code_sample_as_i_model
 
 
 @pytest.mark.parametrize(
