@@ -124,3 +124,13 @@ def test_the_command_line_says_when_an_epoch_was_undone(monkeypatch):
     assert "uar: warning: GOM 0 GOP 0: training blew up in epoch 7 of 60 (16.94 dB); went back to the epoch " \
            "before at 0.5x the learning rate" in text
     assert text.count("blew up") == 1
+
+
+def test_a_fit_whose_every_epoch_blew_up_codes_nothing(clip, monkeypatch):
+    """With no more epochs than rollbacks, all of them undone, nothing was trained: the encode
+    stops with the settings error instead of coding the untrained start."""
+    from uarcodec.errors import UarSettingsError
+
+    _distortion_broken_in(monkeypatch, set(range(1, MAX_ROLLBACKS + 1)), lambda mse: mse * float("nan"))
+    with pytest.raises(UarSettingsError, match=rf"training blew up in each of its {MAX_ROLLBACKS} epochs"):
+        code_sample_as_i_model(clip, "hnerv", 20_000, MAX_ROLLBACKS)

@@ -43,8 +43,8 @@ from uarcodec.pipeline.fit import FitProgress
 from uarcodec.pipeline.partition import Gom, Gop
 
 __all__ = [
-    "LR_CUT", "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
-    "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "ModelDone", "ParallelSettings",
+    "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
+    "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "LR_CUT", "ModelDone", "ParallelSettings",
     "UarStream", "compare_videos", "decode", "encode", "open_stream", "partial_path", "plan_encode", "select_frames",
     "set_threads", "stream_info",
 ]

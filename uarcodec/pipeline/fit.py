@@ -57,8 +57,7 @@ class FitResult:
     psnr: float
     bpp: float
     seconds: float
-    history: list[FitProgress] = field(default_factory=list)
-    rollbacks: int = 0  # epochs undone after blowing up (pipeline/divergence.py)
+    history: list[FitProgress] = field(default_factory=list)  # rolled_back marks undone epochs
     encoder_state: dict[str, torch.Tensor] | None = None  # the training encoder, for warm starts
 
 
@@ -338,14 +337,18 @@ def fit_model(
                 thetas[i].data = torch.cat(
                     [encoder(frames_all[s : s + 8])[name].float() for s in range(0, n, 8)]
                 )
-    last = good if good is not None else history[-1]
+    if good is None:  # no epoch, or every epoch undone: nothing was trained
+        raise UarSettingsError(
+            "a fit needs at least one epoch" if not history else
+            f"training blew up in each of its {epochs} epochs; try a lower --lr (now {settings.lr:g}) "
+            f"or --lambda (now {settings.lmbda:g})"
+        )
     return FitResult(
         theta=_floats(thetas),
         steps=_steps(quantizers, thetas, ref_t),
-        psnr=last.psnr,
-        bpp=last.bpp,
+        psnr=good.psnr,
+        bpp=good.bpp,
         seconds=time.perf_counter() - start,
         history=history,
-        rollbacks=rollbacks,
         encoder_state=None if encoder is None else {k: v.detach().clone() for k, v in encoder.state_dict().items()},
     )
