@@ -224,7 +224,7 @@ class TrainingSettings:
     # ultrafast to medium, whose I-models train at 4x the rate, set 0.5 (PRESET_LR_P_SCALE)
     lr_p_scale: float = 1.0
     warmup_p: float = 0.0
-    lambda_p_scale: float = 0.5  # measured: docs/temporal_reuse.md (0.75 tried in 0.6.0, not kept)
+    lambda_p_scale: float = 0.75  # measured: docs/temporal_reuse.md (0.6.1: 0.75 for 0.5, fewer bits at equal quality)
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
     compile: bool = False  # torch.compile the network's forward (off: slower on this CPU, docs/training_speed.md)
 
