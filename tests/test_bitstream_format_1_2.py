@@ -305,7 +305,7 @@ def test_a_default_encode_writes_only_the_settings_off_the_baseline_and_reads_th
     assert set(ENCODER_SETTINGS_BASELINE) < set(settings)
     # the table is frozen (spec 5.1.1); a default that moved since 1.2 is written out
     moved = {k for k, v in ENCODER_SETTINGS_BASELINE.items() if settings[k] != (list(v) if isinstance(v, tuple) else v)}
-    assert moved == {"lr_p_scale"}  # 0.3 -> 1.0 (docs/temporal_reuse.md)
+    assert moved == {"lr_p_scale", "lambda_p_scale"}  # 0.3 -> 1.0, 0.5 -> 0.75 (docs/temporal_reuse.md)
     header = replace(sample_header(), coding=replace(sample_header().coding, encoder_settings=settings))
     payload = serialize_header(header)
     parsed = parse_header(payload, 16)
