@@ -50,7 +50,7 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                  help="laplace (sparse residuals, temporal embedding differences, skip masks; the default) or "
                       "gaussian (the paper's per-layer Gaussian)."),
     click.option("--lambda-p-scale", type=float,
-                 help="P-models train with lambda times this (I/P bit allocation; default 0.5)."),
+                 help="P-models train with lambda times this (I/P bit allocation; default 0.75)."),
     click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
                  help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default)."),
     click.option("--compile/--no-compile", "compile", default=None,
