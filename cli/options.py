@@ -22,6 +22,7 @@ from uarcodec.settings import (
     QuantMode,
     RateModel,
     TrainingOptions,
+    TrainingSettings,
 )
 from uarcodec.vocabulary import ModelFamily
 
@@ -50,7 +51,8 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                  help="laplace (sparse residuals, temporal embedding differences, skip masks; the default) or "
                       "gaussian (the paper's per-layer Gaussian)."),
     click.option("--lambda-p-scale", type=float,
-                 help="P-models train with lambda times this (I/P bit allocation; default 0.75)."),
+                 help="P-models train with lambda times this (I/P bit allocation; default "
+                      f"{TrainingSettings.lambda_p_scale:g})."),
     click.option("--train-encoder/--no-train-encoder", "use_encoder", default=None,
                  help="HNeRV: compute embeddings with its ConvNeXt encoder trained jointly (on by default)."),
     click.option("--compile/--no-compile", "compile", default=None,
