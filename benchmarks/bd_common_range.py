@@ -4,9 +4,8 @@
 so a run whose curve reaches higher (or lower) quality is measured over another range than the
 run before it; where a codec's distance to the anchor grows with quality, that alone moves the
 number. This compares runs over the same range: per clip the overlap of every run's curve and
-the anchor's (the highest of their lowest qualities to the lowest of their highest), the mean
-log10 rate of each curve there (PCHIP on quality, as ``uarcodec.metrics.bdrate``), and the
-BD-rate ``10**(mean_run - mean_anchor) - 1``. Reads the results JSON of ``uar bench --out``::
+the anchor's (the highest of their lowest qualities to the lowest of their highest), and each
+run's BD-rate against the anchor there (``uarcodec.metrics.bdrate.bd_rate`` with ``within``). Reads the results JSON of ``uar bench --out``::
 
     python benchmarks/bd_common_range.py --anchor bench_old/x265 bench_old/uar-hnerv bench_new/uar-hnerv
 
@@ -20,31 +19,26 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
+
+from uarcodec.metrics.bdrate import bd_rate
 
 METRICS = ("psnr_yuv", "ms_ssim")
 
 
-def load_curve(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(quality, log10 bpp) of a results file, sorted by quality."""
-    points = sorted((p[metric], np.log10(p["bpp"])) for p in json.loads(path.read_text())["points"])
-    return np.array([q for q, _ in points]), np.array([r for _, r in points])
-
-
-def mean_log_rate(curve: tuple[np.ndarray, np.ndarray], lo: float, hi: float) -> float:
-    quality, log_rate = curve
-    return float(PchipInterpolator(quality, log_rate).integrate(lo, hi) / (hi - lo))
+def load_points(path: Path, metric: str) -> tuple[list[float], list[float]]:
+    """(bpp, quality) of the points of a results file."""
+    points = json.loads(path.read_text())["points"]
+    return [p["bpp"] for p in points], [p[metric] for p in points]
 
 
 def common_range_bd(anchor: Path, runs: list[Path], metric: str) -> tuple[float, float, list[float]]:
     """(lo, hi, BD-rate in % of each run against the anchor over [lo, hi])."""
-    curves = [load_curve(p, metric) for p in [anchor, *runs]]
-    lo = max(q.min() for q, _ in curves)
-    hi = min(q.max() for q, _ in curves)
+    curves = [load_points(p, metric) for p in [anchor, *runs]]
+    lo = max(min(quality) for _, quality in curves)
+    hi = min(max(quality) for _, quality in curves)
     if not lo < hi:
         raise SystemExit(f"{anchor.name}: the curves have no quality range in common ({metric})")
-    base = mean_log_rate(curves[0], lo, hi)
-    return lo, hi, [100.0 * (10 ** (mean_log_rate(c, lo, hi) - base) - 1.0) for c in curves[1:]]
+    return lo, hi, [bd_rate(*curves[0], *run, within=(lo, hi)) for run in curves[1:]]
 
 
 def main() -> None:

@@ -294,6 +294,19 @@ def test_bd_rate_of_a_25_percent_cheaper_curve(method):
     assert M.bd_psnr(RATES, PSNRS, cheaper, PSNRS, method) > 0
 
 
+def test_bd_rate_within_a_quality_range_averages_there_only():
+    """Several runs compared with one anchor over one range (benchmarks/bd_common_range.py)."""
+    cheaper = [r * 0.75 for r in RATES]
+    assert M.bd_rate(RATES, PSNRS, cheaper, PSNRS, within=(35.0, 39.0)) == pytest.approx(-25.0, abs=1e-6)
+    cheaper_low = [RATES[0] * 0.5, *RATES[1:]]  # cheaper at the lowest quality only
+    full = M.bd_rate(RATES, PSNRS, cheaper_low, PSNRS)
+    assert M.bd_rate(RATES, PSNRS, cheaper_low, PSNRS, within=(0.0, 99.0)) == pytest.approx(full)
+    high = M.bd_rate(RATES, PSNRS, cheaper_low, PSNRS, within=(38.1, 40.9))
+    assert full < -5.0 and abs(high) < 5.0
+    with pytest.raises(UarInputError, match="overlap"):
+        M.bd_rate(RATES, PSNRS, cheaper, PSNRS, within=(41.0, 45.0))
+
+
 def test_bd_accepts_points_in_any_order():
     order = [2, 0, 3, 1]
     shuffled_r, shuffled_p = [RATES[i] for i in order], [PSNRS[i] for i in order]

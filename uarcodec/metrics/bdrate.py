@@ -45,9 +45,9 @@ def _cubic_integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float
 
 def _bd_average_difference(
     x_a: Sequence[float], y_a: Sequence[float], x_b: Sequence[float], y_b: Sequence[float],
-    method: BdMethod,
+    method: BdMethod, within: tuple[float, float] | None = None,
 ) -> float:
-    """Mean of (f_b - f_a) over the overlap of the two x ranges."""
+    """Mean of (f_b - f_a) over the overlap of the two x ranges (and of ``within``)."""
     if method not in ("pchip", "cubic"):
         raise UarInputError(f"unknown BD interpolation {method!r}: use 'pchip' or 'cubic'")
     xa, ya = _sorted_curve(x_a, y_a, "anchor curve")
@@ -56,6 +56,8 @@ def _bd_average_difference(
     if len(xa) < need or len(xb) < need:
         raise UarInputError(f"BD with {method} needs at least {need} points per curve")
     lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
+    if within is not None:
+        lo, hi = max(lo, within[0]), min(hi, within[1])
     if hi <= lo:
         raise UarInputError("the two RD curves do not overlap: BD is undefined")
     integral = _pchip_integral if method == "pchip" else _cubic_integral
@@ -71,14 +73,16 @@ def _log10_rates(rates: Sequence[float], what: str) -> np.ndarray:
 
 def bd_rate(
     rate_a: Sequence[float], psnr_a: Sequence[float], rate_b: Sequence[float],
-    psnr_b: Sequence[float], method: BdMethod = "pchip",
+    psnr_b: Sequence[float], method: BdMethod = "pchip", within: tuple[float, float] | None = None,
 ) -> float:
     """Average rate difference of curve b against anchor a at equal quality, in percent.
 
-    Negative means b needs fewer bits. Quality may be any metric (PSNR, MS-SSIM, ...).
+    Negative means b needs fewer bits. Quality may be any metric (PSNR, MS-SSIM, ...). The
+    average is over the quality range both curves cover, narrowed to ``within`` (low, high)
+    when given: so that several curves are compared with one anchor over one range.
     """
     log_a, log_b = _log10_rates(rate_a, "anchor"), _log10_rates(rate_b, "test")
-    mean_log_diff = _bd_average_difference(psnr_a, log_a, psnr_b, log_b, method)
+    mean_log_diff = _bd_average_difference(psnr_a, log_a, psnr_b, log_b, method, within)
     return (10.0**mean_log_diff - 1.0) * 100.0
 
 
