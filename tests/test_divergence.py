@@ -134,3 +134,13 @@ def test_a_fit_whose_every_epoch_blew_up_codes_nothing(clip, monkeypatch):
     _distortion_broken_in(monkeypatch, set(range(1, MAX_ROLLBACKS + 1)), lambda mse: mse * float("nan"))
     with pytest.raises(UarSettingsError, match=rf"training blew up in each of its {MAX_ROLLBACKS} epochs"):
         code_sample_as_i_model(clip, "hnerv", 20_000, MAX_ROLLBACKS)
+
+
+def test_an_encode_reports_each_models_undone_epochs(sample, tmp_path, monkeypatch):
+    """`uar encode --json` and the API's report say which model went back and how often."""
+    from conftest import tiny_settings
+    from uarcodec import api
+
+    _distortion_broken_in(monkeypatch, {2}, lambda mse: mse * float("nan"))  # the I-model's 2nd epoch
+    report = api.encode(sample, tmp_path / "s.uar", tiny_settings(epochs_i=3, epochs_p=2), frames=8, device="cpu")
+    assert [m.rollbacks for m in report.models] == [1, 0]  # 8 frames: one I- and one P-model
