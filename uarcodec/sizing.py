@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.rate_control import P_BIT_SHARE
-from uarcodec.settings import check_target_bpp, p_class, parse_size
+from uarcodec.settings import check_target_bpp, p_class, parse_choice, parse_size
+from uarcodec.vocabulary import ModelFamily
 
 # The paper's model sizes (MB, read as millions of parameters) per p class, its p per class and
 # its frame size (UVG, 1920x1080).
@@ -39,6 +40,11 @@ PAPER_SIZES_MB = ((0.3, 0.45, 0.6, 0.9), (0.6, 0.9, 1.8, 2.7), (3.0, 4.5, 6.0, 9
 PAPER_GOPS = (6, 30, 120)
 PAPER_PIXELS = 1920 * 1080
 SMALLEST_HEADROOM = 1.5  # the smallest default point is at least this times the smallest network
+# Families whose frame sets their size (the latent grids: one time sample per level at the
+# least) take their four sizes as these multiples of their smallest network instead of the
+# paper's. The latent grids' middle points are about the doubling schedule [1, 2, 4, 8, 15, 30]
+# at CIF, p = 30 (1.5x), the shape that measured best there (docs/latent_grids.md).
+FLOOR_LADDERS: dict[ModelFamily, tuple[float, ...]] = {ModelFamily.LATENT: (1.0, 1.2, 1.5, 2.5)}
 
 
 def round_significant(value: float, digits: int = 2) -> int:
@@ -92,6 +98,9 @@ def default_sizes(
     p class is that of ``gop_size``."""
     k = p_class(gop_size)
     frames = gop_size if gop_frames is None else gop_frames
+    if parse_choice(ModelFamily, family, "family") in FLOOR_LADDERS:
+        floor = smallest_model_size(family, width, height, frames)
+        return tuple(round_significant(f * floor) for f in FLOOR_LADDERS[ModelFamily(family)])
     scale = width * height * frames / (PAPER_PIXELS * PAPER_GOPS[k])
     raw = [mb * 1e6 * scale for mb in PAPER_SIZES_MB[k]]
     floor = SMALLEST_HEADROOM * smallest_model_size(family, width, height, frames)
@@ -163,8 +172,11 @@ def size_for_bpp(
 ) -> int:
     """Parameters per model so that a GOM of ``models_per_gom`` models of ``gop_frames``
     frames spends about ``bpp`` (module docstring); never below the family's smallest network
-    here (rate control then lowers the rate further)."""
+    here (rate control then lowers the rate further). A family of :data:`FLOOR_LADDERS` (most
+    of its values train to zero; its rate follows lambda) takes its default size."""
     check_target_bpp(bpp)
+    if parse_choice(ModelFamily, family, "family") in FLOOR_LADDERS:  # bits follow lambda, not the count
+        return default_model_size(family, width, height, gop_frames, gop_frames)
     k = max(1, models_per_gom)
     bits_per_gop = bpp * width * height * gop_frames * k / (1.0 + P_BIT_SHARE * (k - 1))
     size = round_significant(max(1000.0, bits_per_gop / I_BITS_PER_PARAM))

@@ -82,6 +82,7 @@ class CodedTensorSpec:
     shape: tuple[int, ...]
     role: TensorRole
     init: InitSpec
+    init_step: float | None = None  # the quantization step an I-model's fit starts from (None: from the values)
 
     @property
     def num_elements(self) -> int:
@@ -107,6 +108,7 @@ class ModelFamily(ChoiceEnum):
 
     HNERV = "hnerv"
     HINERV = "hinerv"
+    LATENT = "latent"
 
 
 class EntropyModel(enum.IntEnum):

@@ -222,15 +222,20 @@ class TensorQuantizer(nn.Module):
 def rate_bits_together(
     quantizers: Sequence[nn.Module], thetas: Sequence[Tensor], refs: Sequence[Tensor], *, noise: bool,
     model: EntropyModel, temporal: Sequence[bool], generator: torch.Generator | None = None,
+    weights: Sequence[float] | None = None,
 ) -> Tensor:
     """``sum(q.rate_bits(theta, ref, ...))`` over the coded tensors, computed in one pass over
     all their values: each tensor's location and spread are fitted as sums over its segment of
     one concatenated vector, and the bin masses of every value are taken in one call. The same
     bits as the per-tensor sum to float rounding, in a few dozen operations instead of about
-    twenty per tensor (HiNeRV codes over a hundred tensors)."""
+    twenty per tensor (HiNeRV codes over a hundred tensors).
+
+    ``weights`` (one per tensor, default 1) multiply each tensor's bits: a fit that prices a
+    sample of a tensor's rows weights them by the tensor's rows over the sample's."""
+    scale = [1.0] * len(thetas) if weights is None else list(weights)
     if not all(isinstance(q, TensorQuantizer) for q in quantizers):
-        return sum(q.rate_bits(t, r, noise, model=model, temporal=d, generator=generator)
-                   for q, t, r, d in zip(quantizers, thetas, refs, temporal))
+        return sum(w * q.rate_bits(t, r, noise, model=model, temporal=d, generator=generator)
+                   for q, t, r, d, w in zip(quantizers, thetas, refs, temporal, scale))
     values = [q.priced_values(t, r, noise, temporal=d, generator=generator).reshape(-1)
               for q, t, r, d in zip(quantizers, thetas, refs, temporal)]
     x = torch.cat(values)
@@ -248,7 +253,11 @@ def rate_bits_together(
     else:
         spread = torch.zeros_like(loc).index_add_(0, segment, centred.abs()) / n
     spread = torch.maximum(spread, floor)
-    return -bin_log2_mass(x, loc[segment], spread[segment], model).sum()
+    log2_mass = bin_log2_mass(x, loc[segment], spread[segment], model)
+    if weights is None:
+        return -log2_mass.sum()
+    per_tensor = torch.zeros_like(loc).index_add_(0, segment, log2_mass)
+    return -(per_tensor * torch.tensor(scale, dtype=x.dtype, device=x.device)).sum()
 
 
 def _uniform(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:

@@ -91,6 +91,10 @@ class InrModel(nn.Module, abc.ABC):
     # whether training keeps the 4-D coded tensors channels-last (faster convolutions for
     # NCHW convolution networks here; slower for a channels-last-by-design network)
     channels_last_training: ClassVar[bool] = False
+    # whether a training step prices only the batch's rows of the per-frame coded tensors (first
+    # dimension = frame), weighted up to the whole tensor: for a family whose per-frame tensors
+    # hold most of its values, pricing all of them at every step costs more than the network
+    frame_rows_rate: ClassVar[bool] = False
 
     def __init__(self, config: ArchConfig, height: int, width: int, num_frames: int):
         super().__init__()

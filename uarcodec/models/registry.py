@@ -29,6 +29,7 @@ class FamilyEntry:
 FAMILY_TABLE: tuple[FamilyEntry, ...] = (
     FamilyEntry(ModelFamily.HNERV, 1, "uarcodec.models.hnerv", "HNeRV"),
     FamilyEntry(ModelFamily.HINERV, 2, "uarcodec.models.hinerv", "HiNeRV"),
+    FamilyEntry(ModelFamily.LATENT, 3, "uarcodec.models.latent", "LatentGrids"),
 )
 
 

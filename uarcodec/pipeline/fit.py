@@ -110,12 +110,12 @@ def _make_quantizers(
     init_steps: list[float | None], settings: TrainingSettings,
 ) -> list[torch.nn.Module]:
     quantizers: list[torch.nn.Module] = []
-    for theta, ref, step in zip(init, refs, init_steps):
+    for spec, theta, ref, step in zip(specs, init, refs, init_steps):
         if settings.quant == QuantMode.QAT:
             quantizers.append(FixedBitsQuantizer(settings.qat_bits))
             continue
         if step is None:
-            step = initial_step(torch.from_numpy(theta), settings.init_bits)
+            step = spec.init_step or initial_step(torch.from_numpy(theta), settings.init_bits)
         quantizers.append(TensorQuantizer(step, min_std=settings.min_std))
     return quantizers
 
@@ -177,6 +177,20 @@ def _floats(thetas: list[torch.Tensor]) -> list[np.ndarray]:
 
 def _steps(quantizers: list[torch.nn.Module], thetas: list[torch.Tensor], refs: list[torch.Tensor]) -> list[float]:
     return [float(q.stream_step(t.detach(), r)) for q, t, r in zip(quantizers, thetas, refs)]
+
+
+def _frame_rows_priced(
+    model: InrModel, specs: list[CodedTensorSpec], num_frames: int, computed: dict[int, str],
+    temporal: list[bool] | None,
+) -> set[int]:
+    """The coded tensors whose rate a step prices on the batch's rows only (the family's
+    ``frame_rows_rate``): per-frame tensors (first dimension = frame), learnt freely, priced
+    value by value (not as temporal differences)."""
+    if not model.frame_rows_rate:
+        return set()
+    return {i for i, s in enumerate(specs)
+            if len(s.shape) > 1 and s.shape[0] == num_frames and i not in computed
+            and not (temporal is not None and temporal[i])}
 
 
 def fit_model(
@@ -252,6 +266,7 @@ def fit_model(
     noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
     autocast = resolve_precision(settings.precision, device) == Precision.BF16
     history: list[FitProgress] = []
+    priced = _frame_rows_priced(model, specs, n, computed, temporal)
     forward = NetworkForward(model, settings.compile)
     lmbda = settings.lmbda
     kept = [*quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
@@ -281,8 +296,14 @@ def fit_model(
                 mse = distortion_mse(out, target, idx)
             with record_function("uar.rate"):
                 if settings.quant == QuantMode.RQEC:
-                    bits = rate_bits_together(quantizers, current, ref_t, noise=settings.rate_noise, model=entropy,
-                                              temporal=temporal or [False] * len(specs), generator=noise_gen)
+                    values, centres, weights = current, ref_t, None
+                    if priced:  # the batch's rows of the per-frame tensors, weighted up to all rows
+                        values = [t[idx] if i in priced else t for i, t in enumerate(current)]
+                        centres = [r[idx] if i in priced else r for i, r in enumerate(ref_t)]
+                        weights = [n / len(idx) if i in priced else 1.0 for i in range(len(specs))]
+                    bits = rate_bits_together(quantizers, values, centres, noise=settings.rate_noise, model=entropy,
+                                              temporal=temporal or [False] * len(specs), generator=noise_gen,
+                                              weights=weights)
                     bpp = bits / pixels
                 else:
                     bpp = torch.zeros((), device=device)

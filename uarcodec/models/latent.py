@@ -1,0 +1,274 @@
+"""Latent grids: multi-resolution feature grids per GOP and a tiny synthesis network (family
+id 3, ``"latent"``).
+
+After the latent-grid codecs (Cool-chic, C3): most of the signal lives in coded grids of
+latents, one set per frame (or per few frames), and a network of a few hundred
+multiply-accumulates per pixel turns the upsampled grids into pixels. Written from the papers'
+descriptions, not from their code.
+
+Network for a GOP of T frames of H x W (both even), L levels:
+
+* frames are padded to ``Hp x Wp``, multiples of ``2**(L-1)``;
+* ``grids.l`` (l = 0 .. L-1): a coded tensor ``(n_l, C, Hp / 2**l, Wp / 2**l)`` with
+  ``n_l = min(time_samples[l], T)`` time samples spread evenly over the GOP, the first at
+  frame 0 and the last at frame T - 1; level 0 is at full resolution;
+* frame t reads level l at time position ``t * (n_l - 1) / (T - 1)`` (0 when ``n_l`` or T is
+  1): the sample ``lo = floor`` of it times ``1 - w`` plus the next one times ``w``, with
+  ``lo`` and ``w`` from the integer division of ``t * (n_l - 1)`` by ``T - 1`` (with
+  ``n_l = T`` every frame reads its own sample); upsamples it bilinearly by ``2**l``
+  (``align_corners=False``, edges replicated) to ``Hp x Wp`` and stacks the L maps;
+* synthesis: 1x1 layers to the ``hidden`` widths with GELU after each, then a
+  ``refine_kernel`` convolution (zero padding) to 3 channels and ``(tanh(x) + 1) / 2``; the
+  top-left ``H x W`` are kept.
+
+Seeded start: grids at zero (an entry that stays at its start codes to the zero symbol),
+synthesis weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default bound.
+
+Size (:meth:`LatentGrids.config_for_size`): the levels follow the frame (:func:`choose_levels`);
+a parameter target sets the time samples of each level (a coarser level never has fewer than
+a finer one: its samples are the cheaper ones) and, where those leave a gap, the synthesis
+width (:func:`solve_time_samples`). The grids' *rate* follows lambda: most entries train to zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
+from uarcodec.models.base import ArchConfig, InrModel
+from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, uniform_conv_bound
+from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
+
+MAX_LEVELS = 7
+MIN_COARSE_SIDE = 4  # rows (or columns) the coarsest grid keeps on the frame's short side
+MAX_PAD_AREA = 1.1  # padded area / frame area
+SIZE_TOLERANCE = 0.02
+DEFAULT_HIDDEN = (32, 32)
+MIN_HIDDEN, MAX_HIDDEN = 8, 64  # synthesis widths the size solver may use
+# The quantization step an I-model's grids start training from (all-zero tensors would start
+# from the quantizer's 2**-10): vtest CIF, 30 frames, preset fast, lambda 150, 6 time samples
+# per level, grid learning rate x16: 0.25 gave 30.06 dB at 42,705 bytes against 29.77 dB at
+# 42,436 (docs/latent_grids.md).
+GRID_INIT_STEP = 0.25
+
+
+@dataclass(frozen=True)
+class LatentGridsConfig(ArchConfig):
+    """Everything that fixes a latent-grid network once the frame size and frame count are known."""
+
+    time_samples: tuple[int, ...]  # time samples of each level's grid in a full GOP, finest first
+    channels: int = 1  # grid channels per level
+    hidden: tuple[int, ...] = DEFAULT_HIDDEN  # widths of the 1x1 synthesis layers
+    refine_kernel: int = 3  # the last convolution's kernel (odd)
+
+    def __post_init__(self) -> None:
+        for name in ("time_samples", "hidden"):
+            if not all(type(v) is int and v >= 1 for v in getattr(self, name)):
+                raise UarSettingsError(f"latent {name} must be integers >= 1, got {getattr(self, name)}")
+        if not 1 <= len(self.time_samples) <= MAX_LEVELS:
+            raise UarSettingsError(f"latent grids need 1 to {MAX_LEVELS} levels, got {len(self.time_samples)}")
+        if self.channels < 1:
+            raise UarSettingsError(f"latent channels must be >= 1, got {self.channels}")
+        if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
+            raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, FieldValue]) -> LatentGridsConfig:
+        try:
+            config = super().from_fields(fields)
+        except UarSettingsError as exc:
+            raise UarFormatError(f"invalid latent-grid architecture fields: {exc}") from exc
+        assert isinstance(config, LatentGridsConfig)
+        return config
+
+    @property
+    def levels(self) -> int:
+        return len(self.time_samples)
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        m = 2 ** (self.levels - 1)
+        return round_up(height, m), round_up(width, m)
+
+    def grid_shape(self, level: int, height: int, width: int, num_frames: int) -> tuple[int, int, int, int]:
+        hp, wp = self.padded_size(height, width)
+        return (min(self.time_samples[level], num_frames), self.channels, hp >> level, wp >> level)
+
+
+def choose_levels(height: int, width: int) -> int:
+    """The most levels (at most :data:`MAX_LEVELS`) whose coarsest grid keeps
+    :data:`MIN_COARSE_SIDE` rows on the short side and whose padded frame is at most 10% larger."""
+    best = 1
+    for levels in range(1, MAX_LEVELS + 1):
+        m = 2 ** (levels - 1)
+        hp, wp = round_up(height, m), round_up(width, m)
+        if min(hp, wp) // m >= MIN_COARSE_SIDE and hp * wp <= MAX_PAD_AREA * height * width:
+            best = levels
+    return best
+
+
+def size_bounds(base: LatentGridsConfig, height: int, width: int, num_frames: int) -> tuple[int, int]:
+    """The fewest and the most coded parameters of ``base``'s levels and synthesis here: one
+    time sample per level, and one per frame."""
+    synth = count_coded_params(base, height, width, 1) - _grid_values(base, height, width, 1)
+    per_sample = _grid_values(base, height, width, 1)
+    return synth + per_sample, synth + per_sample * num_frames
+
+
+def _grid_values(config: LatentGridsConfig, height: int, width: int, samples: int) -> int:
+    hp, wp = config.padded_size(height, width)
+    return samples * sum(config.channels * (hp >> level) * (wp >> level) for level in range(config.levels))
+
+
+def doubling_schedule(c: float, levels: int, num_frames: int) -> tuple[int, ...]:
+    """``round(c * 2**l)`` samples at level l, at least 1 and at most one per frame: each coarser
+    level has about twice the samples of the level below (the shape that measured best,
+    docs/latent_grids.md)."""
+    return tuple(min(num_frames, max(1, round(c * 2**level))) for level in range(levels))
+
+
+def solve_time_samples(
+    base: LatentGridsConfig, target_params: int, height: int, width: int, num_frames: int
+) -> tuple[int, ...] | None:
+    """Time samples, one per level, whose grids and ``base``'s synthesis come within 2% of the
+    target: the doubling schedule (:func:`doubling_schedule`) nearest the target with its
+    finest level kept and the others refilled (:func:`_refill`); where that misses by more than
+    2%, the first count of the finest level (fewest first) whose refill does not. None when
+    nothing is within 2%."""
+    low, _ = size_bounds(base, height, width, num_frames)
+    hp, wp = base.padded_size(height, width)
+    area = [base.channels * (hp >> level) * (wp >> level) for level in range(base.levels)]
+    synth = low - sum(area)
+
+    def count(samples: tuple[int, ...]) -> int:
+        return synth + sum(n * a for n, a in zip(samples, area))
+
+    lowest = 2.0 ** (1 - base.levels)
+    shapes = (doubling_schedule(lowest * (num_frames / lowest) ** (i / 1000), base.levels, num_frames)
+              for i in range(1001))
+    shaped = min(shapes, key=lambda s: abs(count(s) - target_params))
+    candidates = [_refill(shaped, 1, area, target_params - synth, num_frames)]
+    candidates += [_refill(doubling_schedule(n0, base.levels, num_frames), 1, area, target_params - synth, num_frames)
+                   for n0 in range(1, num_frames + 1)]
+    for samples in candidates:
+        if abs(count(samples) - target_params) <= SIZE_TOLERANCE * target_params:
+            return samples
+    return None
+
+
+def _refill(start: tuple[int, ...], first: int, area: list[int], grid_target: int, num_frames: int) -> tuple[int, ...]:
+    """``start`` with the levels from ``first`` on reset, finest first, each to the count (1 to
+    ``num_frames``) that brings the grids nearest ``grid_target`` values while the coarser
+    levels keep their ``start`` counts."""
+    samples = list(start)
+    for level in range(first, len(area)):
+        others = sum(n * a for i, (n, a) in enumerate(zip(samples, area)) if i != level)
+        samples[level] = min(num_frames, max(1, round((grid_target - others) / area[level])))
+    return tuple(samples)
+
+
+def count_coded_params(config: LatentGridsConfig, height: int, width: int, num_frames: int) -> int:
+    grids = sum(math.prod(config.grid_shape(level, height, width, num_frames)) for level in range(config.levels))
+    widths = (config.levels * config.channels, *config.hidden)
+    synth = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    synth += widths[-1] * 3 * config.refine_kernel**2 + 3
+    return grids + synth
+
+
+class LatentGrids(InrModel):
+    family_id = 3
+    family_name = "latent"
+    config_type = LatentGridsConfig
+    frame_rows_rate = True  # the grids are nearly all of the values: price the batch's frames
+
+    config: LatentGridsConfig
+
+    def __init__(self, config: LatentGridsConfig, height: int, width: int, num_frames: int):
+        if height < 2 or width < 2 or height % 2 or width % 2:
+            raise UarInputError(f"latent grids need an even frame size, got {width}x{height}")
+        if num_frames < 1:
+            raise UarInputError(f"latent grids need at least one frame, got {num_frames}")
+        super().__init__(config, height, width, num_frames)
+        self.grids = nn.ParameterList(
+            nn.Parameter(torch.zeros(config.grid_shape(level, height, width, num_frames)))
+            for level in range(config.levels)
+        )
+        widths = (config.levels * config.channels, *config.hidden)
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.refine = nn.Conv2d(widths[-1], 3, config.refine_kernel, padding=config.refine_kernel // 2)
+        self.act = nn.GELU()
+
+    def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
+        """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``."""
+        hp, wp = self.config.padded_size(self.height, self.width)
+        maps = []
+        span = self.num_frames - 1
+        for level, grid in enumerate(self.grids):
+            n = grid.shape[0]
+            if n == self.num_frames:
+                x = grid[frame_idx]
+            elif n == 1 or span == 0:
+                x = grid[torch.zeros_like(frame_idx)]
+            else:
+                lo, rem = torch.div(frame_idx * (n - 1), span, rounding_mode="floor"), frame_idx * (n - 1) % span
+                hi = (lo + 1).clamp(max=n - 1)
+                w = (rem.to(torch.float32) / span).to(grid.dtype).view(-1, 1, 1, 1)
+                x = grid[lo] * (1.0 - w) + grid[hi] * w
+            if level:
+                x = F.interpolate(x, size=(hp, wp), mode="bilinear", align_corners=False)
+            maps.append(x)
+        return maps
+
+    def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
+        check_frame_indices(frame_idx, self.num_frames)
+        x = torch.cat(self._level_maps(frame_idx), dim=1).permute(0, 2, 3, 1)  # (B, Hp, Wp, L*C)
+        for layer in self.layers:
+            x = self.act(layer(x))
+        x = self.refine(x.permute(0, 3, 1, 2))
+        x = torch.tanh(x) * 0.5 + 0.5
+        return crop_frames(x, self.height, self.width)
+
+    def coded_specs(self) -> list[CodedTensorSpec]:
+        specs: list[CodedTensorSpec] = []
+        for i, layer in enumerate(self.layers):
+            init = InitSpec(InitKind.UNIFORM, bound=uniform_conv_bound(layer.in_features))
+            specs.append(CodedTensorSpec(f"layers.{i}.weight", tuple(layer.weight.shape), TensorRole.WEIGHT, init))
+            specs.append(CodedTensorSpec(f"layers.{i}.bias", tuple(layer.bias.shape), TensorRole.BIAS, init))
+        k = self.config.refine_kernel
+        init = InitSpec(InitKind.UNIFORM, bound=uniform_conv_bound(self.refine.in_channels * k * k))
+        specs.append(CodedTensorSpec("refine.weight", tuple(self.refine.weight.shape), TensorRole.WEIGHT, init))
+        specs.append(CodedTensorSpec("refine.bias", tuple(self.refine.bias.shape), TensorRole.BIAS, init))
+        zeros = InitSpec(InitKind.ZEROS)
+        for level, grid in enumerate(self.grids):
+            specs.append(CodedTensorSpec(f"grids.{level}", tuple(grid.shape), TensorRole.GRID, zeros, GRID_INIT_STEP))
+        return specs
+
+    @classmethod
+    def config_for_size(
+        cls, target_params: int, height: int, width: int, num_frames: int
+    ) -> LatentGridsConfig:
+        """Size solver (module docstring): within 2% of the target, or UarSettingsError."""
+        levels = choose_levels(height, width)
+        base = LatentGridsConfig(time_samples=(1,) * levels)
+        low, high = size_bounds(base, height, width, num_frames)
+        if not low * (1 - SIZE_TOLERANCE) <= target_params <= high * (1 + SIZE_TOLERANCE):
+            raise UarSettingsError(
+                f"latent grids for {width}x{height}, {num_frames} frames hold {low:,} to {high:,} "
+                f"parameters; {target_params:,} is out of reach"
+            )
+        # the default synthesis width first, then the nearest others: the time samples alone
+        # leave gaps where a level's grid is large against the target
+        for hidden in sorted(range(MIN_HIDDEN, MAX_HIDDEN + 1), key=lambda h: (abs(h - DEFAULT_HIDDEN[0]), h)):
+            config = LatentGridsConfig(time_samples=(1,) * levels, hidden=(hidden,) * len(DEFAULT_HIDDEN))
+            samples = solve_time_samples(config, target_params, height, width, num_frames)
+            if samples is not None:
+                return dataclasses.replace(config, time_samples=samples)
+        raise UarSettingsError(
+            f"latent grids for {width}x{height}, {num_frames} frames: no time samples and synthesis "
+            f"width within 2% of {target_params:,} parameters"
+        )
