@@ -81,7 +81,8 @@ def test_a_size_out_of_reach_is_a_clear_error():
 def test_impossible_stream_fields_are_a_format_error():
     fields = LatentGridsConfig(time_samples=(2, 2)).to_fields()
     assert LatentGridsConfig.from_fields(fields) == LatentGridsConfig(time_samples=(2, 2))
-    for bad in ({"time_samples": [0, 2]}, {"time_samples": [1] * 8}, {"refine_kernel": 2}, {"channels": 0}):
+    for bad in ({"time_samples": [0, 2]}, {"time_samples": [1] * 8}, {"refine_kernel": 2}, {"channels": 0},
+                {"activation": "swish"}):
         with pytest.raises(UarFormatError):
             LatentGridsConfig.from_fields({**fields, **bad})
 

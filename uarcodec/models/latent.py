@@ -17,7 +17,8 @@ Network for a GOP of T frames of H x W (both even), L levels:
   ``lo`` and ``w`` from the integer division of ``t * (n_l - 1)`` by ``T - 1`` (with
   ``n_l = T`` every frame reads its own sample); upsamples it bilinearly by ``2**l``
   (``align_corners=False``, edges replicated) to ``Hp x Wp`` and stacks the L maps;
-* synthesis: 1x1 layers to the ``hidden`` widths with GELU after each, then a
+* synthesis: 1x1 layers to the ``hidden`` widths with ``activation`` (GELU, exact, or ReLU)
+  after each, then a
   ``refine_kernel`` convolution (zero padding) to 3 channels and ``(tanh(x) + 1) / 2``; the
   top-left ``H x W`` are kept.
 
@@ -50,6 +51,7 @@ MIN_COARSE_SIDE = 4  # rows (or columns) the coarsest grid keeps on the frame's 
 MAX_PAD_AREA = 1.1  # padded area / frame area
 SIZE_TOLERANCE = 0.02
 DEFAULT_HIDDEN = (32, 32)
+ACTIVATIONS = ("gelu", "relu")
 MIN_HIDDEN, MAX_HIDDEN = 8, 64  # synthesis widths the size solver may use
 # The quantization step an I-model's grids start training from (all-zero tensors would start
 # from the quantizer's 2**-10): vtest CIF, 30 frames, preset fast, lambda 150, 6 time samples
@@ -66,6 +68,7 @@ class LatentGridsConfig(ArchConfig):
     channels: int = 1  # grid channels per level
     hidden: tuple[int, ...] = DEFAULT_HIDDEN  # widths of the 1x1 synthesis layers
     refine_kernel: int = 3  # the last convolution's kernel (odd)
+    activation: str = "gelu"  # after each 1x1 layer: "gelu" (exact, erf) or "relu"
 
     def __post_init__(self) -> None:
         for name in ("time_samples", "hidden"):
@@ -75,6 +78,8 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent grids need 1 to {MAX_LEVELS} levels, got {len(self.time_samples)}")
         if self.channels < 1:
             raise UarSettingsError(f"latent channels must be >= 1, got {self.channels}")
+        if self.activation not in ACTIVATIONS:
+            raise UarSettingsError(f"latent activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
 
@@ -201,7 +206,7 @@ class LatentGrids(InrModel):
         widths = (config.levels * config.channels, *config.hidden)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.refine = nn.Conv2d(widths[-1], 3, config.refine_kernel, padding=config.refine_kernel // 2)
-        self.act = nn.GELU()
+        self.act = nn.GELU() if config.activation == "gelu" else nn.ReLU()
 
     def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
         """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``."""
