@@ -196,6 +196,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def reachable(family: str, size: int, frames: int) -> bool:
+    """Whether the family can be sized to ``size`` here; if not, says so on stderr (the latent
+    grids' frame sets a floor and a ceiling on their size)."""
+    from uarcodec.errors import UarSettingsError
+    from uarcodec.models import registry
+
+    try:
+        registry.family_by_name(family).config_for_size(size, HEIGHT, WIDTH, frames)
+    except UarSettingsError as exc:
+        print(f"skipped {family} {size:,}: {exc}", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
@@ -211,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for family in families:
         for size in args.sizes:
+            if not reachable(family, size, args.frames):
+                continue
             rows = [run_worker(args, family, size, mode) for mode in ("train_fp32", "train_bf16", "decode")]
             results.append(merge(rows))
             print(markdown_row(results[-1]), flush=True)
