@@ -32,7 +32,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from uarcodec.errors import UarFormatError
+from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.vocabulary import CodedTensorSpec, FieldValue
 
 
@@ -50,7 +50,7 @@ class ArchConfig:
 
     @classmethod
     def from_fields(cls, fields: dict[str, FieldValue]) -> "ArchConfig":
-        """Rebuild from stream fields; unknown or missing fields are a format error."""
+        """Rebuild from stream fields; unknown, missing or impossible fields are a format error."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(fields) - names
         if unknown:
@@ -65,7 +65,10 @@ class ArchConfig:
             v = fields[f.name]
             kwargs[f.name] = tuple(v) if isinstance(v, list) else v
             _check_type(f.name, kwargs[f.name], hints[f.name])
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except UarSettingsError as exc:  # a value the family refuses: the stream is at fault
+            raise UarFormatError(f"invalid {cls.__name__} architecture fields: {exc}") from exc
 
 
 def _check_type(name: str, value: object, hint: object) -> None:
@@ -97,6 +100,10 @@ class InrModel(nn.Module, abc.ABC):
     frame_rows_rate: ClassVar[bool] = False
 
     def __init__(self, config: ArchConfig, height: int, width: int, num_frames: int):
+        if height < 2 or width < 2 or height % 2 or width % 2:
+            raise UarInputError(f"{self.family_name} needs an even frame size of at least 2x2, got {width}x{height}")
+        if num_frames < 1:
+            raise UarInputError(f"{self.family_name} needs at least one frame, got {num_frames}")
         super().__init__()
         self.config = config
         self.height = height

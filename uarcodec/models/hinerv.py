@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
+from uarcodec.errors import UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.models.layers import check_frame_indices, layer_norm_last
-from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
 
 LAYER_NORM_EPS = 1e-6
 OUTPUT_CHANNELS = 3
@@ -82,16 +82,6 @@ class HiNeRVConfig(ArchConfig):
         problems = _config_problems(self)
         if problems:
             raise UarSettingsError("invalid HiNeRV config: " + "; ".join(problems))
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, FieldValue]) -> "HiNeRVConfig":
-        """As :meth:`ArchConfig.from_fields`; an inconsistent stored config is a format error."""
-        try:
-            config = super().from_fields(fields)
-        except UarSettingsError as exc:
-            raise UarFormatError(str(exc)) from exc
-        assert isinstance(config, HiNeRVConfig)
-        return config
 
     @property
     def num_stages(self) -> int:
@@ -315,10 +305,6 @@ class HiNeRV(InrModel):
     def __init__(self, config: HiNeRVConfig, height: int, width: int, num_frames: int):
         if not isinstance(config, HiNeRVConfig):
             raise UarSettingsError(f"HiNeRV needs a HiNeRVConfig, got {type(config).__name__}")
-        if height < 2 or width < 2 or height % 2 or width % 2:
-            raise UarInputError(f"frame size {width}x{height} must be even and at least 2x2")
-        if num_frames < 1:
-            raise UarInputError(f"a GOP needs at least one frame, got {num_frames}")
         super().__init__(config, height, width, num_frames)
         s = config.stride
         self.base_height = -(-height // s)

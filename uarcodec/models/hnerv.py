@@ -64,9 +64,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
+from uarcodec.errors import UarInputError, UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
-from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
 from uarcodec.models.layers import (
     check_frame_indices,
     crop_frames,
@@ -134,16 +134,6 @@ class HNeRVConfig(ArchConfig):
             raise UarSettingsError(f"HNeRV output_activation must be one of {OUTPUT_ACTIVATIONS}")
         if not (self.embed_init_bound >= 0 and self.embed_init_noise >= 0):
             raise UarSettingsError("HNeRV embedding init bound and noise must be >= 0")
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, FieldValue]) -> HNeRVConfig:
-        """Rebuild from stream fields; impossible values are a format error of the stream."""
-        try:
-            config = super().from_fields(fields)
-        except UarSettingsError as exc:
-            raise UarFormatError(f"invalid HNeRV architecture fields: {exc}") from exc
-        assert isinstance(config, HNeRVConfig)
-        return config
 
     @property
     def total_stride(self) -> int:
@@ -364,10 +354,6 @@ class HNeRV(InrModel):
     config: HNeRVConfig
 
     def __init__(self, config: HNeRVConfig, height: int, width: int, num_frames: int):
-        if height < 2 or width < 2 or height % 2 or width % 2:
-            raise UarInputError(f"HNeRV needs an even frame size, got {width}x{height}")
-        if num_frames < 1:
-            raise UarInputError(f"HNeRV needs at least one frame, got {num_frames}")
         super().__init__(config, height, width, num_frames)
         h, w = config.embed_size(height, width)
         c = config.widths

@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
+from uarcodec.errors import UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, uniform_conv_bound
-from uarcodec.vocabulary import CodedTensorSpec, FieldValue, InitKind, InitSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
 
 MAX_LEVELS = 7
 MIN_COARSE_SIDE = 4  # rows (or columns) the coarsest grid keeps on the frame's short side
@@ -82,15 +82,6 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, FieldValue]) -> LatentGridsConfig:
-        try:
-            config = super().from_fields(fields)
-        except UarSettingsError as exc:
-            raise UarFormatError(f"invalid latent-grid architecture fields: {exc}") from exc
-        assert isinstance(config, LatentGridsConfig)
-        return config
 
     @property
     def levels(self) -> int:
@@ -194,10 +185,6 @@ class LatentGrids(InrModel):
     config: LatentGridsConfig
 
     def __init__(self, config: LatentGridsConfig, height: int, width: int, num_frames: int):
-        if height < 2 or width < 2 or height % 2 or width % 2:
-            raise UarInputError(f"latent grids need an even frame size, got {width}x{height}")
-        if num_frames < 1:
-            raise UarInputError(f"latent grids need at least one frame, got {num_frames}")
         super().__init__(config, height, width, num_frames)
         self.grids = nn.ParameterList(
             nn.Parameter(torch.zeros(config.grid_shape(level, height, width, num_frames)))
@@ -231,7 +218,8 @@ class LatentGrids(InrModel):
 
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
         check_frame_indices(frame_idx, self.num_frames)
-        x = torch.cat(self._level_maps(frame_idx), dim=1).permute(0, 2, 3, 1)  # (B, Hp, Wp, L*C)
+        # (B, Hp, Wp, L*C), laid out so the 1x1 layers read it without a copy each
+        x = torch.cat(self._level_maps(frame_idx), dim=1).permute(0, 2, 3, 1).contiguous()
         for layer in self.layers:
             x = self.act(layer(x))
         x = self.refine(x.permute(0, 3, 1, 2))
