@@ -82,7 +82,7 @@ def test_impossible_stream_fields_are_a_format_error():
     fields = LatentGridsConfig(time_samples=(2, 2)).to_fields()
     assert LatentGridsConfig.from_fields(fields) == LatentGridsConfig(time_samples=(2, 2))
     for bad in ({"time_samples": [0, 2]}, {"time_samples": [1] * 8}, {"refine_kernel": 2}, {"channels": 0},
-                {"activation": "swish"}):
+                {"activation": "swish"}, {"upsampling": "nearest"}):
         with pytest.raises(UarFormatError):
             LatentGridsConfig.from_fields({**fields, **bad})
 

@@ -15,8 +15,9 @@ Network for a GOP of T frames of H x W (both even), L levels:
 * frame t reads level l at time position ``t * (n_l - 1) / (T - 1)`` (0 when ``n_l`` or T is
   1): the sample ``lo = floor`` of it times ``1 - w`` plus the next one times ``w``, with
   ``lo`` and ``w`` from the integer division of ``t * (n_l - 1)`` by ``T - 1`` (with
-  ``n_l = T`` every frame reads its own sample); upsamples it bilinearly by ``2**l``
-  (``align_corners=False``, edges replicated) to ``Hp x Wp`` and stacks the L maps;
+  ``n_l = T`` every frame reads its own sample); upsamples it by ``2**l`` (``upsampling``:
+  bilinear or bicubic, PyTorch's ``interpolate`` with ``align_corners=False``) to ``Hp x Wp``
+  and stacks the L maps;
 * synthesis: 1x1 layers to the ``hidden`` widths with ``activation`` (GELU, exact, or ReLU)
   after each, then a
   ``refine_kernel`` convolution (zero padding) to 3 channels and ``(tanh(x) + 1) / 2``; the
@@ -52,6 +53,7 @@ MAX_PAD_AREA = 1.1  # padded area / frame area
 SIZE_TOLERANCE = 0.02
 DEFAULT_HIDDEN = (32, 32)
 ACTIVATIONS = ("gelu", "relu")
+UPSAMPLINGS = ("bilinear", "bicubic")
 MIN_HIDDEN, MAX_HIDDEN = 8, 64  # synthesis widths the size solver may use
 # The quantization step an I-model's grids start training from (all-zero tensors would start
 # from the quantizer's 2**-10): vtest CIF, 30 frames, preset fast, lambda 150, 6 time samples
@@ -69,6 +71,7 @@ class LatentGridsConfig(ArchConfig):
     hidden: tuple[int, ...] = DEFAULT_HIDDEN  # widths of the 1x1 synthesis layers
     refine_kernel: int = 3  # the last convolution's kernel (odd)
     activation: str = "gelu"  # after each 1x1 layer: "gelu" (exact, erf) or "relu"
+    upsampling: str = "bilinear"  # how a coarse level reaches the frame: "bilinear" or "bicubic"
 
     def __post_init__(self) -> None:
         for name in ("time_samples", "hidden"):
@@ -80,6 +83,8 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent channels must be >= 1, got {self.channels}")
         if self.activation not in ACTIVATIONS:
             raise UarSettingsError(f"latent activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.upsampling not in UPSAMPLINGS:
+            raise UarSettingsError(f"latent upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
 
@@ -212,7 +217,7 @@ class LatentGrids(InrModel):
                 w = (rem.to(torch.float32) / span).to(grid.dtype).view(-1, 1, 1, 1)
                 x = grid[lo] * (1.0 - w) + grid[hi] * w
             if level:
-                x = F.interpolate(x, size=(hp, wp), mode="bilinear", align_corners=False)
+                x = F.interpolate(x, size=(hp, wp), mode=self.config.upsampling, align_corners=False)
             maps.append(x)
         return maps
 
