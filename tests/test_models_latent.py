@@ -152,3 +152,24 @@ def test_default_rate_points_are_sizes_the_grids_reach_in_ascending_order(width,
         LatentGrids.config_for_size(size, height, width, 30)  # raises when out of reach
     # a target rate keeps the default size: the grids' bits follow lambda (rate control)
     assert size_for_bpp(0.05, "latent", width, height, 30, 5) == default_model_size("latent", width, height, 30)
+
+
+def test_a_p_model_refers_its_multi_sample_grids_to_the_last_decoded_sample():
+    """Grids with several time samples are moments of the GOP: a P-model starts them from, and
+    codes them against, the previous GOP's last decoded sample (priced along time); a grid with
+    one sample for the GOP refers to the previous one (II), as the synthesis does."""
+    from uarcodec.bitstream.records import ModelKind, RefMode
+    from uarcodec.pipeline.model_coding import plan_model
+
+    specs = _model((1, 2, 4, 4, 4), 4).coded_specs()
+    prev = [np.full(s.shape, 0.5, np.float32) for s in specs]
+    for s, p in zip(specs, prev):
+        if s.name.startswith("grids.") and s.shape[0] > 1:
+            p[-1] = 2.0  # the previous GOP's last sample
+    plan = plan_model(specs, ModelKind.P, seed=1, eps=0.0, prev_hat=prev, use_ref=True, content={})
+    modes = {s.name: (m, t) for s, m, t in zip(specs, plan.modes, plan.temporal)}
+    assert modes["grids.0"] == (RefMode.INTERP, False)
+    assert modes["layers.0.weight"] == (RefMode.INTERP, False)
+    for level in range(1, 5):
+        assert modes[f"grids.{level}"] == (RefMode.LAST, True)
+        assert np.all(plan.refs[level - 5] == 2.0)

@@ -56,6 +56,8 @@ class TensorRole(enum.IntEnum):
     GRID = 2  # feature grids (HiNeRV)
     EMBEDDING = 3  # per-frame embeddings (HNeRV); no previous-model counterpart in the II sense
     NORM = 4  # normalisation scales/shifts
+    LATENT = 5  # latent grids over time samples (the latent family): learn at the grids' rate and,
+    # with several samples, are referenced and priced along time like per-frame embeddings
 
 
 class InitKind(enum.IntEnum):

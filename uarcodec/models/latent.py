@@ -243,7 +243,7 @@ class LatentGrids(InrModel):
         specs.append(CodedTensorSpec("refine.bias", tuple(self.refine.bias.shape), TensorRole.BIAS, init))
         zeros = InitSpec(InitKind.ZEROS)
         for level, grid in enumerate(self.grids):
-            specs.append(CodedTensorSpec(f"grids.{level}", tuple(grid.shape), TensorRole.GRID, zeros, GRID_INIT_STEP))
+            specs.append(CodedTensorSpec(f"grids.{level}", tuple(grid.shape), TensorRole.LATENT, zeros, GRID_INIT_STEP))
         return specs
 
     @classmethod

@@ -105,6 +105,9 @@ def warmup_cosine(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
+GRID_ROLES = (TensorRole.GRID, TensorRole.LATENT)  # the roles that learn at ``grid_lr_scale``
+
+
 def _make_quantizers(
     specs: list[CodedTensorSpec], init: list[np.ndarray], refs: list[np.ndarray],
     init_steps: list[float | None], settings: TrainingSettings,
@@ -244,9 +247,9 @@ def fit_model(
         computed = {i: s.name for i, s in enumerate(specs) if s.name in rows}
         for i, name in computed.items():
             thetas[i] = torch.nn.Parameter(rows[name].detach().float().clone(), requires_grad=False)
-    trainable = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role != TensorRole.GRID]
+    trainable = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role not in GRID_ROLES]
     groups = [{"params": trainable + ([] if encoder is None else list(encoder.parameters()))}]
-    grids = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role == TensorRole.GRID]
+    grids = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role in GRID_ROLES]
     if grids:  # feature grids move on their own learning rate
         groups.append({"params": grids, "lr": settings.lr * settings.grid_lr_scale})
     step_params = [p for q in quantizers for p in q.parameters()]
