@@ -335,8 +335,8 @@ def _field_value(name: str, value: Any) -> FieldValue:
 
 # Training settings a family trains with unless told otherwise (applied before explicit
 # overrides). The latent grids learn at 16x the rate of their synthesis network: vtest CIF, 30
-# frames, preset fast, lambda 150, 6 time samples per level: x1 28.84 dB at 35,802 bytes (x4),
-# x16 29.77 dB at 42,436, x64 30.04 dB at 48,915 (docs/latent_grids.md). Their P-models train
+# frames, preset fast, lambda 150, 6 time samples per level: x4 28.84 dB at 35,802 bytes, x16
+# 29.77 dB at 42,436, x64 30.04 dB at 48,915 (docs/latent_grids.md). Their P-models train
 # at the I-models' learning rate: 60 frames, p = 30, m = 2, the P-model coded 13,821 bytes at
 # 31.75 dB against 15,939 at 31.30 at half the rate (the short presets' rule for HNeRV).
 FAMILY_TRAINING: dict[ModelFamily, dict[str, object]] = {
