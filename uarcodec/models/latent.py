@@ -96,6 +96,11 @@ class LatentGridsConfig(ArchConfig):
         m = 2 ** (self.levels - 1)
         return round_up(height, m), round_up(width, m)
 
+    def level_areas(self, height: int, width: int) -> list[int]:
+        """Values in one time sample of each level's grid, finest first."""
+        hp, wp = self.padded_size(height, width)
+        return [self.channels * (hp >> level) * (wp >> level) for level in range(self.levels)]
+
     def grid_shape(self, level: int, height: int, width: int, num_frames: int) -> tuple[int, int, int, int]:
         hp, wp = self.padded_size(height, width)
         return (min(self.time_samples[level], num_frames), self.channels, hp >> level, wp >> level)
@@ -116,14 +121,8 @@ def choose_levels(height: int, width: int) -> int:
 def size_bounds(base: LatentGridsConfig, height: int, width: int, num_frames: int) -> tuple[int, int]:
     """The fewest and the most coded parameters of ``base``'s levels and synthesis here: one
     time sample per level, and one per frame."""
-    synth = count_coded_params(base, height, width, 1) - _grid_values(base, height, width, 1)
-    per_sample = _grid_values(base, height, width, 1)
-    return synth + per_sample, synth + per_sample * num_frames
-
-
-def _grid_values(config: LatentGridsConfig, height: int, width: int, samples: int) -> int:
-    hp, wp = config.padded_size(height, width)
-    return samples * sum(config.channels * (hp >> level) * (wp >> level) for level in range(config.levels))
+    low = count_coded_params(base, height, width, 1)  # one sample per level
+    return low, low + sum(base.level_areas(height, width)) * (num_frames - 1)
 
 
 def doubling_schedule(c: float, levels: int, num_frames: int) -> tuple[int, ...]:
@@ -141,10 +140,8 @@ def solve_time_samples(
     finest level kept and the others refilled (:func:`_refill`); where that misses by more than
     2%, the first count of the finest level (fewest first) whose refill does not. None when
     nothing is within 2%."""
-    low, _ = size_bounds(base, height, width, num_frames)
-    hp, wp = base.padded_size(height, width)
-    area = [base.channels * (hp >> level) * (wp >> level) for level in range(base.levels)]
-    synth = low - sum(area)
+    area = base.level_areas(height, width)
+    synth = count_coded_params(base, height, width, 1) - sum(area)
 
     def count(samples: tuple[int, ...]) -> int:
         return synth + sum(n * a for n, a in zip(samples, area))
@@ -153,8 +150,8 @@ def solve_time_samples(
     shapes = (doubling_schedule(lowest * (num_frames / lowest) ** (i / 1000), base.levels, num_frames)
               for i in range(1001))
     shaped = min(shapes, key=lambda s: abs(count(s) - target_params))
-    candidates = [_refill(shaped, 1, area, target_params - synth, num_frames)]
-    candidates += [_refill(doubling_schedule(n0, base.levels, num_frames), 1, area, target_params - synth, num_frames)
+    candidates = [_refill(shaped, area, target_params - synth, num_frames)]
+    candidates += [_refill(doubling_schedule(n0, base.levels, num_frames), area, target_params - synth, num_frames)
                    for n0 in range(1, num_frames + 1)]
     for samples in candidates:
         if abs(count(samples) - target_params) <= SIZE_TOLERANCE * target_params:
@@ -162,12 +159,12 @@ def solve_time_samples(
     return None
 
 
-def _refill(start: tuple[int, ...], first: int, area: list[int], grid_target: int, num_frames: int) -> tuple[int, ...]:
-    """``start`` with the levels from ``first`` on reset, finest first, each to the count (1 to
-    ``num_frames``) that brings the grids nearest ``grid_target`` values while the coarser
-    levels keep their ``start`` counts."""
+def _refill(start: tuple[int, ...], area: list[int], grid_target: int, num_frames: int) -> tuple[int, ...]:
+    """``start`` with its finest level kept and the others reset, finest first, each to the
+    count (1 to ``num_frames``) that brings the grids nearest ``grid_target`` values while the
+    coarser levels keep their ``start`` counts."""
     samples = list(start)
-    for level in range(first, len(area)):
+    for level in range(1, len(area)):
         others = sum(n * a for i, (n, a) in enumerate(zip(samples, area)) if i != level)
         samples[level] = min(num_frames, max(1, round((grid_target - others) / area[level])))
     return tuple(samples)
