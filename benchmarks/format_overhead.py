@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from uarcodec import api
-from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter
+from uarcodec.bitstream import UarReader, UarWriter
+from uarcodec.bitstream.records import BASE_FORMAT_VERSION as FORMAT_VERSION  # streams without context records
 from uarcodec.bitstream.records import EntropyModel, GomRecord, StreamHeader
 from uarcodec.pipeline.breakdown import tensor_roles
 from uarcodec.pipeline.model_coding import recode_tensor, temporal_candidate

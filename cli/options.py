@@ -24,7 +24,7 @@ from uarcodec.settings import (
     TrainingOptions,
     TrainingSettings,
 )
-from uarcodec.vocabulary import ModelFamily
+from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, ModelFamily
 
 from uarcodec_cli.common import names_list
 
@@ -58,6 +58,9 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--compile/--no-compile", "compile", default=None,
                  help="torch.compile the network's forward pass (off by default: slower on the CPUs measured; "
                       "falls back to eager, with a warning, where compiling fails)."),
+    click.option("--latent-context", "latent_context", type=click.IntRange(0, MAX_CONTEXT_HIDDEN),
+                 help="--model latent: hidden units of the grids' context entropy model (stream format 1.5; "
+                      "0: off, format 1.4). Default: the family's."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Base seed of the models' initialisation."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),

@@ -14,10 +14,10 @@ import pytest
 
 from test_bitstream_samples import assert_goms_equal, sample_goms, sample_header, write_stream
 from uarcodec import api
-from uarcodec.bitstream import FORMAT_VERSION, UarReader, UarWriter, parse_gom, serialize_gom
+from uarcodec.bitstream import UarReader, UarWriter, parse_gom, serialize_gom
 from uarcodec.bitstream.fields import read_fields, write_fields
 from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader, to_bf16, uvar_bytes
-from uarcodec.bitstream.records import EntropyModel, TensorRecord, word_byte_count, word_bytes
+from uarcodec.bitstream.records import BASE_FORMAT_VERSION, EntropyModel, TensorRecord, word_byte_count, word_bytes
 from uarcodec.errors import UarCodingError, UarFormatError, UarSettingsError
 from uarcodec.pipeline.breakdown import tensor_roles
 from uarcodec.pipeline.model_coding import recode_tensor, temporal_candidate
@@ -125,7 +125,7 @@ def test_words_are_stored_up_to_their_last_nonzero_byte():
 
 def test_a_1_4_gom_reads_back_and_is_smaller_than_in_1_3():
     header = sample_header()
-    assert header.min_reader_version == FORMAT_VERSION == (1, 4)
+    assert header.min_reader_version == BASE_FORMAT_VERSION == (1, 4)
     old = sample_header(writer_version=(1, 3), min_reader_version=(1, 3))
     for gom in sample_goms(layout=3):
         data = serialize_gom(gom, header)
@@ -183,7 +183,8 @@ def test_a_format_1_3_stream_still_decodes_to_the_same_frames():
 def test_a_1_3_stream_rewritten_in_1_4_gives_the_same_frames_in_fewer_bytes(tmp_path):
     with open(STREAM_1_3, "rb") as f:
         reader = UarReader(f)
-        header = dataclasses.replace(reader.header, writer_version=FORMAT_VERSION, min_reader_version=FORMAT_VERSION)
+        header = dataclasses.replace(reader.header, writer_version=BASE_FORMAT_VERSION,
+                                     min_reader_version=BASE_FORMAT_VERSION)
         goms = [reader.read_gom(k) for k in range(len(reader.index))]
     out = tmp_path / "new.uar"
     with open(out, "wb") as f:

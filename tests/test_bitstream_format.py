@@ -42,7 +42,7 @@ from uarcodec.bitstream import (
     serialize_gom,
     serialize_model,
 )
-from uarcodec.bitstream.records import EntropyModel, ModelKind, RefMode, TensorRecord
+from uarcodec.bitstream.records import BASE_FORMAT_VERSION, EntropyModel, ModelKind, RefMode, TensorRecord
 from uarcodec.errors import (
     UarCodingError,
     UarFormatError,
@@ -133,8 +133,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 4)
-    for version in [(2, 0), (1, 5), (300, 0)]:
+    assert FORMAT_VERSION == (1, 5)
+    for version in [(2, 0), (1, 6), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
@@ -145,7 +145,7 @@ def test_newer_min_reader_version_is_a_version_error():
 
 
 def test_newer_writer_with_old_min_reader_is_read():
-    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2), ((1, 3), 3), ((1, 4), 4)]:
+    for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2), ((1, 3), 3), ((1, 4), 4), ((1, 5), 5)]:
         header = sample_header(writer_version=(1, 7), min_reader_version=min_reader)
         goms = sample_goms(layout=layout)
         reader = UarReader(io.BytesIO(write_stream(header, goms)))
@@ -156,8 +156,10 @@ def test_newer_writer_with_old_min_reader_is_read():
 
 
 def test_stream_versions_default_to_the_format_version():
+    """The default header is that of a stream without context-coded tensors: a 1.4 stream
+    (spec 5.2: a 1.5 writer writes 1.5 only where a stream may hold CONTEXT records)."""
     header = sample_header()
-    assert header.writer_version == header.min_reader_version == FORMAT_VERSION
+    assert header.writer_version == header.min_reader_version == BASE_FORMAT_VERSION == (1, 4)
     assert header.tensor_layout == 4
     data = write_stream(header, sample_goms())
     assert data[16:24] == bytes([1, 0, 4, 0, 1, 0, 4, 0])  # HEAD payload: versions 1.4, 1.4

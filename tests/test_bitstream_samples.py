@@ -164,6 +164,27 @@ def sample_goms(seed: int = 0, layout: int = 2) -> list[GomRecord]:
     return goms
 
 
+def sample_goms_1_5(seed: int = 0) -> list[GomRecord]:
+    """``sample_goms(seed, layout=4)`` with every second coded record (one that is not ZERO and
+    does not have ``min_symbol = max_symbol = 0``) made context-coded (format 1.5): no mask,
+    temporal differences or zero flags, the placeholders mean 0.0 and std 1.0, and no words
+    when ``min_symbol = max_symbol``."""
+    goms = sample_goms(seed, layout=4)
+    coded = [t for g in goms for m in g.models for t in m.tensors
+             if not t.is_zero and not t.min_symbol == t.max_symbol == 0]
+    for t in coded[::2]:
+        t.entropy_model, t.mean, t.std = EntropyModel.CONTEXT, 0.0, 1.0
+        t.temporal, t.channel_mask, t.zero_flags = False, None, None
+        if t.min_symbol == t.max_symbol:
+            t.words = np.zeros(0, np.uint32)
+    return goms
+
+
+def sample_header_1_5(**changes) -> StreamHeader:
+    """The sample header of a format 1.5 stream (one that may hold context-coded records)."""
+    return sample_header(writer_version=(1, 5), min_reader_version=(1, 5), **changes)
+
+
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)
@@ -222,7 +243,7 @@ def rechecksum(data: bytearray, chunk_offset: int) -> None:
 
 
 def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 3) -> None:
-    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1, ... 4 = 1.4) holds
+    """``got`` (read from a stream of tensor ``layout`` 0 = format 1.0, 1 = 1.1, ... 5 = 1.5) holds
     the records ``want`` was written from. From 1.1 on a tensor whose integers are all 0 is a ZERO record:
     only its shape, ref_mode and zero-ness are stored, and it reads back in its canonical form."""
     assert (got.index, got.first_frame, got.num_frames) == (want.index, want.first_frame, want.num_frames)
@@ -474,7 +495,7 @@ def test_sample_goms_use_every_field():
     coded = [t for t in tensors if not t.is_zero]
     assert any(t.is_zero for t in tensors)
     assert any(t.is_zero and t.channel_mask is not None for t in tensors)  # all-False mask: ZERO too
-    assert {t.entropy_model for t in coded} == set(EntropyModel)
+    assert {t.entropy_model for t in coded} == {EntropyModel.GAUSSIAN, EntropyModel.LAPLACE}  # 1.5: CONTEXT
     assert any(t.temporal for t in coded) and any(not t.temporal for t in coded)
     masked = [t for t in coded if t.channel_mask is not None]
     assert any(len(t.channel_mask) > 8 for t in masked)  # a mask of more than one byte

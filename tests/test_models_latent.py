@@ -173,3 +173,71 @@ def test_a_p_model_refers_its_multi_sample_grids_to_the_last_decoded_sample():
     for level in range(1, 5):
         assert modes[f"grids.{level}"] == (RefMode.LAST, True)
         assert np.all(plan.refs[level - 5] == 2.0)
+
+
+def _records(path) -> tuple[object, list]:
+    from uarcodec.bitstream import UarReader
+
+    with open(path, "rb") as f:
+        reader = UarReader(f)
+        return reader.header, [reader.read_gom(k) for k in range(len(reader.index))]
+
+
+def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(tmp_path):
+    """With a context network (whose grids the encoder codes under it where that is cheaper:
+    tests/test_latent_context.py) the stream is format 1.5 and the network is in the model;
+    it decodes to exactly what the encoder reported, and its second GOM alone to the same
+    frames."""
+    src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
+    _write(src, _moving_clip(8))
+    settings = tiny_settings(family="latent", gop_size=2, model_size=12_000, epochs_i=4, epochs_p=2,
+                             latent_context=8)
+    report = api.encode(src, out, settings, device="cpu")
+    header, goms = _records(out)
+    assert header.writer_version == header.min_reader_version == (1, 5)
+    assert header.coding.arch["context_hidden"] == 8
+    assert [t.name for t in LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 64, 96, 2).coded_specs()
+            if t.name.startswith("context.")] == ["context.0.weight", "context.0.bias", "context.1.weight",
+                                                   "context.1.bias"]
+    api.decode(out, tmp_path / "all.y4m", device="cpu")
+    compared = api.compare_videos(src, tmp_path / "all.y4m", with_ms_ssim=False)
+    assert compared.quality.psnr_yuv == pytest.approx(report.psnr_yuv, abs=1e-6)
+    with api.open_stream(out) as stream:
+        every = np.concatenate([c.y for c in stream.frames(device="cpu")])
+        second_gom = np.concatenate([c.y for c in stream.frames(start=4, device="cpu")])
+    assert np.array_equal(second_gom, every[4:])
+
+
+def test_without_a_context_network_the_stream_is_format_1_4(tmp_path):
+    """``latent_context=0``: no context network, every grid coded on its own, a 1.4 stream; a
+    header without the field (0.7.0's) rebuilds the same network."""
+    src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
+    _write(src, _moving_clip(4))
+    api.encode(src, out, tiny_settings(family="latent", model_size=12_000, epochs_i=2, epochs_p=1,
+                                       latent_context=0), device="cpu")
+    header, goms = _records(out)
+    assert header.writer_version == header.min_reader_version == (1, 4)
+    assert all(t.entropy_model != EntropyModel.CONTEXT for g in goms for m in g.models for t in m.tensors)
+    assert "context_hidden" not in header.coding.arch  # what 0.7.0 wrote, and reads
+    assert LatentGridsConfig.from_fields(header.coding.arch).context_hidden == 0
+
+
+def test_a_context_width_is_refused_for_other_families_and_out_of_range():
+    with pytest.raises(UarSettingsError, match="latent"):
+        tiny_settings(family="hnerv", latent_context=8).validate()
+    with pytest.raises(UarSettingsError, match="0 to 64"):
+        tiny_settings(family="latent", latent_context=65).validate()
+
+
+def test_with_context_a_p_model_of_a_static_clip_costs_far_less_than_its_i_model(tmp_path):
+    still = _moving_clip(1)
+    clip = YuvClip(*(np.repeat(plane, 8, axis=0) for plane in (still.y, still.u, still.v)))
+    src, out = tmp_path / "static.y4m", tmp_path / "s.uar"
+    _write(src, clip)
+    api.encode(src, out, tiny_settings(family="latent", model_size=12_000, epochs_i=16, epochs_p=2,
+                                       latent_context=16), device="cpu")
+    _, goms = _records(out)
+    i_model, p_model = goms[0].models
+    grid_bytes = [sum(t.coded_bytes for t in m.tensors if len(t.shape) == 4 and t.shape[1] == 1)
+                  for m in (i_model, p_model)]  # the grids: (samples, 1 channel, h, w)
+    assert grid_bytes[1] < 0.5 * grid_bytes[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.7.0"  # 0.7.0: the latent-grid family (id 3, first version); 0.6.1: P-models at 0.75 of the I-model's lambda; a fit that blows up goes back to its last good epoch at half the learning rate; 0.6.0: format 1.4, varint fields, bfloat16 entropy parameters, cut words, compact field lists; 0.5.0: format 1.3, zero-flagged tensor records; CUDA trains in fp32 without host copies per step; 0.4.4: the short presets train P-models at 2x the paper's learning rate; 0.4.3: presets ultrafast to medium train I-models at 4x the learning rate too, medium's P-models at 2x; 0.4.2: preset fast trains I-models at 4x the learning rate; 0.4.1: Laplace rate gradient through its location, float32 LayerNorms (0.4: HNeRV kernels 1, 5, ..., 5, 3; 0.3: format 1.2)
+__version__ = "0.8.0"  # 0.8.0: format 1.5, the latent grids' context entropy model (--latent-context, off by default); 0.7.0: the latent-grid family (id 3, first version); 0.6.1: P-models at 0.75 of the I-model's lambda; a fit that blows up goes back to its last good epoch at half the learning rate; 0.6.0: format 1.4, varint fields, bfloat16 entropy parameters, cut words, compact field lists; 0.5.0: format 1.3, zero-flagged tensor records; CUDA trains in fp32 without host copies per step; 0.4.4: the short presets train P-models at 2x the paper's learning rate; 0.4.3: presets ultrafast to medium train I-models at 4x the learning rate too, medium's P-models at 2x; 0.4.2: preset fast trains I-models at 4x the learning rate; 0.4.1: Laplace rate gradient through its location, float32 LayerNorms (0.4: HNeRV kernels 1, 5, ..., 5, 3; 0.3: format 1.2)
 
 # Public name -> the module that defines it.
 _EXPORTS = {

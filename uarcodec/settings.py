@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from uarcodec.errors import UarSettingsError
-from uarcodec.vocabulary import ChoiceEnum, FieldValue, ModelFamily
+from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, ChoiceEnum, FieldValue, ModelFamily
 
 
 class Preset(ChoiceEnum):
@@ -280,6 +280,9 @@ class EncoderSettings:
     seed: int = 0  # base seed; model k of the stream uses derive_seed(seed, k)
     preset: Preset = DEFAULT_PRESET
     target_bpp: float | None = None  # rate control: lambda steered to this rate (pipeline/rate_control.py)
+    # latent family: hidden units of its grids' context entropy model (0: off); None: the
+    # family's default. The architecture fields record it (``context_hidden``).
+    latent_context: int | None = None
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
@@ -297,6 +300,12 @@ class EncoderSettings:
             raise UarSettingsError("seed must fit in 32 bits")
         if self.target_bpp is not None:
             check_target_bpp(self.target_bpp)
+        if self.latent_context is not None:
+            if self.family != ModelFamily.LATENT:
+                raise UarSettingsError(f"a latent context network is for --model latent, not {self.family}")
+            if not 0 <= self.latent_context <= MAX_CONTEXT_HIDDEN:
+                raise UarSettingsError(
+                    f"latent context width must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.latent_context}")
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -319,7 +328,7 @@ class EncoderSettings:
 
 
 # Settings the stream's coding parameters hold already.
-_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family"})
+_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context"})
 
 
 def _field_value(name: str, value: Any) -> FieldValue:
@@ -390,11 +399,12 @@ class TrainingOptions:
     seed: int = 0
     device: Device = Device.AUTO
     threads: int | None = None  # torch threads (None: torch's choice)
+    latent_context: int | None = None  # EncoderSettings.latent_context
 
     # The fields that decide what is trained (all but where and how fast it runs).
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
-        "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed",
+        "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed", "latent_context",
     )
 
     def __post_init__(self) -> None:
@@ -413,7 +423,8 @@ class TrainingOptions:
         :class:`EncoderSettings` fields (init, eps, eps_law, use_ref)."""
         settings = EncoderSettings(
             gop_size=gop_size, gom_size=gom_size, family=self.family, model_size=model_size,
-            training=self.training(gop_size), seed=self.seed, preset=self.preset, **coding,
+            training=self.training(gop_size), seed=self.seed, preset=self.preset,
+            latent_context=self.latent_context, **coding,
         )
         settings.validate()
         return settings

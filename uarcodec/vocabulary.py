@@ -58,6 +58,14 @@ class TensorRole(enum.IntEnum):
     NORM = 4  # normalisation scales/shifts
     LATENT = 5  # latent grids over time samples (the latent family): learn at the grids' rate and,
     # with several samples, are referenced and priced along time like per-frame embeddings
+    CONTEXT = 6  # the weights and biases of a latent context network (coding/latent_context.py)
+
+
+# The latent context network (coding/latent_context.py, spec section 16): its input features and
+# the most hidden units a stream may give it. Here because the family that holds the network and
+# the coder that runs it both need them.
+CONTEXT_FEATURES = 11
+MAX_CONTEXT_HIDDEN = 64
 
 
 class InitKind(enum.IntEnum):
@@ -118,3 +126,4 @@ class EntropyModel(enum.IntEnum):
 
     GAUSSIAN = 0  # quantized Gaussian(mean, std): the paper's per-layer model
     LAPLACE = 1  # quantized Laplace(mean, scale b): peaked, for sparse residuals
+    CONTEXT = 2  # a Laplace per symbol from the model's integer context network (format 1.5)

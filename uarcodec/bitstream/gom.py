@@ -1,8 +1,9 @@
 """The GOMD chunk payload: one GOM's models and coded tensors (spec section 6), in the tensor-record
 layout of the stream's version: 1.0, 1.1 (flags, entropy model, channel mask), 1.2 (compact:
 one head byte, 16-bit fields in SHORT records), 1.3 (1.2 with zero-flagged records: head bit 7
-and a float32 flag parameter after std) or 1.4 (varint counts, dimensions and symbols, bfloat16
-entropy parameters, words cut to their last nonzero byte; also in the GOM and model headers).
+and a float32 flag parameter after std), 1.4 (varint counts, dimensions and symbols, bfloat16
+entropy parameters, words cut to their last nonzero byte; also in the GOM and model headers) or
+1.5 (1.4 with context-coded records: head bit 6, no mean, std or mask).
 
 ``serialize_gom`` checks every constraint of spec 6.2 (UarCodingError) so that the writer never
 writes what a reader rejects; ``parse_gom`` checks them again on the bytes (UarFormatError).
@@ -28,6 +29,7 @@ from uarcodec.bitstream.primitives import (
     PayloadReader,
 )
 from uarcodec.bitstream.records import (
+    BASE_FORMAT_VERSION,
     EntropyModel,
     GomRecord,
     ModelKind,
@@ -35,6 +37,7 @@ from uarcodec.bitstream.records import (
     RefMode,
     StreamHeader,
     TensorRecord,
+    tensor_layout,
     word_bytes,
 )
 from uarcodec.errors import UarCodingError
@@ -46,8 +49,9 @@ _NAME = "GOMD"
 
 
 def _layout(header: StreamHeader | None) -> int:
-    """The tensor-record layout: the stream's (1.0 to 1.4), the current one without a header."""
-    return 4 if header is None else header.tensor_layout
+    """The tensor-record layout: the stream's (1.0 to 1.5); without a header, that of a default
+    header (1.4, :data:`~uarcodec.bitstream.records.BASE_FORMAT_VERSION`)."""
+    return tensor_layout(BASE_FORMAT_VERSION) if header is None else header.tensor_layout
 
 
 def min_gom_header_bytes(header: StreamHeader | None) -> int:
@@ -66,7 +70,8 @@ KNOWN_FLAGS = FLAG_ZERO | FLAG_CHANNEL_MASK | FLAG_TEMPORAL
 HEAD_REF_MODE = 0x03  # bits 0-1
 HEAD_FLAGS_SHIFT = 2  # bits 2-4: the flags above
 HEAD_LAPLACE = 0x20  # bit 5: entropy model 1 (Laplace)
-HEAD_SHORT = 0x40  # bit 6 (1.2, 1.3); 0 in 1.4, which has no fixed-width fields
+HEAD_SHORT = 0x40  # bit 6 (1.2, 1.3); 0 in 1.4, which has no fixed-width fields; in 1.5 HEAD_CONTEXT
+HEAD_CONTEXT = 0x40  # bit 6 (format 1.5): the symbols are context-coded (spec 6.1, 16)
 HEAD_RESERVED = 0x80  # bit 7: 0 in format 1.2; in 1.3 HEAD_ZERO_FLAGS
 HEAD_ZERO_FLAGS = 0x80  # bit 7 (format 1.3): zero flags, then the nonzero symbols (spec 6.1.3)
 
@@ -85,17 +90,27 @@ class _Coding:
     def zero(self) -> bool:
         return bool(self.flags & FLAG_ZERO)
 
+    @property
+    def context(self) -> bool:
+        """Context-coded (format 1.5): no mean, std or mask in the record."""
+        return self.model == EntropyModel.CONTEXT
+
     def head(self) -> int:
-        """The 1.2 (1.3) head byte."""
+        """The 1.2 (1.3, 1.4, 1.5) head byte."""
         return (int(self.ref_mode) | self.flags << HEAD_FLAGS_SHIFT
                 | (HEAD_LAPLACE if self.model == EntropyModel.LAPLACE else 0) | (HEAD_SHORT if self.short else 0)
-                | (HEAD_ZERO_FLAGS if self.zero_flags else 0))
+                | (HEAD_CONTEXT if self.context else 0) | (HEAD_ZERO_FLAGS if self.zero_flags else 0))
 
     @classmethod
-    def from_head(cls, head: int) -> _Coding:
-        model = EntropyModel.LAPLACE if head & HEAD_LAPLACE else EntropyModel.GAUSSIAN
+    def from_head(cls, head: int, layout: int = 2) -> _Coding:
+        """The coding of a head byte; bit 6 is SHORT below layout 5 and CONTEXT from 5 on."""
+        context = layout >= 5 and bool(head & HEAD_CONTEXT)
+        if context:
+            model = EntropyModel.CONTEXT
+        else:
+            model = EntropyModel.LAPLACE if head & HEAD_LAPLACE else EntropyModel.GAUSSIAN
         return cls(RefMode(head & HEAD_REF_MODE), (head >> HEAD_FLAGS_SHIFT) & KNOWN_FLAGS, model,
-                   bool(head & HEAD_SHORT), bool(head & HEAD_ZERO_FLAGS))
+                   layout < 5 and bool(head & HEAD_SHORT), bool(head & HEAD_ZERO_FLAGS))
 
 
 def fits_short(dims: tuple[int, ...], min_symbol: int = 0, max_symbol: int = 0, word_count: int = 0) -> bool:
@@ -158,6 +173,7 @@ class _Body:
     mask: bytes
     words: np.ndarray  # uint32
     flag_param: float | None = None  # zero-flagged records (format 1.3)
+    context: bool = False  # context-coded records (format 1.5): no mean and std stored
 
     def fits_short(self, shape: tuple[int, ...]) -> bool:
         return fits_short(shape, self.min_symbol, self.max_symbol, int(self.words.size))
@@ -184,6 +200,8 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
         raise out.fail(f"{what}: a tensor of an I-model must have ref_mode NONE, not {ref_mode.name}")
     if t.zero_flags is not None and layout < 3:
         raise out.fail(f"{what}: zero flags need format 1.3")
+    if t.entropy_model == EntropyModel.CONTEXT and layout < 5:
+        raise out.fail(f"{what}: context-coded tensors need format 1.5")
     if layout == 0:
         if ref_mode == RefMode.LAST:
             raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
@@ -196,17 +214,25 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
     if flags & FLAG_ZERO:
         return _Coding(ref_mode, flags)
     try:
-        return _Coding(ref_mode, flags, EntropyModel(t.entropy_model), zero_flags=t.zero_flags is not None)
+        model = EntropyModel(t.entropy_model)
     except ValueError:
         raise out.fail(f"{what}: unknown entropy model {t.entropy_model!r}") from None
+    if model == EntropyModel.CONTEXT and (flags or t.zero_flags is not None):
+        raise out.fail(f"{what}: a context-coded tensor has no channel mask, temporal differences or zero flags")
+    return _Coding(ref_mode, flags, model, zero_flags=t.zero_flags is not None)
 
 
-def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], flags: int, what: str) -> _Body:
+def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], coding: _Coding,
+                what: str) -> _Body:
+    flags = coding.flags
     step = out.float32(t.step, f"{what} step")
-    mean = out.float32(t.mean, f"{what} mean")
-    std = out.float32(t.std, f"{what} std")
     if not (math.isfinite(step) and step > 0):
         raise out.fail(f"{what}: step {t.step!r} must be finite and > 0 (as float32)")
+    if coding.context:  # no mean and std in the record: the placeholders of a parsed one
+        mean, std = 0.0, 1.0
+    else:
+        mean = out.float32(t.mean, f"{what} mean")
+        std = out.float32(t.std, f"{what} std")
     if not math.isfinite(mean):
         raise out.fail(f"{what}: mean {t.mean!r} must be finite (as float32)")
     if not (math.isfinite(std) and std > 0):
@@ -230,7 +256,9 @@ def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], fl
             raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
         if not np.asarray(t.words).size:
             raise out.fail(f"{what}: a zero-flagged record always has words (its flags)")
-    return _Body(step, mean, std, lo, hi, mask, _checked_words(t.words, out, what), flag_param)
+    if coding.context and lo == hi and np.asarray(t.words).size:
+        raise out.fail(f"{what}: a context-coded record with min_symbol = max_symbol has no words")
+    return _Body(step, mean, std, lo, hi, mask, _checked_words(t.words, out, what), flag_param, coding.context)
 
 
 def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, what: str, layout: int) -> None:
@@ -253,10 +281,12 @@ def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, 
 
 
 def _write_body_varint(out: PayloadBuilder, body: _Body, what: str) -> None:
-    """Step to words of a 1.4 record: bfloat16 model parameters, varint symbols and byte count."""
+    """Step to words of a 1.4 (1.5) record: bfloat16 model parameters (none in a 1.5 CONTEXT
+    record), varint symbols and byte count."""
     out.f32(body.step, f"{what} step")
-    out.bf16(body.mean, f"{what} mean")
-    out.bf16(body.std, f"{what} std")
+    if not body.context:
+        out.bf16(body.mean, f"{what} mean")
+        out.bf16(body.std, f"{what} std")
     if body.flag_param is not None:
         out.bf16(body.flag_param, f"{what} flag parameter")
     out.svar(body.min_symbol, f"{what} min_symbol", I32_MIN, I32_MAX)
@@ -285,7 +315,7 @@ def _write_body(out: PayloadBuilder, body: _Body, short: bool, what: str) -> Non
 def _write_tensor(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, what: str, layout: int) -> None:
     shape = _check_shape(out, t, what)
     coding = _check_coding(out, t, kind, shape, what, layout)
-    body = None if coding.zero else _check_body(out, t, shape, coding.flags, what)
+    body = None if coding.zero else _check_body(out, t, shape, coding, what)
     if layout in (2, 3):  # SHORT exactly when every value fits (one encoding per record)
         coding = replace(coding, short=fits_short(shape) if body is None else body.fits_short(shape))
     _write_prefix(out, shape, coding, what, layout)
@@ -433,24 +463,29 @@ def _read_classic_prefix(src: PayloadReader, kind: ModelKind, what: str,
         return dims, _Coding(ref_mode, flags)
     at = src.offset
     code = src.u8(f"{what} entropy_model")
-    if code not in EntropyModel._value2member_map_:
+    if code not in (EntropyModel.GAUSSIAN, EntropyModel.LAPLACE):  # CONTEXT is a 1.5 head bit only
         raise src.error(f"{what}: unknown entropy model {code}", at=at)
     return dims, _Coding(ref_mode, flags, EntropyModel(code))
 
 
 def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str,
                          layout: int) -> tuple[tuple[int, ...], _Coding]:
-    """Head byte, rank and dims of a 1.2, 1.3 or 1.4 record."""
+    """Head byte, rank and dims of a 1.2, 1.3, 1.4 or 1.5 record."""
     at = src.offset
     head = src.u8(f"{what} head")
     if head & HEAD_RESERVED and layout < 3:
         raise src.error(f"{what}: head byte {head:#04x} sets the reserved bit 7", at=at)
-    if head & HEAD_SHORT and layout >= 4:
+    if head & HEAD_SHORT and layout == 4:
         raise src.error(f"{what}: head byte {head:#04x} sets bit 6, which is 0 in format 1.4", at=at)
-    coding = _Coding.from_head(head)
+    coding = _Coding.from_head(head, layout)
     _check_flag_bits(src, coding.flags, what, at, laplace=bool(head & HEAD_LAPLACE))
     if coding.zero and coding.zero_flags:
         raise src.error(f"{what}: head byte {head:#04x}: a ZERO record has no zero flags", at=at)
+    if coding.context and coding.zero:
+        raise src.error(f"{what}: head byte {head:#04x}: a ZERO record is not context-coded (bit 6)", at=at)
+    if coding.context and (coding.flags or coding.zero_flags or head & HEAD_LAPLACE):
+        raise src.error(f"{what}: head byte {head:#04x}: a context-coded record (bit 6) sets none of "
+                        "bits 3, 4, 5 and 7", at=at)
     _check_ref_mode(src, coding.ref_mode, kind, what, at, 2)
     rank = _read_rank(src, what)
     _check_flags_rank(src, coding.flags, rank, what, at)
@@ -488,11 +523,15 @@ def _read_words_varint(src: PayloadReader, what: str) -> np.ndarray:
 
 def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what: str, layout: int,
                head_at: int) -> TensorRecord:
-    """Step to words (spec 6.1); 16-bit symbols and word count in a SHORT 1.2 record."""
+    """Step to words (spec 6.1); 16-bit symbols and word count in a SHORT 1.2 record; no mean
+    and std in a 1.5 CONTEXT record (read as the placeholders 0.0 and 1.0)."""
     short, varint = coding.short, layout >= 4
     step = _read_f32_checked(src, f"{what} step", positive=True)
-    mean = _read_f32_checked(src, f"{what} mean", positive=False, bf16=varint)
-    std = _read_f32_checked(src, f"{what} std", positive=True, bf16=varint)
+    if coding.context:
+        mean, std = 0.0, 1.0
+    else:
+        mean = _read_f32_checked(src, f"{what} mean", positive=False, bf16=varint)
+        std = _read_f32_checked(src, f"{what} std", positive=True, bf16=varint)
     flag_param = None
     if coding.zero_flags:
         at = src.offset
@@ -527,6 +566,8 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         words = src.u32_array(count, f"{what} words")
     if coding.zero_flags and not words.size:
         raise src.error(f"{what}: a zero-flagged record has no words", at=at)
+    if coding.context and min_symbol == max_symbol and words.size:
+        raise src.error(f"{what}: a context-coded record with min_symbol = max_symbol has words", at=at)
     return TensorRecord(dims, coding.ref_mode, step, mean, std, min_symbol, max_symbol, words, coding.model,
                         bool(coding.flags & FLAG_TEMPORAL), mask, flag_param)
 

@@ -23,11 +23,29 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
     VideoParams,
 )
 
-# The format version this package writes. 1.1: tensor records with flags, entropy model and
-# channel mask; 1.2: compact tensor records and the encoder settings baseline (spec 5.2); 1.3:
-# zero-flagged tensor records (spec 6.1.3); 1.4: varint fields, bfloat16 entropy parameters and
-# words cut to their last nonzero byte (spec 1, 6.1), compact field lists (spec 2).
-FORMAT_VERSION = (1, 4)
+# The format version this package reads (and the highest it writes). 1.1: tensor records with
+# flags, entropy model and channel mask; 1.2: compact tensor records and the encoder settings
+# baseline (spec 5.2); 1.3: zero-flagged tensor records (spec 6.1.3); 1.4: varint fields,
+# bfloat16 entropy parameters and words cut to their last nonzero byte (spec 1, 6.1), compact
+# field lists (spec 2); 1.5: context-coded tensor records (head bit 6, spec 6.1 and 16).
+FORMAT_VERSION = (1, 5)
+# What a stream is written as (writer = min_reader version, spec 5.2): BASE_FORMAT_VERSION when
+# it holds no context-coded tensor record (byte for byte what a 1.4 writer writes), and
+# CONTEXT_FORMAT_VERSION when it may hold one (EntropyModel.CONTEXT needs the 1.5 layout).
+BASE_FORMAT_VERSION = (1, 4)
+CONTEXT_FORMAT_VERSION = (1, 5)
+
+# The first format version of each GOM tensor-record layout 1 .. 5 (layout 0 is format 1.0).
+_LAYOUT_VERSIONS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+
+
+def tensor_layout(min_reader_version: tuple[int, int]) -> int:
+    """The GOM tensor-record layout (0 to 5: format 1.0 to 1.5) of a stream with this
+    ``min_reader_version``."""
+    for layout, version in enumerate(_LAYOUT_VERSIONS):
+        if min_reader_version < version:
+            return layout
+    return len(_LAYOUT_VERSIONS)
 
 
 class ModelKind(enum.IntEnum):
@@ -67,16 +85,16 @@ class CodingParams:
 class StreamHeader:
     video: VideoParams
     coding: CodingParams
-    writer_version: tuple[int, int] = FORMAT_VERSION  # (major, minor) of the format the writer wrote
-    min_reader_version: tuple[int, int] = FORMAT_VERSION
+    # (major, minor) of the format the writer wrote. The defaults make a 1.4 stream, which holds
+    # no context-coded tensor; a stream that may hold one is written with CONTEXT_FORMAT_VERSION
+    # for both (spec 5.2).
+    writer_version: tuple[int, int] = BASE_FORMAT_VERSION
+    min_reader_version: tuple[int, int] = BASE_FORMAT_VERSION
 
     @property
     def tensor_layout(self) -> int:
-        """The minor version whose GOM tensor-record layout this stream uses (0 to 4)."""
-        for layout, version in enumerate(((1, 1), (1, 2), (1, 3), (1, 4))):
-            if self.min_reader_version < version:
-                return layout
-        return 4
+        """The minor version whose GOM tensor-record layout this stream uses (0 to 5)."""
+        return tensor_layout(self.min_reader_version)
 
 
 @dataclass
@@ -90,7 +108,13 @@ class TensorRecord:
     symbols are coded in two parts: one flag per symbol (is it nonzero?) under the two-symbol
     Laplace that ``zero_flags`` describes, then the nonzero symbols, shifted to close the gap
     at 0, under ``entropy_model``; [min_symbol, max_symbol] is then their shifted range
-    (:mod:`uarcodec.coding.zero_flags`)."""
+    (:mod:`uarcodec.coding.zero_flags`).
+
+    With ``entropy_model == EntropyModel.CONTEXT`` (format 1.5 on) the symbols are coded under
+    the model's per-symbol context model (spec section 16), restricted to [min_symbol,
+    max_symbol]; such a record stores no mean, std or flag parameter and has no temporal
+    differences, channel mask or zero flags. ``mean`` and ``std`` are then placeholders: the
+    writer ignores them and the reader sets 0.0 and 1.0."""
 
     shape: tuple[int, ...]
     ref_mode: RefMode

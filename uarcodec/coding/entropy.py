@@ -83,9 +83,12 @@ def entropy_model(model) -> EntropyModel:
     if isinstance(model, bool) or not isinstance(model, (int, np.integer)):
         raise UarCodingError(f"entropy model must be an EntropyModel code, got {model!r}")
     try:
-        return EntropyModel(int(model))
+        kind = EntropyModel(int(model))
     except ValueError as exc:
         raise UarCodingError(f"unknown entropy model code {int(model)}") from exc
+    if kind == EntropyModel.CONTEXT:  # coding/latent_context.py: a grid with its model, not one tensor
+        raise UarCodingError("entropy model 2 (context) codes a latent grid with its model's context network")
+    return kind
 
 
 def _param_names(model: EntropyModel) -> tuple[str, str]:
@@ -142,7 +145,7 @@ def _checked_count(num_elements: int, minimum: int) -> int:
     return n
 
 
-def _checked_words(words: np.ndarray) -> np.ndarray:
+def checked_words(words: np.ndarray) -> np.ndarray:
     """``words`` as a flat uint32 array, else UarCodingError."""
     words = np.asarray(words)
     if words.ndim != 1 or words.dtype != np.uint32:
@@ -167,7 +170,7 @@ def _flag_model(a32: float):
     return _QuantizedLaplace(0, 1, loc, scale)
 
 
-def _run_coder(action: str, work):
+def run_coder(action: str, work):
     """``work()``, with whatever constriction raises (a Rust panic too) as UarCodingError."""
     try:
         return work()
@@ -202,7 +205,7 @@ def encode_zero_flagged(
         coder.encode_reverse(flags, _flag_model(a32))
         return np.asarray(coder.get_compressed(), dtype=np.uint32)
 
-    return EncodedTensor(_run_coder("coding", work), lo, hi)
+    return EncodedTensor(run_coder("coding", work), lo, hi)
 
 
 def decode_zero_flagged(
@@ -218,7 +221,7 @@ def decode_zero_flagged(
         raise UarCodingError(f"shifted symbols must stay below {_INT32_MAX}, got max_symbol {max_symbol}")
     a32 = check_flag_param(flag_param)
     kind = entropy_model(model)
-    words = _checked_words(words)
+    words = checked_words(words)
     if words.size == 0 or words[-1] == 0:
         raise UarCodingError("corrupt coded words: zero-flagged data is never empty and never ends in a zero word")
 
@@ -232,7 +235,7 @@ def decode_zero_flagged(
             values = np.full(k, int(min_symbol), dtype=np.int64)
         return flags, values, coder.is_empty()
 
-    flags, values, exhausted = _run_coder("decoding", work)
+    flags, values, exhausted = run_coder("decoding", work)
     if not exhausted:
         raise UarCodingError("corrupt coded words: data left over after the last symbol")
     out = np.zeros(n, dtype=np.int32)
@@ -262,7 +265,7 @@ def encode_tensor(
         coder.encode_reverse(symbols, _model(mean32, std32, lo, hi, kind))
         return np.asarray(coder.get_compressed(), dtype=np.uint32)
 
-    return EncodedTensor(_run_coder("coding", work), lo, hi)
+    return EncodedTensor(run_coder("coding", work), lo, hi)
 
 
 def decode_tensor(
@@ -285,7 +288,7 @@ def decode_tensor(
     num_elements = _checked_count(num_elements, 0)
     mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
     kind = entropy_model(model)
-    words = _checked_words(words)
+    words = checked_words(words)
     if min_symbol == max_symbol or num_elements == 0:
         if words.size:
             raise UarCodingError("coded words present for a tensor that needs none")
@@ -298,7 +301,7 @@ def decode_tensor(
         decoded = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), num_elements))
         return decoded, coder.is_empty()
 
-    out, exhausted = _run_coder("decoding", work)
+    out, exhausted = run_coder("decoding", work)
     if not exhausted:
         raise UarCodingError("corrupt coded words: data left over after the last symbol")
     return out.astype(np.int32, copy=False)
@@ -438,3 +441,67 @@ def flag_bits(zeros: int, nonzeros: int, flag_param: float) -> float:
     _, probs = model_cumulatives(np.array([0, 1]), loc, scale, 0, 1, model=EntropyModel.LAPLACE)
     p0, p1 = (float(p) for p in probs)
     return zeros * (PRECISION - math.log2(p0)) + nonzeros * (PRECISION - math.log2(p1))
+
+
+# --- one Laplace per symbol (format 1.5 CONTEXT records, spec section 16) ----------------------
+
+
+def _checked_laplace_params(means: np.ndarray, scales: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-symbol locations and scales as float64 arrays of ``count`` entries: finite, scales > 0."""
+    means = np.ascontiguousarray(means, dtype=np.float64).reshape(-1)
+    scales = np.ascontiguousarray(scales, dtype=np.float64).reshape(-1)
+    if means.size != count or scales.size != count:
+        raise UarCodingError(f"need {count} locations and scales, got {means.size} and {scales.size}")
+    if not (np.isfinite(means).all() and np.isfinite(scales).all() and (scales > 0).all()):
+        raise UarCodingError("per-symbol Laplace parameters must be finite, scales > 0")
+    return means, scales
+
+
+def encode_laplace_symbols(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray) -> EncodedTensor:
+    """Code ``symbols`` (flat, in the order a decoder takes them) on their own range, symbol
+    ``k`` under QuantizedLaplace(location ``means[k]``, scale ``scales[k]``): the per-symbol
+    form of :func:`encode_tensor`'s Laplace (same leaky quantizer, same 24-bit precision). No
+    words when every symbol is equal."""
+    q = _checked_symbols(symbols).reshape(-1)
+    lo, hi = symbol_range(q)
+    _check_model(0.0, 1.0, lo, hi, EntropyModel.LAPLACE)
+    means, scales = _checked_laplace_params(means, scales, q.size)
+    if lo == hi:
+        return EncodedTensor(np.zeros(0, dtype=np.uint32), lo, hi)
+
+    def work() -> np.ndarray:
+        coder = _AnsCoder()
+        coder.encode_reverse(np.ascontiguousarray(q, dtype=np.int32), _QuantizedLaplace(lo, hi), means, scales)
+        return np.asarray(coder.get_compressed(), dtype=np.uint32)
+
+    return EncodedTensor(run_coder("coding", work), lo, hi)
+
+
+class LaplaceSymbolDecoder:
+    """Takes the symbols :func:`encode_laplace_symbols` coded, a batch at a time, each batch
+    with the locations and scales its decoder computed from the symbols before it."""
+
+    def __init__(self, words: np.ndarray, min_symbol: int, max_symbol: int):
+        _check_model(0.0, 1.0, min_symbol, max_symbol, EntropyModel.LAPLACE)
+        words = checked_words(words)
+        if words.size and words[-1] == 0:
+            raise UarCodingError("corrupt coded words: ANS data never ends in a zero word")
+        self._lo, self._hi = int(min_symbol), int(max_symbol)
+        self._coder = None if self._lo == self._hi else run_coder(
+            "decoding", lambda: _AnsCoder(np.ascontiguousarray(words)))
+        if self._coder is None and words.size:
+            raise UarCodingError("coded words present for a tensor that needs none")
+
+    def decode(self, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """The next ``len(means)`` symbols (int64)."""
+        means, scales = _checked_laplace_params(means, scales, np.asarray(means).size)
+        if self._coder is None or means.size == 0:
+            return np.full(means.size, self._lo, dtype=np.int64)
+        coder = self._coder
+        return np.asarray(run_coder("decoding", lambda: coder.decode(_QuantizedLaplace(self._lo, self._hi),
+                                                                   means, scales)), dtype=np.int64)
+
+    def finish(self) -> None:
+        """Every word used up, else UarCodingError (a correct record always empties the coder)."""
+        if self._coder is not None and not run_coder("decoding", self._coder.is_empty):
+            raise UarCodingError("corrupt coded words: data left over after the last symbol")

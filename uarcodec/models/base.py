@@ -14,7 +14,9 @@ What the rest of the codec relies on:
   ``torch.func.functional_call(model, params, (frame_idx,))`` runs it on other values.
 * ``model.coded_specs()`` lists, in stream order, the *coded tensors*: every parameter the
   decoder needs and nothing a training-only helper uses. Each names its parameter
-  (``model.get_parameter(spec.name)``), shape, role and seeded-init rule.
+  (``model.get_parameter(spec.name)``), shape, role and seeded-init rule. The forward pass uses
+  every one of them except those of role ``CONTEXT``: the latent family's context network,
+  which only the entropy coder runs (``coding/latent_context.py``).
 * ``config.to_fields()`` / ``Config.from_fields()`` round-trip through the stream header and
   rebuild the exact same network.
 * ``Family.config_for_size(target_params, height, width, num_frames)`` is the size solver: a

@@ -45,7 +45,15 @@ from torch import nn
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, uniform_conv_bound
-from uarcodec.vocabulary import CodedTensorSpec, InitKind, InitSpec, TensorRole
+from uarcodec.vocabulary import (
+    CONTEXT_FEATURES as FEATURES,
+    MAX_CONTEXT_HIDDEN,
+    CodedTensorSpec,
+    FieldValue,
+    InitKind,
+    InitSpec,
+    TensorRole,
+)
 
 MAX_LEVELS = 7
 MIN_COARSE_SIDE = 4  # rows (or columns) the coarsest grid keeps on the frame's short side
@@ -60,6 +68,12 @@ MIN_HIDDEN, MAX_HIDDEN = 8, 64  # synthesis widths the size solver may use
 # per level, grid learning rate x16: 0.25 gave 30.06 dB at 42,705 bytes against 29.77 dB at
 # 42,436 (docs/latent_grids.md).
 GRID_INIT_STEP = 0.25
+# Off by default: jointly trained, a 16-wide network coded more bytes at equal quality at low rates and
+# took up to 1.7x the time (docs/latent_grids.md, "A context entropy model"); --latent-context N
+# turns it on.
+DEFAULT_CONTEXT_HIDDEN = 0
+# a context weight's step: finer than the integer network's 2**-8 grid would buy nothing
+CONTEXT_INIT_STEP = 2.0**-6
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,9 @@ class LatentGridsConfig(ArchConfig):
     refine_kernel: int = 3  # the last convolution's kernel (odd)
     activation: str = "gelu"  # after each 1x1 layer: "gelu" (exact, erf) or "relu"
     upsampling: str = "bilinear"  # how a coarse level reaches the frame: "bilinear" or "bicubic"
+    # hidden units of the grids' context network (coding/latent_context.py); 0: none, every grid
+    # coded on its own (the only choice of format 1.4 streams, which have no such field)
+    context_hidden: int = 0
 
     def __post_init__(self) -> None:
         for name in ("time_samples", "hidden"):
@@ -85,8 +102,18 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.upsampling not in UPSAMPLINGS:
             raise UarSettingsError(f"latent upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
+        if not 0 <= self.context_hidden <= MAX_CONTEXT_HIDDEN:
+            raise UarSettingsError(f"latent context_hidden must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.context_hidden}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
+
+    def to_fields(self) -> dict[str, FieldValue]:
+        """The stream's fields; without a context network no ``context_hidden`` (a 1.4 stream
+        exactly as 0.7.0 wrote it, which 0.7.0 reads)."""
+        fields = super().to_fields()
+        if not self.context_hidden:
+            del fields["context_hidden"]
+        return fields
 
     @property
     def levels(self) -> int:
@@ -175,7 +202,9 @@ def count_coded_params(config: LatentGridsConfig, height: int, width: int, num_f
     widths = (config.levels * config.channels, *config.hidden)
     synth = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     synth += widths[-1] * 3 * config.refine_kernel**2 + 3
-    return grids + synth
+    h = config.context_hidden
+    context = (FEATURES * h + h + 2 * h + 2) if h else 0
+    return grids + synth + context
 
 
 class LatentGrids(InrModel):
@@ -196,6 +225,9 @@ class LatentGrids(InrModel):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.refine = nn.Conv2d(widths[-1], 3, config.refine_kernel, padding=config.refine_kernel // 2)
         self.act = nn.GELU() if config.activation == "gelu" else nn.ReLU()
+        h = config.context_hidden
+        # coded, never run by forward(): the entropy coder's model of the grids
+        self.context = nn.ModuleList([nn.Linear(FEATURES, h), nn.Linear(h, 2)] if h else [])
 
     def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
         """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``."""
@@ -239,6 +271,11 @@ class LatentGrids(InrModel):
         specs.append(CodedTensorSpec("refine.weight", tuple(self.refine.weight.shape), TensorRole.WEIGHT, init))
         specs.append(CodedTensorSpec("refine.bias", tuple(self.refine.bias.shape), TensorRole.BIAS, init))
         zeros = InitSpec(InitKind.ZEROS)
+        if self.context:
+            init = InitSpec(InitKind.UNIFORM, bound=uniform_conv_bound(FEATURES))
+            for name, init_kind in (("0.weight", init), ("0.bias", init), ("1.weight", zeros), ("1.bias", zeros)):
+                shape = tuple(self.context.get_parameter(name).shape)
+                specs.append(CodedTensorSpec(f"context.{name}", shape, TensorRole.CONTEXT, init_kind, CONTEXT_INIT_STEP))
         for level, grid in enumerate(self.grids):
             specs.append(CodedTensorSpec(f"grids.{level}", tuple(grid.shape), TensorRole.LATENT, zeros, GRID_INIT_STEP))
         return specs
@@ -249,7 +286,7 @@ class LatentGrids(InrModel):
     ) -> LatentGridsConfig:
         """Size solver (module docstring): within 2% of the target, or UarSettingsError."""
         levels = choose_levels(height, width)
-        base = LatentGridsConfig(time_samples=(1,) * levels)
+        base = LatentGridsConfig(time_samples=(1,) * levels, context_hidden=DEFAULT_CONTEXT_HIDDEN)
         low, high = size_bounds(base, height, width, num_frames)
         if not low * (1 - SIZE_TOLERANCE) <= target_params <= high * (1 + SIZE_TOLERANCE):
             raise UarSettingsError(
@@ -259,7 +296,7 @@ class LatentGrids(InrModel):
         # the default synthesis width first, then the nearest others: the time samples alone
         # leave gaps where a level's grid is large against the target
         for hidden in sorted(range(MIN_HIDDEN, MAX_HIDDEN + 1), key=lambda h: (abs(h - DEFAULT_HIDDEN[0]), h)):
-            config = LatentGridsConfig(time_samples=(1,) * levels, hidden=(hidden,) * len(DEFAULT_HIDDEN))
+            config = dataclasses.replace(base, hidden=(hidden,) * len(DEFAULT_HIDDEN))
             samples = solve_time_samples(config, target_params, height, width, num_frames)
             if samples is not None:
                 return dataclasses.replace(config, time_samples=samples)

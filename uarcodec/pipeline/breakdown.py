@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord
-from uarcodec.pipeline.model_coding import tensor_codes
+from uarcodec.pipeline.model_coding import decode_model
 from uarcodec.pipeline.rebuild import stream_skeleton
-from uarcodec.vocabulary import TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, TensorRole
 
 
 @dataclass
@@ -42,13 +42,12 @@ class Tally:
         }
 
 
-def zero_symbols(record: TensorRecord) -> int:
-    """How many of the tensor's integers (its residual codes) are 0."""
-    return int(np.count_nonzero(tensor_codes(record) == 0))
+def tensor_specs(header: StreamHeader, num_frames: int) -> list[CodedTensorSpec]:
+    return stream_skeleton(header, num_frames).coded_specs()
 
 
 def tensor_roles(header: StreamHeader, num_frames: int) -> list[TensorRole]:
-    return [spec.role for spec in stream_skeleton(header, num_frames).coded_specs()]
+    return [spec.role for spec in tensor_specs(header, num_frames)]
 
 
 def bits_breakdown(header: StreamHeader, goms: list[GomRecord]) -> dict[str, Any]:
@@ -56,18 +55,20 @@ def bits_breakdown(header: StreamHeader, goms: list[GomRecord]) -> dict[str, Any
     by_kind: dict[str, Tally] = defaultdict(Tally)
     by_role: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     per_gom = []
-    roles_of: dict[int, list[TensorRole]] = {}
+    specs_of: dict[int, list[CodedTensorSpec]] = {}
     for gom in goms:
         models = []
+        prev_hat = None  # zero shares need the integers, and context-coded grids the decoded models
         for model in gom.models:
             kind = "I" if model.kind == ModelKind.I else "P"
-            roles = roles_of.setdefault(model.num_frames, tensor_roles(header, model.num_frames))
+            specs = specs_of.setdefault(model.num_frames, tensor_specs(header, model.num_frames))
+            codes, prev_hat = decode_model(model, specs, prev_hat)
             tally = Tally()
-            for record, role in zip(model.tensors, roles):
-                zeros = zero_symbols(record)
+            for record, spec, q in zip(model.tensors, specs, codes):
+                zeros = int(np.count_nonzero(q == 0))
                 tally.add(record, zeros)
                 by_kind[kind].add(record, zeros)
-                by_role[kind][role.name.lower()].add(record, zeros)
+                by_role[kind][spec.role.name.lower()].add(record, zeros)
             models.append({"kind": kind, **tally.to_dict()})
         i_bytes = models[0]["bytes"]
         per_gom.append({

@@ -21,7 +21,8 @@ import torch
 from torch.autograd.profiler import record_function
 from torch.func import functional_call
 
-from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together
+from uarcodec.coding.latent_context import ContextLayout, context_rate_bits
+from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together, round_ste
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
@@ -196,6 +197,20 @@ def _frame_rows_priced(
             and not (temporal is not None and temporal[i])}
 
 
+def _context_bits(
+    layout: ContextLayout, quantizers: list[torch.nn.Module], current: list[torch.Tensor],
+    refs: list[torch.Tensor], network: list[torch.Tensor], noise: bool, generator: torch.Generator,
+) -> torch.Tensor:
+    """Estimated bits of the latent grids under the model's context network (``network``: its
+    four tensors as the forward pass sees them, fake-quantized): each grid's noisy codes priced
+    on features read from the rounded codes, as the coder will."""
+    values, codes = [], []
+    for i in layout.grids:
+        values.append(quantizers[i].priced_values(current[i], refs[i], noise, generator=generator))
+        codes.append(round_ste(quantizers[i].codes(current[i], refs[i])))
+    return context_rate_bits(values, codes, network)
+
+
 def fit_model(
     model: InrModel,
     target: GopTarget,
@@ -213,11 +228,14 @@ def fit_model(
     encoder_state: dict[str, torch.Tensor] | None = None,
     target_bpp: float | None = None,
     rate_probe: RateProbe | None = None,
+    context_rate: bool = True,
 ) -> FitResult:
     """Train the coded tensors of ``model`` (a skeleton: only its structure is used, through
     ``functional_call``) from ``init`` towards ``target``; the rate is measured on
     ``theta - ref`` per tensor under the ``entropy`` model (on first-dimension differences of
-    the codes where ``temporal`` says so). Returns the float tensors and steps; quantizing and coding
+    the codes where ``temporal`` says so; with ``context_rate``, a model's latent grids through
+    its context network instead, where it has one: ``coding/latent_context.py``). Returns the
+    float tensors and steps; quantizing and coding
     them is the encoder's job (numpy, exactly as the decoder rebuilds).
 
     With ``target_bpp`` (this model's share of a target rate, over its GOP's pixels) lambda
@@ -269,7 +287,9 @@ def fit_model(
     noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
     autocast = resolve_precision(settings.precision, device) == Precision.BF16
     history: list[FitProgress] = []
-    priced = _frame_rows_priced(model, specs, n, computed, temporal)
+    context = ContextLayout.of(specs) if settings.quant == QuantMode.RQEC and context_rate else None
+    alone = [i for i in range(len(specs)) if context is None or i not in context.grids]  # priced on their own
+    priced = _frame_rows_priced(model, specs, n, computed, temporal).intersection(alone)
     forward = NetworkForward(model, settings.compile)
     lmbda = settings.lmbda
     kept = [*quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
@@ -304,9 +324,15 @@ def fit_model(
                         values = [t[idx] if i in priced else t for i, t in enumerate(current)]
                         centres = [r[idx] if i in priced else r for i, r in enumerate(ref_t)]
                         weights = [n / len(idx) if i in priced else 1.0 for i in range(len(specs))]
-                    bits = rate_bits_together(quantizers, values, centres, noise=settings.rate_noise, model=entropy,
-                                              temporal=temporal or [False] * len(specs), generator=noise_gen,
-                                              weights=weights)
+                    flags = temporal or [False] * len(specs)
+                    bits = rate_bits_together([quantizers[i] for i in alone], [values[i] for i in alone],
+                                              [centres[i] for i in alone], noise=settings.rate_noise, model=entropy,
+                                              temporal=[flags[i] for i in alone], generator=noise_gen,
+                                              weights=None if weights is None else [weights[i] for i in alone])
+                    if context is not None:
+                        network = [quantized[names[i]] for i in context.network]
+                        bits = bits + _context_bits(context, quantizers, current, ref_t, network,
+                                                    settings.rate_noise, noise_gen)
                     bpp = bits / pixels
                 else:
                     bpp = torch.zeros((), device=device)

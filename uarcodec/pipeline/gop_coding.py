@@ -83,7 +83,7 @@ class GopCoder:
         fit = fit_model(
             skeleton, target, plan.init, plan.refs, training, epochs,
             init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
-            entropy=plan.entropy, temporal=plan.temporal,
+            entropy=plan.entropy, temporal=plan.temporal, context_rate=plan.context_rate,
             device=self.device, seed=seed, progress=on_epoch,
             encoder_state=None if prev is None else prev.encoder_state,
             target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),

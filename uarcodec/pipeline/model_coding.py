@@ -28,6 +28,7 @@ from uarcodec.coding.entropy import (
     flag_bits,
 )
 from uarcodec.coding.init import seeded_tensor
+from uarcodec.coding.latent_context import ContextLayout, IntegerContextNet, decode_latent, encode_latent
 from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, laplace_params, quantize_residual
 from uarcodec.coding.symbols import (
     kept_symbols,
@@ -57,6 +58,12 @@ class ModelPlan:
     temporal: list[bool]  # price first-dimension differences in training (per-frame embeddings)
     entropy: EntropyModel  # the rate model of training
     temporal_candidates: list[bool]  # may be coded as first-dimension differences (embeddings, grids)
+    # training prices the latent grids through the model's context network (where it has one):
+    # I-models only. A P-model's grids are residuals, mostly 0, priced on their own; priced through
+    # the context network (started from the I-model's, fitted to the I-model's integers) its
+    # residuals spread: vtest, 60 frames, m = 2, lambda 50: the P-model 23,123 bytes against
+    # 9,090 without a context network (docs/latent_grids.md)
+    context_rate: bool = True
 
 
 def plan_model(
@@ -102,7 +109,7 @@ def plan_model(
         candidate = temporal_candidate(spec.shape, spec.role, entropy)
         temporal.append(embedding and candidate)
         candidates.append(candidate)
-    return ModelPlan(kind, seed, eps, modes, init, refs, temporal, entropy, candidates)
+    return ModelPlan(kind, seed, eps, modes, init, refs, temporal, entropy, candidates, kind == ModelKind.I)
 
 
 def along_time(spec: CodedTensorSpec) -> bool:
@@ -226,6 +233,50 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
     )
 
 
+def _best_coding(
+    spec: CodedTensorSpec, plan: ModelPlan, i: int, theta: np.ndarray, step: np.float32, min_std: float,
+    context: tuple[np.ndarray | None, IntegerContextNet] | None,
+) -> tuple[np.ndarray, RefMode, np.ndarray, CodingChoice | None]:
+    """The integers, reference mode, reference and coding of tensor ``i`` that cost the fewest
+    bits: each reference it may use, each coding the format offers; with ``context`` (a latent
+    grid of a model with a context network: its coarser grid's integers and the network) also
+    the context coding (``None`` in the result), priced at its real words."""
+    candidates = [(plan.modes[i], plan.refs[i])]
+    if plan.modes[i] in (RefMode.PREVIOUS, RefMode.LAST):
+        candidates.append((RefMode.NONE, np.zeros(spec.shape, np.float32)))
+    best, failure = None, None
+    for mode, ref in candidates:
+        try:
+            q = quantize_residual(theta, ref, step)
+        except UarCodingError as exc:
+            # a step fitted to a small residual can be far too fine for the tensor itself
+            # (a P-model tensor that barely moved): then only the residual is coded
+            failure = failure or exc
+            continue
+        costs = [(_cost(q, c, min_std), c) for c in _choices(q, plan.entropy, plan.temporal_candidates[i])]
+        if context is not None and q.any():
+            costs.append((32.0 * encode_latent(q, *context).words.size + CONTEXT_RECORD_BITS, None))
+        cost, choice = min(costs, key=lambda c: c[0])
+        if best is None or cost < best[0]:
+            best = (cost, q, mode, ref, choice)
+    if best is None:
+        raise UarCodingError(f"tensor {spec.name}: {failure}")
+    return best[1:]
+
+
+# what a context record saves against the others: no mean and scale (two bfloat16)
+CONTEXT_RECORD_BITS = -32.0
+
+
+def _context_record(q: np.ndarray, mode: RefMode, step: np.float32, coarse: np.ndarray | None,
+                    net: IntegerContextNet) -> TensorRecord:
+    if not q.any():
+        return TensorRecord(tuple(q.shape), mode, float(step), 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
+    enc = encode_latent(q, coarse, net)
+    return TensorRecord(tuple(q.shape), mode, float(step), 0.0, 1.0, enc.min_symbol, enc.max_symbol, enc.words,
+                        entropy_model=EntropyModel.CONTEXT)
+
+
 def code_model(
     specs: list[CodedTensorSpec],
     plan: ModelPlan,
@@ -236,30 +287,26 @@ def code_model(
     min_std: float,
 ) -> ModelRecord:
     """Quantize and entropy-code the trained tensors of one model, each the way the estimate
-    says is cheapest (per-frame embeddings also weigh coding without their reference)."""
-    tensors = []
-    for i, spec in enumerate(specs):
+    says is cheapest (per-frame embeddings also weigh coding without their reference; the
+    latent grids of a model with a context network also weigh the context coding, coarsest
+    first, once the network is coded)."""
+    layout = ContextLayout.of(specs)
+    grids = () if layout is None else layout.grids
+    tensors: list[TensorRecord | None] = [None] * len(specs)
+    codes: dict[int, np.ndarray] = {}
+    decoded: dict[int, np.ndarray] = {}
+    for i in [j for j in range(len(specs)) if j not in grids] + list(reversed(grids)):
         step = np.float32(steps[i])
-        candidates = [(plan.modes[i], plan.refs[i])]
-        if plan.modes[i] in (RefMode.PREVIOUS, RefMode.LAST):
-            candidates.append((RefMode.NONE, np.zeros(spec.shape, np.float32)))
-        best, failure = None, None
-        for mode, ref in candidates:
-            try:
-                q = quantize_residual(theta[i], ref, step)
-            except UarCodingError as exc:
-                # a step fitted to a small residual can be far too fine for the tensor itself
-                # (a P-model tensor that barely moved): then only the residual is coded
-                failure = failure or exc
-                continue
-            for choice in _choices(q, plan.entropy, plan.temporal_candidates[i]):
-                cost = _cost(q, choice, min_std)
-                if best is None or cost < best[0]:
-                    best = (cost, q, mode, choice)
-        if best is None:
-            raise UarCodingError(f"tensor {spec.name}: {failure}")
-        _, q, mode, choice = best
-        tensors.append(code_tensor(q, mode, step, choice, min_std))
+        context = None
+        if i in grids:
+            coarser = layout.coarser(i)
+            net = IntegerContextNet.from_floats(*(decoded[j] for j in layout.network))
+            context = (None if coarser is None else codes[coarser], net)
+        q, mode, ref, choice = _best_coding(specs[i], plan, i, theta[i], step, min_std, context)
+        codes[i] = q
+        decoded[i] = dequantize(q, ref, step)
+        tensors[i] = (_context_record(q, mode, step, *context) if choice is None
+                      else code_tensor(q, mode, step, choice, min_std))
     return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
 
 
@@ -268,7 +315,7 @@ def recode_tensor(record: TensorRecord, entropy: EntropyModel, temporal_candidat
     """``record`` coded again from its own integers, reference and step, the cheapest way the
     current format offers: what the encoder writes now for these codes (it also weighs other
     references for per-frame embeddings, so it can only do better)."""
-    if record.is_zero:
+    if record.is_zero or record.entropy_model == EntropyModel.CONTEXT:
         return record
     q = tensor_codes(record)
     best = min(_choices(q, entropy, temporal_candidate), key=lambda c: _cost(q, c, min_std))
@@ -276,10 +323,13 @@ def recode_tensor(record: TensorRecord, entropy: EntropyModel, temporal_candidat
 
 
 def tensor_codes(record: TensorRecord) -> np.ndarray:
-    """The integers of a coded tensor (int32, its shape), decoded from its record."""
+    """The integers of a coded tensor (int32, its shape), decoded from its record; a
+    context-coded record needs its model (:func:`model_codes`)."""
     shape = tuple(record.shape)
     if record.is_zero:
         return np.zeros(shape, np.int32)
+    if record.entropy_model == EntropyModel.CONTEXT:
+        raise UarFormatError("a context-coded tensor decodes only with its model's other tensors")
     if record.zero_flags is not None:
         coded = decode_zero_flagged(record.words, record.coded_elements, record.mean, record.std,
                                     record.zero_flags, record.min_symbol, record.max_symbol,
@@ -292,24 +342,60 @@ def tensor_codes(record: TensorRecord) -> np.ndarray:
     return np.asarray(q, dtype=np.int32).reshape(shape)
 
 
-def reconstruct_params(
-    record: ModelRecord, specs: list[CodedTensorSpec], prev_hat: list[np.ndarray] | None
-) -> list[np.ndarray]:
-    """The decoder's rebuild of a model's coded tensors from its record (float32, numpy)."""
+def _references(record: ModelRecord, specs: list[CodedTensorSpec], prev_hat: list[np.ndarray] | None) -> list:
+    """What each tensor's integers are added to (spec section 13), after checking the record
+    fits the architecture."""
     if len(record.tensors) != len(specs):
         raise UarFormatError(
             f"model record has {len(record.tensors)} tensors, the architecture needs {len(specs)}"
         )
-    out = []
+    refs = []
     for i, (spec, rec) in enumerate(zip(specs, record.tensors)):
         if tuple(rec.shape) != spec.shape:
             raise UarFormatError(f"tensor {i} has shape {rec.shape}, the architecture needs {spec.shape}")
-        q = tensor_codes(rec)
         prev = prev_hat[i] if prev_hat is not None and i < len(prev_hat) else None
         seeded = seeded_tensor(record.seed, i, spec.init, spec.shape) if rec.ref_mode == RefMode.INTERP else None
         try:
-            ref = tensor_reference(rec.ref_mode, spec.shape, seeded, prev, record.eps)
+            refs.append(tensor_reference(rec.ref_mode, spec.shape, seeded, prev, record.eps))
         except ValueError:
             raise UarFormatError(f"tensor {i} refers to a previous model that has no such tensor") from None
-        out.append(dequantize(q, ref, np.float32(rec.step)))
-    return out
+    return refs
+
+
+def _decode_codes(record: ModelRecord, specs: list[CodedTensorSpec], refs: list) -> list[np.ndarray]:
+    """Every tensor's integers: the context-coded grids last, coarsest first, with the context
+    network rebuilt from its decoded tensors (spec section 16)."""
+    contextual = [i for i, rec in enumerate(record.tensors)
+                  if rec.entropy_model == EntropyModel.CONTEXT and not rec.is_zero]
+    codes: list[np.ndarray | None] = [None if i in contextual else tensor_codes(rec)
+                                      for i, rec in enumerate(record.tensors)]
+    if not contextual:
+        return codes
+    layout = ContextLayout.of(specs)
+    if layout is None or not set(contextual) <= set(layout.grids):
+        raise UarFormatError("a context-coded tensor that is not a latent grid of a model with a context network")
+    net = IntegerContextNet.from_floats(*(
+        dequantize(codes[j], refs[j], np.float32(record.tensors[j].step)) for j in layout.network))
+    for i in reversed(layout.grids):
+        if codes[i] is None:
+            rec, coarser = record.tensors[i], layout.coarser(i)
+            codes[i] = decode_latent(rec.words, rec.shape, rec.min_symbol, rec.max_symbol,
+                                     None if coarser is None else codes[coarser], net)
+    return codes
+
+
+def decode_model(
+    record: ModelRecord, specs: list[CodedTensorSpec], prev_hat: list[np.ndarray] | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The integers (int32) and the rebuilt float32 tensors of every tensor of a model record,
+    stream order; ``prev_hat``: the previous decoded model of the GOM (None for an I-model)."""
+    refs = _references(record, specs, prev_hat)
+    codes = _decode_codes(record, specs, refs)
+    return codes, [dequantize(q, ref, np.float32(rec.step)) for q, ref, rec in zip(codes, refs, record.tensors)]
+
+
+def reconstruct_params(
+    record: ModelRecord, specs: list[CodedTensorSpec], prev_hat: list[np.ndarray] | None
+) -> list[np.ndarray]:
+    """The decoder's rebuild of a model's coded tensors from its record (float32, numpy)."""
+    return decode_model(record, specs, prev_hat)[1]

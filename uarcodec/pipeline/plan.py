@@ -9,14 +9,23 @@ from dataclasses import dataclass
 
 import torch
 
-from uarcodec.bitstream.records import CodingParams, OutputSpace, StreamHeader, VideoParams
+from uarcodec.bitstream.records import (
+    BASE_FORMAT_VERSION,
+    CONTEXT_FORMAT_VERSION,
+    CodingParams,
+    OutputSpace,
+    StreamHeader,
+    VideoParams,
+)
 from uarcodec.coding.entropy import CODER_ID, coder_version
 from uarcodec.errors import UarInputError
+from uarcodec.models.base import InrModel
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.settings import Distortion, EncoderSettings
 from uarcodec.sizing import operating_point
+from uarcodec.vocabulary import TensorRole
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -64,6 +73,8 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     ``settings`` on ``device``: the network sized for the GOP, and every setting as used."""
     family = family_by_name(settings.family)
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
+    if settings.latent_context is not None:  # validated: the latent family (its size moves by < 0.5%)
+        config = dataclasses.replace(config, context_hidden=settings.latent_context)
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)
     precision = resolve_precision(settings.training.precision, device)
@@ -73,4 +84,12 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
         output_space=space,
         encoder_settings=settings.informational_fields(precision=precision, device=device.type),
     )
-    return StreamHeader(video=coded, coding=coding)
+    version = stream_version(family(config, video.height, video.width, min(settings.gop_size, num_frames)))
+    return StreamHeader(video=coded, coding=coding, writer_version=version, min_reader_version=version)
+
+
+def stream_version(skeleton: InrModel) -> tuple[int, int]:
+    """The format a stream of this network is written in (spec 5.2): 1.5 where its latent grids
+    may be context-coded, else 1.4, byte for byte what a 1.4 writer writes."""
+    contextual = any(spec.role == TensorRole.CONTEXT for spec in skeleton.coded_specs())
+    return CONTEXT_FORMAT_VERSION if contextual else BASE_FORMAT_VERSION

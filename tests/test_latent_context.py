@@ -1,0 +1,213 @@
+"""Latent context coding (coding/latent_context.py, spec section 16): exact round trips, the
+integer network's indices on a golden vector, in pure Python integers and in another process,
+and the training estimate that follows the coder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from uarcodec.coding.latent_context import (
+    FEATURES,
+    IntegerContextNet,
+    context_laplace,
+    context_rate_bits,
+    decode_latent,
+    encode_latent,
+    grid_features,
+    sample_features,
+    scale_table,
+)
+from uarcodec.errors import UarCodingError
+
+GOLDEN_FEATURES = [
+    [0] * 11,
+    [1, -2, 3, 0, 1, 4, -1, 0, 2, -3, 5],
+    [255, 255, -255, 7, 1, -9, 100, -100, 3, 3, 300],
+    [-5, -5, -5, -5, 0, -5, -5, -5, -5, -5, -5],
+]
+GOLDEN_MEANS = [2, 1, -25, -1]  # quarter symbols
+GOLDEN_SCALES = [54, 62, 159, 79]  # indices into scale_table()
+
+
+def golden_net() -> tuple[np.ndarray, ...]:
+    w1 = (np.arange(16 * 11).reshape(16, 11) % 7 - 3).astype(np.float32) / 16
+    b1 = (np.arange(16) % 5 - 2).astype(np.float32) / 8
+    w2 = np.stack([np.linspace(-1, 1, 16), np.linspace(0.5, -0.25, 16)]).astype(np.float32)
+    b2 = np.array([0.3, -0.7], np.float32)
+    return w1, b1, w2, b2
+
+
+def python_indices(floats: tuple[np.ndarray, ...], features: list[list[int]]) -> tuple[list[int], list[int]]:
+    """Spec section 16 in Python integers, written from the spec's words, not from the module."""
+    w1, b1, w2, b2 = ([int(round(float(v) * 2**bits)) for v in np.asarray(t, np.float32).reshape(-1)]
+                      for t, bits in zip(floats, (8, 8, 8, 16)))
+    hidden = len(b1)
+    means, scales = [], []
+    for row in features:
+        x = [max(-255, min(255, v)) for v in row]
+        h = [max(0, sum(x[k] * w1[j * 11 + k] for k in range(11)) + b1[j]) for j in range(hidden)]
+        out = [sum(h[j] * w2[o * hidden + j] for j in range(hidden)) + b2[o] for o in range(2)]
+        means.append(max(-1020, min(1020, (out[0] + 2**13) >> 14)))
+        scales.append(max(0, min(159, ((out[1] + 2**11) >> 12) + 64)))
+    return means, scales
+
+
+def test_golden_vector_indices():
+    net = IntegerContextNet.from_floats(*golden_net())
+    means, scales = net.indices(np.array(GOLDEN_FEATURES))
+    assert means.tolist() == GOLDEN_MEANS and scales.tolist() == GOLDEN_SCALES
+    assert python_indices(golden_net(), GOLDEN_FEATURES) == (GOLDEN_MEANS, GOLDEN_SCALES)
+
+
+def test_indices_identical_in_another_process():
+    rng = np.random.default_rng(3)
+    features = rng.integers(-300, 300, (500, FEATURES)).tolist()
+    floats = tuple(t * 4 for t in golden_net())
+    here = [v.tolist() for v in IntegerContextNet.from_floats(*floats).indices(np.array(features))]
+    code = (
+        "import json, sys, numpy as np\n"
+        "from uarcodec.coding.latent_context import IntegerContextNet\n"
+        "d = json.load(sys.stdin)\n"
+        "net = IntegerContextNet.from_floats(*(np.array(t, np.float32) for t in d['floats']))\n"
+        "print(json.dumps([v.tolist() for v in net.indices(np.array(d['features']))]))\n"
+    )
+    payload = json.dumps({"floats": [t.tolist() for t in floats], "features": features})
+    out = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == here
+    assert python_indices(floats, features) == tuple(here)
+
+
+def test_scale_table_is_dyadic_and_increasing():
+    table = scale_table()
+    assert table[0] == 0.0625 and table[64] == 1.0 and table[-1] == 62.0
+    assert np.all(np.diff(table) > 0)
+
+
+def _grids(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    coarse = rng.integers(-4, 5, (3, 2, 6, 8))
+    fine = np.round(rng.laplace(0, 2.0, (5, 2, 12, 16))).astype(np.int64)
+    return fine, coarse
+
+
+@pytest.mark.parametrize("with_coarse", [True, False])
+def test_latent_round_trip_exact(with_coarse):
+    rng = np.random.default_rng(0)
+    fine, coarse = _grids(rng)
+    net = IntegerContextNet.from_floats(*golden_net())
+    coarse = coarse if with_coarse else None
+    enc = encode_latent(fine, coarse, net)
+    out = decode_latent(enc.words, fine.shape, enc.min_symbol, enc.max_symbol, coarse, net)
+    assert out.dtype == np.int32 and np.array_equal(out, fine)
+
+
+def test_constant_grid_has_no_words():
+    net = IntegerContextNet.from_floats(*golden_net())
+    q = np.full((2, 1, 4, 4), 3)
+    enc = encode_latent(q, None, net)
+    assert enc.words.size == 0
+    assert np.array_equal(decode_latent(enc.words, q.shape, 3, 3, None, net), q)
+
+
+def test_corrupt_words_raise_coding_error():
+    rng = np.random.default_rng(1)
+    fine, coarse = _grids(rng)
+    net = IntegerContextNet.from_floats(*golden_net())
+    enc = encode_latent(fine, coarse, net)
+    with pytest.raises(UarCodingError):
+        decode_latent(np.concatenate([enc.words, enc.words]), fine.shape, enc.min_symbol, enc.max_symbol, coarse, net)
+    with pytest.raises(UarCodingError):
+        decode_latent(enc.words, fine.shape, enc.min_symbol, enc.max_symbol, coarse[:, :1], net)
+
+
+def test_training_features_are_what_the_decoder_reads():
+    rng = np.random.default_rng(2)
+    fine, coarse = _grids(rng)
+    feats = np.moveaxis(grid_features(torch.from_numpy(fine).float(), torch.from_numpy(coarse).float()).numpy(), 0, -1)
+    for s in range(fine.shape[0]):
+        previous = fine[s - 1] if s else np.zeros_like(fine[0])
+        up = np.repeat(np.repeat(coarse[(2 * s * 2 + 4) // 8], 2, -2), 2, -1)
+        odd = (np.add.outer(np.arange(12), np.arange(16)) % 2).astype(bool)
+        for phase in (0, 1):
+            where = np.broadcast_to(odd if phase else ~odd, fine.shape[1:])
+            assert np.array_equal(sample_features(fine[s], previous, up, phase), feats[s][where])
+
+
+def test_training_estimate_tracks_the_coded_size():
+    """The float network the fit prices with is the integer one before its last rounding: its
+    bits on the rounded codes come within a few percent of the coded words."""
+    rng = np.random.default_rng(4)
+    fine, coarse = _grids(rng)
+    floats = golden_net()
+    net = IntegerContextNet.from_floats(*floats)
+    coded = 32 * (encode_latent(fine, coarse, net).words.size + encode_latent(coarse, None, net).words.size)
+    grids = [torch.from_numpy(fine).float(), torch.from_numpy(coarse).float()]
+    estimate = float(context_rate_bits(grids, grids, [torch.from_numpy(t) for t in floats]))
+    assert abs(estimate - coded) < 0.05 * coded
+
+
+def test_context_network_gradients_reach_weights_and_values():
+    floats = [torch.from_numpy(t).requires_grad_() for t in golden_net()]
+    values = torch.randn(2, 1, 4, 6, requires_grad=True)
+    bits = context_rate_bits([values], [torch.round(values.detach())], floats)
+    bits.backward()
+    assert values.grad.abs().sum() > 0 and floats[0].grad.abs().sum() > 0 and floats[3].grad.abs().sum() > 0
+    mean, scale = context_laplace(torch.zeros(FEATURES, 3), *floats)
+    assert torch.all(scale > 0)
+
+
+def _checkerboard_model():
+    """A latent model whose finest grid is predictable only with context: random anchors, and
+    every other integer the average of its four anchors; its context network says exactly that
+    (mean: the neighbours' average; scale 4 at anchors, 1/8 elsewhere)."""
+    from uarcodec.models.latent import LatentGrids, LatentGridsConfig
+
+    model = LatentGrids(LatentGridsConfig(time_samples=(1, 1, 1), context_hidden=3), 16, 16, 2)
+    specs = model.coded_specs()
+    rng = np.random.default_rng(5)
+    theta = [rng.uniform(-0.5, 0.5, s.shape).astype(np.float32) for s in specs]
+    steps = [2.0**-6] * len(specs)
+    w1 = np.zeros((3, FEATURES), np.float32)
+    w1[0, :4], w1[1, :4], w1[2, 4] = 0.25, -0.25, 1.0
+    network = {"context.0.weight": w1, "context.0.bias": np.zeros(3, np.float32),
+               "context.1.weight": np.array([[1, -1, 0], [0, 0, -5]], np.float32),
+               "context.1.bias": np.array([0.0, 2.0], np.float32)}
+    fine = rng.integers(-8, 9, (1, 1, 16, 16))
+    odd = (np.add.outer(np.arange(16), np.arange(16)) % 2).astype(bool)
+    anchors = np.where(odd, 0, fine[0, 0])
+    padded = np.pad(anchors, 1)
+    average = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
+    fine[0, 0][odd] = np.rint(average[odd])
+    for i, spec in enumerate(specs):
+        if spec.name in network:
+            theta[i], steps[i] = network[spec.name], 2.0**-8
+        elif spec.name == "grids.0":
+            theta[i], steps[i] = fine.astype(np.float32), 1.0
+    return specs, theta, steps
+
+
+def test_a_model_codes_its_grids_under_context_where_that_is_cheaper_and_decodes_them_exactly():
+    from uarcodec.bitstream.gom import parse_gom, serialize_gom
+    from uarcodec.bitstream.records import GomRecord, ModelKind
+    from uarcodec.pipeline.model_coding import code_model, plan_model, reconstruct_params
+    from test_bitstream_samples import sample_header_1_5
+    from uarcodec.vocabulary import EntropyModel
+
+    specs, theta, steps = _checkerboard_model()
+    plan = plan_model(specs, ModelKind.I, seed=3, eps=1.0, prev_hat=None, use_ref=True, content={})
+    record = code_model(specs, plan, theta, steps, None, 2, 0.05)
+    fine = [t for s, t in zip(specs, record.tensors) if s.name == "grids.0"][0]
+    assert fine.entropy_model == EntropyModel.CONTEXT
+    header = sample_header_1_5()
+    gom = GomRecord(0, 0, 2, [record])
+    parsed = parse_gom(serialize_gom(gom, header), 0, header)
+    decoded = reconstruct_params(parsed.models[0], specs, None)
+    expected = reconstruct_params(record, specs, None)
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, expected))
+    index = [s.name for s in specs].index("grids.0")
+    assert np.array_equal(decoded[index], theta[index])

@@ -1,0 +1,288 @@
+"""Latent context coding: each integer of a latent grid under a Laplace whose location and scale
+a small network predicts from integers decoded before it (format 1.5, spec section 16).
+
+A model's latent grids are its :data:`~uarcodec.vocabulary.TensorRole.LATENT` tensors, finest
+level first, each ``(n, C, h, w)`` integers (``n`` time samples) with every coarser grid at half
+the height and width. Its context network is its four
+:data:`~uarcodec.vocabulary.TensorRole.CONTEXT` tensors: ``w1 (H, 11)``, ``b1 (H,)``,
+``w2 (2, H)``, ``b2 (2,)``.
+
+Order: the coarsest grid first; in a grid, sample after sample; in a sample, the *anchors*
+(``(i + j)`` even) of every channel in C order, then the others. Every integer reads 11
+features (:data:`FEATURES`), 0 where they fall outside the grid or are not decoded yet:
+
+* its up, left, right and down neighbours in its own sample (only for the non-anchors, whose
+  four neighbours are all anchors), and the phase (0 for anchors, 1 for the others);
+* the previous sample's integers at its position and at the four neighbours (0 in sample 0);
+* the coarser grid's integer above it, in the coarser sample nearest in time.
+
+Determinism: the decoded float32 weights become integers at 2**-8 (``b2`` at 2**-16), the
+network runs in integer arithmetic (no rounding before the output: every sum is exact), and its
+two outputs become a location index (quarter symbols) and a scale index into the fixed table
+:func:`scale_table`, whose entries are dyadic rationals. The coder takes those two exact
+float64 numbers, so every machine computes the same probabilities. (The integers are held in
+float64 and multiplied with BLAS: every product and partial sum stays below 2**53, so the
+result is the exact integer in any summation order.)
+
+Training prices the grids' noisy codes through the same network in float
+(:func:`context_rate_bits`), its weights rounded straight-through to the integer grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from uarcodec.coding.entropy import EncodedTensor, LaplaceSymbolDecoder, encode_laplace_symbols
+from uarcodec.coding.quant import laplace_bin_log2_mass, round_ste
+from uarcodec.errors import UarCodingError
+from uarcodec.vocabulary import CONTEXT_FEATURES, MAX_CONTEXT_HIDDEN, CodedTensorSpec, TensorRole
+
+FEATURES = CONTEXT_FEATURES
+FEATURE_CLIP = 255  # features are clipped to [-255, 255]
+WEIGHT_BITS = 8  # w1, b1, w2 at 2**-8
+OUTPUT_BITS = 2 * WEIGHT_BITS  # b2 and the outputs at 2**-16
+MAX_WEIGHT = 2**15 - 1  # |w1|, |w2| in integer units
+MAX_B1 = 2**23 - 1
+MAX_B2 = 2**31 - 1
+MAX_HIDDEN = MAX_CONTEXT_HIDDEN
+MEAN_FRACTION = 4  # locations are multiples of 1/4 symbol
+MAX_MEAN_INDEX = MEAN_FRACTION * FEATURE_CLIP
+SCALE_INDICES = 160
+SCALE_ZERO = 64  # index of scale 1.0: the second output is log2(scale) in 1/16 steps from here
+
+
+def scale_table() -> np.ndarray:
+    """The 160 scales, index ``k``: ``(16 + k mod 16) * 2**(k div 16 - 8)``, 0.0625 to 62
+    (about ``2**(k/16 - 4)``, exact in float64)."""
+    k = np.arange(SCALE_INDICES)
+    return (16 + k % 16) * np.exp2(k // 16 - 8).astype(np.float64)
+
+
+_SCALES = scale_table()
+
+
+@dataclass(frozen=True)
+class ContextLayout:
+    """Where a model's latent grids and context network are among its coded tensors."""
+
+    grids: tuple[int, ...]  # indices of the LATENT tensors, finest first
+    network: tuple[int, ...]  # indices of w1, b1, w2, b2
+
+    @classmethod
+    def of(cls, specs: list[CodedTensorSpec]) -> ContextLayout | None:
+        """The layout of a model with a context network, None without one."""
+        network = tuple(i for i, s in enumerate(specs) if s.role == TensorRole.CONTEXT)
+        if not network:
+            return None
+        grids = tuple(i for i, s in enumerate(specs) if s.role == TensorRole.LATENT)
+        if len(network) != 4 or not grids:
+            raise UarCodingError("a context network is four tensors (w1, b1, w2, b2) beside latent grids")
+        return cls(grids, network)
+
+    def coarser(self, i: int) -> int | None:
+        """The index of the grid one level coarser than tensor ``i``, None for the coarsest."""
+        k = self.grids.index(i)
+        return self.grids[k + 1] if k + 1 < len(self.grids) else None
+
+
+# ---------------------------------------------------------------------------- integer network
+
+
+@dataclass(frozen=True)
+class IntegerContextNet:
+    """The context network in integers (held as float64, every value exact)."""
+
+    w1: np.ndarray  # (H, 11), units 2**-8
+    b1: np.ndarray  # (H,), units 2**-8
+    w2: np.ndarray  # (2, H), units 2**-8
+    b2: np.ndarray  # (2,), units 2**-16
+
+    @classmethod
+    def from_floats(cls, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> IntegerContextNet:
+        """The integer network of the decoded float32 tensors: ``rint(v * 2**8)`` (``b2``:
+        ``* 2**16``), ties to even, clipped to the limits of spec section 16."""
+        hidden = np.asarray(b1).size
+        shapes = {"w1": (hidden, FEATURES), "b1": (hidden,), "w2": (2, hidden), "b2": (2,)}
+        if not 1 <= hidden <= MAX_HIDDEN:
+            raise UarCodingError(f"a context network has 1 to {MAX_HIDDEN} hidden units, got {hidden}")
+        for name, value in zip(shapes, (w1, b1, w2, b2)):
+            if np.asarray(value).shape != shapes[name]:
+                raise UarCodingError(f"context {name} has shape {np.asarray(value).shape}, needs {shapes[name]}")
+
+        def fixed(v: np.ndarray, bits: int, limit: int) -> np.ndarray:
+            x = np.rint(np.asarray(v, np.float32).astype(np.float64) * 2.0**bits)
+            return np.clip(np.nan_to_num(x, nan=0.0), -limit, limit)
+
+        return cls(fixed(w1, WEIGHT_BITS, MAX_WEIGHT), fixed(b1, WEIGHT_BITS, MAX_B1),
+                   fixed(w2, WEIGHT_BITS, MAX_WEIGHT), fixed(b2, OUTPUT_BITS, MAX_B2))
+
+    def indices(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Location and scale indices (int64) of feature rows ``(N, 11)`` (integers)."""
+        x = np.clip(np.asarray(features, np.float64), -FEATURE_CLIP, FEATURE_CLIP)
+        h = np.maximum(x @ self.w1.T + self.b1, 0.0)
+        out = h @ self.w2.T + self.b2
+        half_mean = 2.0 ** (OUTPUT_BITS - 3)  # outputs at 2**-16, locations at 2**-2
+        mean = np.floor((out[:, 0] + half_mean) / 2.0 ** (OUTPUT_BITS - 2))
+        scale = np.floor((out[:, 1] + 2.0 ** (OUTPUT_BITS - 5)) / 2.0 ** (OUTPUT_BITS - 4)) + SCALE_ZERO
+        return (np.clip(mean, -MAX_MEAN_INDEX, MAX_MEAN_INDEX).astype(np.int64),
+                np.clip(scale, 0, SCALE_INDICES - 1).astype(np.int64))
+
+    def laplace(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The coder's location and scale (float64, exact) for each feature row."""
+        mean, scale = self.indices(features)
+        return mean / MEAN_FRACTION, _SCALES[scale]
+
+
+# ---------------------------------------------------------------------------- features (numpy)
+
+
+def coarse_sample(s: int, n: int, n_coarse: int) -> int:
+    """The coarser grid's sample nearest in time to sample ``s`` of ``n``: 0 when ``n`` is 1,
+    else ``(2 s (n' - 1) + n - 1) div (2 (n - 1))``."""
+    return 0 if n == 1 else (2 * s * (n_coarse - 1) + n - 1) // (2 * (n - 1))
+
+
+def _neighbours(plane: np.ndarray) -> list[np.ndarray]:
+    """Up, left, right, down neighbours of every position of ``(..., h, w)``, 0 outside."""
+    p = np.pad(plane, [(0, 0)] * (plane.ndim - 2) + [(1, 1), (1, 1)])
+    h, w = plane.shape[-2:]
+    return [p[..., 0:h, 1:w + 1], p[..., 1:h + 1, 0:w], p[..., 1:h + 1, 2:w + 2], p[..., 2:h + 2, 1:w + 1]]
+
+
+def _phase_mask(h: int, w: int) -> np.ndarray:
+    """True at the non-anchors, ``(i + j)`` odd."""
+    return (np.add.outer(np.arange(h), np.arange(w)) % 2).astype(bool)
+
+
+def _upsampled(coarse: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """The coarser sample ``(C, h/2, w/2)`` repeated 2x2 to ``shape`` ``(C, h, w)`` (zeros for none)."""
+    if coarse is None:
+        return np.zeros(shape, np.int64)
+    return np.repeat(np.repeat(coarse, 2, axis=-2), 2, axis=-1)
+
+
+def sample_features(current: np.ndarray, previous: np.ndarray, coarse_up: np.ndarray, phase: int) -> np.ndarray:
+    """Feature rows ``(count, 11)`` of one sample's positions of ``phase`` (0 anchors, 1 the
+    others), channel by channel in C order. ``current`` needs only its anchors."""
+    c, h, w = current.shape
+    odd = _phase_mask(h, w)
+    where = np.broadcast_to(odd if phase else ~odd, (c, h, w))
+    columns = []
+    for n in _neighbours(current):
+        columns.append(n[where] if phase else np.zeros(int(where.sum()), np.int64))
+    columns.append(np.full(int(where.sum()), phase, np.int64))
+    columns += [previous[where]] + [n[where] for n in _neighbours(previous)]
+    columns.append(coarse_up[where])
+    return np.stack(columns, axis=1).astype(np.int64)
+
+
+def _check_pair(q_shape: tuple[int, ...], coarse: np.ndarray | None) -> None:
+    if len(q_shape) != 4:
+        raise UarCodingError(f"a latent grid is (samples, channels, height, width), got shape {q_shape}")
+    if coarse is not None:
+        n, c, h, w = q_shape
+        if coarse.ndim != 4 or coarse.shape[1:] != (c, h // 2, w // 2) or h % 2 or w % 2:
+            raise UarCodingError(f"the coarser grid {coarse.shape} does not match the grid {q_shape}")
+
+
+def _sample_inputs(q: np.ndarray, s: int, coarse: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    previous = q[s - 1] if s else np.zeros(q.shape[1:], np.int64)
+    source = None if coarse is None else coarse[coarse_sample(s, q.shape[0], coarse.shape[0])]
+    return previous, _upsampled(source, q.shape[1:])
+
+
+def encode_latent(q: np.ndarray, coarse: np.ndarray | None, net: IntegerContextNet) -> EncodedTensor:
+    """Code grid ``q`` ``(n, C, h, w)`` given its coarser grid's integers (None for the
+    coarsest) in the order of the module docstring."""
+    q = np.asarray(q, np.int64)
+    _check_pair(q.shape, coarse)
+    features, symbols = [], []
+    odd = _phase_mask(*q.shape[2:])
+    for s in range(q.shape[0]):
+        previous, coarse_up = _sample_inputs(q, s, coarse)
+        for phase in (0, 1):
+            features.append(sample_features(q[s], previous, coarse_up, phase))
+            symbols.append(q[s][np.broadcast_to(odd if phase else ~odd, q.shape[1:])])
+    means, scales = net.laplace(np.concatenate(features))
+    return encode_laplace_symbols(np.concatenate(symbols), means, scales)
+
+
+def decode_latent(
+    words: np.ndarray, shape: tuple[int, ...], min_symbol: int, max_symbol: int,
+    coarse: np.ndarray | None, net: IntegerContextNet,
+) -> np.ndarray:
+    """The integers (int32, ``shape``) :func:`encode_latent` coded in ``words``."""
+    shape = tuple(int(d) for d in shape)
+    _check_pair(shape, coarse)
+    decoder = LaplaceSymbolDecoder(words, min_symbol, max_symbol)
+    q = np.zeros(shape, np.int64)
+    odd = _phase_mask(*shape[2:])
+    for s in range(shape[0]):
+        previous, coarse_up = _sample_inputs(q, s, coarse)
+        for phase in (0, 1):
+            where = np.broadcast_to(odd if phase else ~odd, shape[1:])
+            means, scales = net.laplace(sample_features(q[s], previous, coarse_up, phase))
+            q[s][where] = decoder.decode(means, scales)
+    decoder.finish()
+    return q.astype(np.int32)
+
+
+# ---------------------------------------------------------------------------- training (torch)
+
+
+def _shifted(x: Tensor) -> list[Tensor]:
+    """Up, left, right, down neighbours over the last two dimensions, 0 outside."""
+    p = F.pad(x, (1, 1, 1, 1))
+    h, w = x.shape[-2:]
+    return [p[..., 0:h, 1:w + 1], p[..., 1:h + 1, 0:w], p[..., 1:h + 1, 2:w + 2], p[..., 2:h + 2, 1:w + 1]]
+
+
+def grid_features(q: Tensor, coarse: Tensor | None) -> Tensor:
+    """Every position's 11 features ``(11, n, C, h, w)`` from the (rounded) codes ``q`` and
+    the coarser grid's, as the decoder sees them (feature first: the network's products run
+    along the long dimension, about twice as fast here as position first)."""
+    n, c, h, w = q.shape
+    odd = torch.from_numpy(_phase_mask(h, w)).to(q.device, q.dtype)
+    previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
+    if coarse is None:
+        up = torch.zeros_like(q)
+    else:
+        idx = torch.tensor([coarse_sample(s, n, coarse.shape[0]) for s in range(n)], device=q.device)
+        up = coarse[idx].repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    columns = [v * odd for v in _shifted(q)] + [odd.expand_as(q), previous, *_shifted(previous), up]
+    return torch.stack(columns).clamp(-FEATURE_CLIP, FEATURE_CLIP)
+
+
+def _on_grid(w: Tensor, bits: int) -> Tensor:
+    return round_ste(w * 2.0**bits) / 2.0**bits
+
+
+def context_laplace(features: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> tuple[Tensor, Tensor]:
+    """Location and scale of each feature column ``(11, N)``, in float, as
+    :class:`IntegerContextNet` computes them before its last rounding (weights rounded
+    straight-through to its grid; the scale follows the table's piecewise-linear shape)."""
+    h = torch.relu(_on_grid(w1, WEIGHT_BITS) @ features + _on_grid(b1, WEIGHT_BITS)[:, None])
+    out = _on_grid(w2, WEIGHT_BITS) @ h + _on_grid(b2, OUTPUT_BITS)[:, None]
+    mean = out[0].clamp(-FEATURE_CLIP, FEATURE_CLIP)
+    u = (out[1] * 16.0 + SCALE_ZERO).clamp(0.0, SCALE_INDICES - 1.0)
+    octave = torch.floor(u.detach() / 16.0)
+    scale = (16.0 + u - 16.0 * octave) * torch.exp2(octave - 8.0)
+    return mean, scale
+
+
+def context_rate_bits(values: list[Tensor], codes: list[Tensor], network: list[Tensor]) -> Tensor:
+    """Estimated bits of the grids (finest first) under the context network: ``values`` are
+    what is priced (noisy codes), ``codes`` the rounded codes the features read."""
+    feats, priced = [], []
+    for k, (v, q) in enumerate(zip(values, codes)):
+        coarse = codes[k + 1] if k + 1 < len(codes) else None
+        feats.append(grid_features(q, coarse).reshape(FEATURES, -1))
+        priced.append(v.reshape(-1))
+    x = torch.cat(priced)
+    mean, scale = context_laplace(torch.cat(feats, dim=1).to(x.dtype), *(t.to(x.dtype) for t in network))
+    return -laplace_bin_log2_mass(x, mean, scale).sum()
