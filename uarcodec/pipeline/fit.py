@@ -22,7 +22,7 @@ from torch.autograd.profiler import record_function
 from torch.func import functional_call
 
 from uarcodec.coding.latent_context import ContextLayout, context_rate_bits
-from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together, round_ste
+from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
@@ -203,11 +203,14 @@ def _context_bits(
 ) -> torch.Tensor:
     """Estimated bits of the latent grids under the model's context network (``network``: its
     four tensors as the forward pass sees them, fake-quantized): each grid's noisy codes priced
-    on features read from the rounded codes, as the coder will."""
+    on features read from the rounded codes, as the coder will. The features are constants of
+    the step (no gradient through a value's neighbours): at CIF a step's rate term took 35.0 ms
+    with their gradient, 17.6 ms without (8 hidden units; ``benchmarks`` has none of it:
+    docs/latent_grids.md)."""
     values, codes = [], []
     for i in layout.grids:
         values.append(quantizers[i].priced_values(current[i], refs[i], noise, generator=generator))
-        codes.append(round_ste(quantizers[i].codes(current[i], refs[i])))
+        codes.append(torch.round(quantizers[i].codes(current[i], refs[i]).detach()))
     return context_rate_bits(values, codes, network)
 
 
