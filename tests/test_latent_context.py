@@ -211,3 +211,34 @@ def test_a_model_codes_its_grids_under_context_where_that_is_cheaper_and_decodes
     assert all(np.array_equal(a, b) for a, b in zip(decoded, expected))
     index = [s.name for s in specs].index("grids.0")
     assert np.array_equal(decoded[index], theta[index])
+
+
+def test_random_words_decode_to_something_or_a_coding_error():
+    """Words from an untrusted file never crash the decoder (no Rust panic, no numpy error)."""
+    rng = np.random.default_rng(7)
+    net = IntegerContextNet.from_floats(*golden_net())
+    coarse = rng.integers(-4, 5, (2, 1, 3, 4))
+    outcomes = set()
+    for trial in range(200):
+        words = rng.integers(0, 2**32, rng.integers(0, 6), dtype=np.uint64).astype(np.uint32)
+        lo = int(rng.integers(-300, 5))
+        hi = lo + int(rng.integers(0, 600))
+        try:
+            out = decode_latent(words, (2, 1, 6, 8), lo, hi, coarse, net)
+        except UarCodingError:
+            outcomes.add("error")
+        else:
+            assert out.shape == (2, 1, 6, 8) and out.min() >= lo and out.max() <= hi
+            outcomes.add("decoded")
+    assert "error" in outcomes
+
+
+def test_weights_beyond_the_limits_are_clipped_and_nan_is_zero():
+    w1, b1, w2, b2 = golden_net()
+    w1 = w1.copy()
+    w1[0, 0], w1[0, 1], w1[0, 2] = np.inf, -np.inf, np.nan
+    net = IntegerContextNet.from_floats(w1, b1, w2, np.array([1e30, -1e30], np.float32))
+    assert net.w1[0, :3].tolist() == [32767, -32767, 0]
+    assert net.b2.tolist() == [2**31 - 1, -(2**31 - 1)]
+    means, scales = net.indices(np.array(GOLDEN_FEATURES))
+    assert means.min() >= -1020 and means.max() <= 1020 and scales.min() >= 0 and scales.max() <= 159
