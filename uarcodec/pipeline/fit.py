@@ -205,8 +205,7 @@ def _context_bits(
     four tensors as the forward pass sees them, fake-quantized): each grid's noisy codes priced
     on features read from the rounded codes, as the coder will. The features are constants of
     the step (no gradient through a value's neighbours): at CIF a step's rate term took 35.0 ms
-    with their gradient, 17.6 ms without (8 hidden units; ``benchmarks`` has none of it:
-    docs/latent_grids.md)."""
+    with their gradient, 17.6 ms without (8 hidden units, a timing in docs/latent_grids.md)."""
     values, codes = [], []
     for i in layout.grids:
         values.append(quantizers[i].priced_values(current[i], refs[i], noise, generator=generator))

@@ -73,7 +73,7 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     ``settings`` on ``device``: the network sized for the GOP, and every setting as used."""
     family = family_by_name(settings.family)
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
-    if settings.latent_context is not None:  # validated: the latent family (its size moves by < 0.5%)
+    if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)
