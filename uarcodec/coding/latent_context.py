@@ -30,6 +30,7 @@ Training prices the grids' noisy codes through the same network in float
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,9 +155,18 @@ def _neighbours(plane: np.ndarray) -> list[np.ndarray]:
     return [p[..., 0:h, 1:w + 1], p[..., 1:h + 1, 0:w], p[..., 1:h + 1, 2:w + 2], p[..., 2:h + 2, 1:w + 1]]
 
 
+@functools.lru_cache(maxsize=32)
 def _phase_mask(h: int, w: int) -> np.ndarray:
-    """True at the non-anchors, ``(i + j)`` odd."""
-    return (np.add.outer(np.arange(h), np.arange(w)) % 2).astype(bool)
+    """True at the non-anchors, ``(i + j)`` odd (read-only: shared between calls)."""
+    mask = (np.add.outer(np.arange(h), np.arange(w)) % 2).astype(bool)
+    mask.flags.writeable = False
+    return mask
+
+
+def _positions(shape: tuple[int, ...], phase: int) -> np.ndarray:
+    """Where the positions of ``phase`` (0 anchors, 1 the others) are in a sample ``(C, h, w)``."""
+    odd = _phase_mask(*shape[-2:])
+    return np.broadcast_to(odd if phase else ~odd, shape)
 
 
 def _upsampled(coarse: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
@@ -169,13 +179,11 @@ def _upsampled(coarse: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 def sample_features(current: np.ndarray, previous: np.ndarray, coarse_up: np.ndarray, phase: int) -> np.ndarray:
     """Feature rows ``(count, 11)`` of one sample's positions of ``phase`` (0 anchors, 1 the
     others), channel by channel in C order. ``current`` needs only its anchors."""
-    c, h, w = current.shape
-    odd = _phase_mask(h, w)
-    where = np.broadcast_to(odd if phase else ~odd, (c, h, w))
-    columns = []
-    for n in _neighbours(current):
-        columns.append(n[where] if phase else np.zeros(int(where.sum()), np.int64))
-    columns.append(np.full(int(where.sum()), phase, np.int64))
+    where = _positions(current.shape, phase)
+    count = int(where.sum())
+    columns = ([n[where] for n in _neighbours(current)] if phase
+               else [np.zeros(count, np.int64)] * 4)  # an anchor reads no neighbour of its sample
+    columns.append(np.full(count, phase, np.int64))
     columns += [previous[where]] + [n[where] for n in _neighbours(previous)]
     columns.append(coarse_up[where])
     return np.stack(columns, axis=1).astype(np.int64)
@@ -202,12 +210,11 @@ def encode_latent(q: np.ndarray, coarse: np.ndarray | None, net: IntegerContextN
     q = np.asarray(q, np.int64)
     _check_pair(q.shape, coarse)
     features, symbols = [], []
-    odd = _phase_mask(*q.shape[2:])
     for s in range(q.shape[0]):
         previous, coarse_up = _sample_inputs(q, s, coarse)
         for phase in (0, 1):
             features.append(sample_features(q[s], previous, coarse_up, phase))
-            symbols.append(q[s][np.broadcast_to(odd if phase else ~odd, q.shape[1:])])
+            symbols.append(q[s][_positions(q.shape[1:], phase)])
     means, scales = net.laplace(np.concatenate(features))
     return encode_laplace_symbols(np.concatenate(symbols), means, scales)
 
@@ -221,13 +228,11 @@ def decode_latent(
     _check_pair(shape, coarse)
     decoder = LaplaceSymbolDecoder(words, min_symbol, max_symbol)
     q = np.zeros(shape, np.int64)
-    odd = _phase_mask(*shape[2:])
     for s in range(shape[0]):
         previous, coarse_up = _sample_inputs(q, s, coarse)
         for phase in (0, 1):
-            where = np.broadcast_to(odd if phase else ~odd, shape[1:])
             means, scales = net.laplace(sample_features(q[s], previous, coarse_up, phase))
-            q[s][where] = decoder.decode(means, scales)
+            q[s][_positions(shape[1:], phase)] = decoder.decode(means, scales)
     decoder.finish()
     return q.astype(np.int32)
 
@@ -247,7 +252,7 @@ def grid_features(q: Tensor, coarse: Tensor | None) -> Tensor:
     the coarser grid's, as the decoder sees them (feature first: the network's products run
     along the long dimension, about twice as fast here as position first)."""
     n, c, h, w = q.shape
-    odd = torch.from_numpy(_phase_mask(h, w)).to(q.device, q.dtype)
+    odd = torch.tensor(_phase_mask(h, w), dtype=q.dtype, device=q.device)
     previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
     if coarse is None:
         up = torch.zeros_like(q)

@@ -21,6 +21,7 @@ import numpy as np
 from uarcodec.bitstream.primitives import to_bf16
 from uarcodec.bitstream.records import EntropyModel, ModelKind, ModelRecord, RefMode, TensorRecord
 from uarcodec.coding.entropy import (
+    EncodedTensor,
     decode_tensor,
     decode_zero_flagged,
     encode_tensor,
@@ -236,11 +237,11 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
 def _best_coding(
     spec: CodedTensorSpec, plan: ModelPlan, i: int, theta: np.ndarray, step: np.float32, min_std: float,
     context: tuple[np.ndarray | None, IntegerContextNet] | None,
-) -> tuple[np.ndarray, RefMode, np.ndarray, CodingChoice | None]:
+) -> tuple[np.ndarray, RefMode, np.ndarray, CodingChoice | EncodedTensor]:
     """The integers, reference mode, reference and coding of tensor ``i`` that cost the fewest
     bits: each reference it may use, each coding the format offers; with ``context`` (a latent
     grid of a model with a context network: its coarser grid's integers and the network) also
-    the context coding (``None`` in the result), priced at its real words."""
+    the context coding, priced at its real words (then the words are the result's coding)."""
     candidates = [(plan.modes[i], plan.refs[i])]
     if plan.modes[i] in (RefMode.PREVIOUS, RefMode.LAST):
         candidates.append((RefMode.NONE, np.zeros(spec.shape, np.float32)))
@@ -255,7 +256,8 @@ def _best_coding(
             continue
         costs = [(_cost(q, c, min_std), c) for c in _choices(q, plan.entropy, plan.temporal_candidates[i])]
         if context is not None and q.any():
-            costs.append((32.0 * encode_latent(q, *context).words.size + CONTEXT_RECORD_BITS, None))
+            encoded = encode_latent(q, *context)
+            costs.append((32.0 * encoded.words.size + CONTEXT_RECORD_BITS, encoded))
         cost, choice = min(costs, key=lambda c: c[0])
         if best is None or cost < best[0]:
             best = (cost, q, mode, ref, choice)
@@ -268,12 +270,8 @@ def _best_coding(
 CONTEXT_RECORD_BITS = -32.0
 
 
-def _context_record(q: np.ndarray, mode: RefMode, step: np.float32, coarse: np.ndarray | None,
-                    net: IntegerContextNet) -> TensorRecord:
-    if not q.any():
-        return TensorRecord(tuple(q.shape), mode, float(step), 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
-    enc = encode_latent(q, coarse, net)
-    return TensorRecord(tuple(q.shape), mode, float(step), 0.0, 1.0, enc.min_symbol, enc.max_symbol, enc.words,
+def _context_record(shape: tuple[int, ...], mode: RefMode, step: np.float32, enc: EncodedTensor) -> TensorRecord:
+    return TensorRecord(shape, mode, float(step), 0.0, 1.0, enc.min_symbol, enc.max_symbol, enc.words,
                         entropy_model=EntropyModel.CONTEXT)
 
 
@@ -295,17 +293,19 @@ def code_model(
     tensors: list[TensorRecord | None] = [None] * len(specs)
     codes: dict[int, np.ndarray] = {}
     decoded: dict[int, np.ndarray] = {}
+    net = None
     for i in [j for j in range(len(specs)) if j not in grids] + list(reversed(grids)):
         step = np.float32(steps[i])
         context = None
         if i in grids:
+            if net is None:  # the network's tensors come first in this order: all coded by now
+                net = IntegerContextNet.from_floats(*(decoded[j] for j in layout.network))
             coarser = layout.coarser(i)
-            net = IntegerContextNet.from_floats(*(decoded[j] for j in layout.network))
             context = (None if coarser is None else codes[coarser], net)
         q, mode, ref, choice = _best_coding(specs[i], plan, i, theta[i], step, min_std, context)
         codes[i] = q
         decoded[i] = dequantize(q, ref, step)
-        tensors[i] = (_context_record(q, mode, step, *context) if choice is None
+        tensors[i] = (_context_record(specs[i].shape, mode, step, choice) if isinstance(choice, EncodedTensor)
                       else code_tensor(q, mode, step, choice, min_std))
     return ModelRecord(plan.kind, num_frames, plan.seed, float(np.float32(plan.eps)), tensors)
 

@@ -23,6 +23,7 @@ from uarcodec.models.base import InrModel
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
+from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
 from uarcodec.sizing import operating_point
 from uarcodec.vocabulary import TensorRole
@@ -84,7 +85,8 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
         output_space=space,
         encoder_settings=settings.informational_fields(precision=precision, device=device.type),
     )
-    version = stream_version(family(config, video.height, video.width, min(settings.gop_size, num_frames)))
+    version = stream_version(model_skeleton(family, config, video.height, video.width,
+                                            min(settings.gop_size, num_frames)))
     return StreamHeader(video=coded, coding=coding, writer_version=version, min_reader_version=version)
 
 
