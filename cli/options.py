@@ -24,7 +24,7 @@ from uarcodec.settings import (
     TrainingOptions,
     TrainingSettings,
 )
-from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, ModelFamily
+from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, MAX_MOTION_MARGIN, ModelFamily
 
 from uarcodec_cli.common import names_list
 
@@ -61,6 +61,10 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--latent-context", "latent_context", type=click.IntRange(0, MAX_CONTEXT_HIDDEN),
                  help="--model latent: hidden units of the grids' context entropy model (stream format 1.5; "
                       "0: off, format 1.4). Default: the family's."),
+    click.option("--latent-motion", "latent_motion", type=click.IntRange(0, MAX_MOTION_MARGIN),
+                 help="--model latent: pixels of grid beyond each edge of the frame, read at a coded offset "
+                      "per frame (a moving camera; stream format 1.6; 0: off). Default: from the video's "
+                      "global motion (0 for a still camera)."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Base seed of the models' initialisation."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),

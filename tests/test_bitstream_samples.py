@@ -185,6 +185,17 @@ def sample_header_1_5(**changes) -> StreamHeader:
     return sample_header(writer_version=(1, 5), min_reader_version=(1, 5), **changes)
 
 
+LATENT_MOTION_ARCH = {"time_samples": [1, 2, 4, 8, 15, 30], "channels": 1, "hidden": [32, 32], "refine_kernel": 3,
+                      "activation": "gelu", "upsampling": "bilinear", "context_hidden": 8, "motion_margin": 64}
+
+
+def sample_header_1_6(**changes) -> StreamHeader:
+    """The sample header of a format 1.6 stream: a latent network with per-frame offsets."""
+    base = sample_header()
+    coding = replace(base.coding, family_id=3, arch=dict(LATENT_MOTION_ARCH))
+    return sample_header(writer_version=(1, 6), min_reader_version=(1, 6), coding=coding, **changes)
+
+
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)

@@ -191,7 +191,7 @@ def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
     _write(src, _moving_clip(8))
     settings = tiny_settings(family="latent", gop_size=2, model_size=12_000, epochs_i=4, epochs_p=2,
-                             latent_context=8)
+                             latent_context=8, latent_motion=0)  # the pan's offsets: test_latent_motion.py
     report = api.encode(src, out, settings, device="cpu")
     header, goms = _records(out)
     assert header.writer_version == header.min_reader_version == (1, 5)
@@ -214,7 +214,7 @@ def test_without_a_context_network_the_stream_is_format_1_4(tmp_path):
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
     _write(src, _moving_clip(4))
     api.encode(src, out, tiny_settings(family="latent", model_size=12_000, epochs_i=2, epochs_p=1,
-                                       latent_context=0), device="cpu")
+                                       latent_context=0, latent_motion=0), device="cpu")
     header, goms = _records(out)
     assert header.writer_version == header.min_reader_version == (1, 4)
     assert all(t.entropy_model != EntropyModel.CONTEXT for g in goms for m in g.models for t in m.tensors)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from uarcodec.errors import UarSettingsError
-from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, ChoiceEnum, FieldValue, ModelFamily
+from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, MAX_MOTION_MARGIN, ChoiceEnum, FieldValue, ModelFamily
 
 
 class Preset(ChoiceEnum):
@@ -283,6 +283,11 @@ class EncoderSettings:
     # latent family: hidden units of its grids' context entropy model (0: off); None: the
     # family's default. The architecture fields record it (``context_hidden``).
     latent_context: int | None = None
+    # latent family: pixels of grid beyond each edge of the frame for the per-frame offsets of
+    # a moving camera (0: no offsets; rounded up to the levels' multiple); None: from the
+    # video's own global motion (pipeline/plan.py). The architecture fields record it
+    # (``motion_margin``).
+    latent_motion: int | None = None
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
@@ -306,6 +311,12 @@ class EncoderSettings:
             if not 0 <= self.latent_context <= MAX_CONTEXT_HIDDEN:
                 raise UarSettingsError(
                     f"latent context width must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.latent_context}")
+        if self.latent_motion is not None:
+            if self.family != ModelFamily.LATENT:
+                raise UarSettingsError(f"a motion margin is for --model latent, not {self.family}")
+            if not 0 <= self.latent_motion <= MAX_MOTION_MARGIN:
+                raise UarSettingsError(
+                    f"latent motion margin must be 0 to {MAX_MOTION_MARGIN} pixels, got {self.latent_motion}")
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -328,7 +339,7 @@ class EncoderSettings:
 
 
 # Settings the stream's coding parameters hold already.
-_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context"})
+_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion"})
 
 
 def _field_value(name: str, value: Any) -> FieldValue:
@@ -400,11 +411,13 @@ class TrainingOptions:
     device: Device = Device.AUTO
     threads: int | None = None  # torch threads (None: torch's choice)
     latent_context: int | None = None  # EncoderSettings.latent_context
+    latent_motion: int | None = None  # EncoderSettings.latent_motion
 
     # The fields that decide what is trained (all but where and how fast it runs).
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
         "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed", "latent_context",
+        "latent_motion",
     )
 
     def __post_init__(self) -> None:
@@ -424,7 +437,7 @@ class TrainingOptions:
         settings = EncoderSettings(
             gop_size=gop_size, gom_size=gom_size, family=self.family, model_size=model_size,
             training=self.training(gop_size), seed=self.seed, preset=self.preset,
-            latent_context=self.latent_context, **coding,
+            latent_context=self.latent_context, latent_motion=self.latent_motion, **coding,
         )
         settings.validate()
         return settings

@@ -66,6 +66,9 @@ class TensorRole(enum.IntEnum):
 # the coder that runs it both need them.
 CONTEXT_FEATURES = 11
 MAX_CONTEXT_HIDDEN = 64
+# The most pixels of latent grid beyond each edge of the frame (the latent family's per-frame
+# offsets, format 1.6): the settings that choose it and the family that holds it need it.
+MAX_MOTION_MARGIN = 256
 
 
 class InitKind(enum.IntEnum):

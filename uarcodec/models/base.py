@@ -31,6 +31,7 @@ import typing
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -120,10 +121,15 @@ class InrModel(nn.Module, abc.ABC):
     def coded_specs(self) -> list[CodedTensorSpec]:
         """The coded tensors in stream order."""
 
-    def content_init(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    def content_init(
+        self, frames: torch.Tensor, previous: dict[str, np.ndarray] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Training-time starting values computed from the GOP's frames ``(T, 3, H, W)`` for
-        coded tensors that have no useful seeded or previous-model start (HNeRV: per-frame
-        embeddings from its training-only encoder). Pure: changes no state. Default: none."""
+        coded tensors that have no useful seeded or previous-model start (the latent family:
+        its per-frame offsets from the frames' global motion); ``previous`` maps the previous
+        decoded model's tensors by name in a P-model. A value given here is the tensor's start
+        in an I-model and in a P-model alike (references stay the decoder's). Pure: changes no
+        state. Default: none."""
         return {}
 
     def training_encoder(self) -> nn.Module | None:

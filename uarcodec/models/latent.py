@@ -18,6 +18,15 @@ Network for a GOP of T frames of H x W (both even), L levels:
   ``n_l = T`` every frame reads its own sample); upsamples it by ``2**l`` (``upsampling``:
   bilinear or bicubic, PyTorch's ``interpolate`` with ``align_corners=False``) to ``Hp x Wp``
   and stacks the L maps;
+* with ``motion_margin`` M > 0 (format 1.6) the grids are larger than the padded frame by M
+  pixels on every side (level l: ``(Hp + 2M) / 2**l`` rows, ``(Wp + 2M) / 2**l`` columns; M is
+  a multiple of ``2**(L-1)``) and a coded ``motion`` tensor ``(T, 2)`` gives frame t's offset
+  ``(dy, dx)`` in pixels: every level, the finest too, is read (after the time interpolation
+  above) by ``grid_sample`` (bilinear, ``padding_mode="border"``, ``align_corners=False``) at
+  the normalised positions ``x' = 2 (x + 0.5 + M + dx) / (Wp + 2M) - 1`` and
+  ``y' = 2 (y + 0.5 + M + dy) / (Hp + 2M) - 1`` of the padded frame's pixel ``(y, x)``, in
+  float32 (``upsampling`` is not used); the encoder starts the offsets from the frames' global
+  translation (``video/global_motion.py``) and trains them;
 * synthesis: 1x1 layers to the ``hidden`` widths with ``activation`` (GELU, exact, or ReLU)
   after each, then a
   ``refine_kernel`` convolution (zero padding) to 3 channels and ``(tanh(x) + 1) / 2``; the
@@ -43,6 +52,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,9 +60,11 @@ from torch import nn
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, uniform_conv_bound
+from uarcodec.video.global_motion import estimate_translation
 from uarcodec.vocabulary import (
     CONTEXT_FEATURES as FEATURES,
     MAX_CONTEXT_HIDDEN,
+    MAX_MOTION_MARGIN,
     CodedTensorSpec,
     FieldValue,
     InitKind,
@@ -96,6 +108,9 @@ class LatentGridsConfig(ArchConfig):
     # hidden units of the grids' context network (coding/latent_context.py); 0: none, every grid
     # coded on its own (the only choice of format 1.4 streams, which have no such field)
     context_hidden: int = 0
+    # global motion: pixels of grid beyond each edge of the padded frame (a multiple of
+    # 2**(levels-1)); > 0 gives the model a coded (T, 2) per-frame offset (dy, dx) in pixels
+    motion_margin: int = 0
 
     def __post_init__(self) -> None:
         for name in ("time_samples", "hidden"):
@@ -111,6 +126,10 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
         if not 0 <= self.context_hidden <= MAX_CONTEXT_HIDDEN:
             raise UarSettingsError(f"latent context_hidden must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.context_hidden}")
+        if self.motion_margin < 0 or self.motion_margin % 2 ** (self.levels - 1):
+            raise UarSettingsError(
+                f"latent motion_margin must be a multiple of {2 ** (self.levels - 1)} (2 ** (levels - 1)) "
+                f"and >= 0, got {self.motion_margin}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
 
@@ -120,6 +139,8 @@ class LatentGridsConfig(ArchConfig):
         fields = super().to_fields()
         if not self.context_hidden:
             del fields["context_hidden"]
+        if not self.motion_margin:
+            del fields["motion_margin"]
         return fields
 
     @property
@@ -133,11 +154,38 @@ class LatentGridsConfig(ArchConfig):
     def level_areas(self, height: int, width: int) -> list[int]:
         """Values in one time sample of each level's grid, finest first."""
         hp, wp = self.padded_size(height, width)
+        hp, wp = hp + 2 * self.motion_margin, wp + 2 * self.motion_margin
         return [self.channels * (hp >> level) * (wp >> level) for level in range(self.levels)]
 
     def grid_shape(self, level: int, height: int, width: int, num_frames: int) -> tuple[int, int, int, int]:
         hp, wp = self.padded_size(height, width)
+        hp, wp = hp + 2 * self.motion_margin, wp + 2 * self.motion_margin
         return (min(self.time_samples[level], num_frames), self.channels, hp >> level, wp >> level)
+
+
+def motion_margin_for(reach: float, levels: int) -> int:
+    """The grid margin that holds offsets of up to ``reach`` pixels either way: ``reach``
+    rounded up to a multiple of ``2 ** (levels - 1)`` (so that every level's grid keeps whole
+    samples), at most :data:`MAX_MOTION_MARGIN`; 0 for a still clip."""
+    unit = 2 ** (levels - 1)
+    return min(MAX_MOTION_MARGIN // unit * unit, math.ceil(max(reach, 0.0) / unit) * unit)
+
+
+def continue_path(path: np.ndarray, last: np.ndarray, margin: int) -> np.ndarray:
+    """A GOP's centred offsets ``path`` (T, 2) moved to start where the previous GOP's last
+    frame was (``last``), so that grids started from the previous model's see the same picture
+    there; moved back, per axis, the least that keeps it within ``margin`` (the centred path
+    where its span is wider than that)."""
+    moved = path - path[0] + np.asarray(last, np.float64)
+    for axis in range(2):
+        top, bottom = moved[:, axis].max(), moved[:, axis].min()
+        if top - bottom > 2 * margin:
+            moved[:, axis] = path[:, axis]
+        elif top > margin:
+            moved[:, axis] -= top - margin
+        elif bottom < -margin:
+            moved[:, axis] += -margin - bottom
+    return moved
 
 
 def choose_levels(height: int, width: int) -> int:
@@ -211,7 +259,8 @@ def count_coded_params(config: LatentGridsConfig, height: int, width: int, num_f
     synth += widths[-1] * 3 * config.refine_kernel**2 + 3
     h = config.context_hidden
     context = (FEATURES * h + h + 2 * h + 2) if h else 0
-    return grids + synth + context
+    motion = 2 * num_frames if config.motion_margin else 0
+    return grids + synth + context + motion
 
 
 class LatentGrids(InrModel):
@@ -235,12 +284,14 @@ class LatentGrids(InrModel):
         h = config.context_hidden
         # coded, never run by forward(): the entropy coder's model of the grids
         self.context = nn.ModuleList([nn.Linear(FEATURES, h), nn.Linear(h, 2)] if h else [])
+        self.motion = nn.Parameter(torch.zeros(num_frames, 2)) if config.motion_margin else None
 
     def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
         """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``."""
         hp, wp = self.config.padded_size(self.height, self.width)
         maps = []
         span = self.num_frames - 1
+        warp = self._warp_grid(frame_idx) if self.motion is not None else None
         for level, grid in enumerate(self.grids):
             n = grid.shape[0]
             if n == self.num_frames:
@@ -252,10 +303,42 @@ class LatentGrids(InrModel):
                 hi = (lo + 1).clamp(max=n - 1)
                 w = (rem.to(torch.float32) / span).to(grid.dtype).view(-1, 1, 1, 1)
                 x = grid[lo] * (1.0 - w) + grid[hi] * w
-            if level:
+            if self.motion is not None:
+                x = F.grid_sample(x, warp.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+            elif level:
                 x = F.interpolate(x, size=(hp, wp), mode=self.config.upsampling, align_corners=False)
             maps.append(x)
         return maps
+
+    def _warp_grid(self, frame_idx: torch.Tensor) -> torch.Tensor:
+        """``grid_sample``'s sampling positions (B, Hp, Wp, 2) of the frames: the padded frame's
+        pixel centres moved by the frame's offset, inside the grid's margin."""
+        hp, wp = self.config.padded_size(self.height, self.width)
+        m = self.config.motion_margin
+        off = self.motion[frame_idx]
+        ys = torch.arange(hp, device=off.device, dtype=off.dtype) + (0.5 + m)
+        xs = torch.arange(wp, device=off.device, dtype=off.dtype) + (0.5 + m)
+        gy = (ys[None, :] + off[:, :1]) * (2.0 / (hp + 2 * m)) - 1.0
+        gx = (xs[None, :] + off[:, 1:]) * (2.0 / (wp + 2 * m)) - 1.0
+        gx, gy = torch.broadcast_tensors(gx[:, None, :], gy[:, :, None])
+        return torch.stack((gx, gy), dim=-1)
+
+    def content_init(
+        self, frames: torch.Tensor, previous: dict[str, np.ndarray] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The per-frame offsets' start (with ``motion_margin``): the frames' global translation
+        (:func:`~uarcodec.video.global_motion.estimate_translation`); in a P-model, whose grids
+        start from the previous model's, the same path continued from where the previous
+        model's last frame was (:func:`continue_path`)."""
+        if self.motion is None:
+            return {}
+        luma = frames.detach().float().mean(dim=1).cpu().numpy() * 255.0
+        path = estimate_translation(luma).offsets
+        before = None if previous is None else previous.get("motion")
+        if before is not None and before.shape[1:] == (2,) and len(before):
+            path = continue_path(path, before[-1], self.config.motion_margin)
+        margin = self.config.motion_margin
+        return {"motion": torch.from_numpy(np.clip(path, -margin, margin).astype(np.float32))}
 
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
         check_frame_indices(frame_idx, self.num_frames)
@@ -301,6 +384,8 @@ class LatentGrids(InrModel):
             for name, init_kind in (("0.weight", init), ("0.bias", init), ("1.weight", zeros), ("1.bias", zeros)):
                 shape = tuple(self.context.get_parameter(name).shape)
                 specs.append(CodedTensorSpec(f"context.{name}", shape, TensorRole.CONTEXT, init_kind, CONTEXT_INIT_STEP))
+        if self.motion is not None:
+            specs.append(CodedTensorSpec("motion", tuple(self.motion.shape), TensorRole.EMBEDDING, zeros))
         for level, grid in enumerate(self.grids):
             specs.append(CodedTensorSpec(f"grids.{level}", tuple(grid.shape), TensorRole.LATENT, zeros, GRID_INIT_STEP))
         return specs
@@ -332,3 +417,4 @@ class LatentGrids(InrModel):
             f"latent grids for {width}x{height}, {num_frames} frames: no time samples and synthesis "
             f"width within 2% of {target_params:,} parameters"
         )
+

@@ -33,7 +33,7 @@ from uarcodec.parallel.gom_store import FinishedGomStore
 from uarcodec.pipeline.decoder import decode_gom_clips
 from uarcodec.pipeline.fit import FitProgress, resolve_device
 from uarcodec.pipeline.partition import Gom, Gop, GopPartition
-from uarcodec.pipeline.plan import plan_encode, stream_header
+from uarcodec.pipeline.plan import plan_encode, plan_motion, stream_header
 from uarcodec.settings import Device, EncoderSettings, parse_choice
 from uarcodec.sysinfo import peak_rss_mb
 from uarcodec.video import VideoReader
@@ -128,7 +128,7 @@ def encode_stream(
     events = events or EncodeEvents()
     parallel.validate()
     with source.open() as reader:
-        plan = plan_encode(reader.info, settings, frames=frames)
+        plan = plan_motion(reader, plan_encode(reader.info, settings, frames=frames))
         check_output(output, overwrite)
         dev = job_device(device, parallel)
         settings = plan.settings

@@ -73,7 +73,9 @@ class GopCoder:
         skeleton = stream_skeleton(self.header, clip.num_frames)
         specs = skeleton.coded_specs()
         target = make_target(clip, c.output_space, v.color_matrix, v.color_range, self.device)
-        content = {name: t.detach().cpu().numpy() for name, t in skeleton.content_init(target.network_input_frames()).items()}
+        previous = None if prev_hat is None else {spec.name: t for spec, t in zip(specs, prev_hat)}
+        content = {name: t.detach().cpu().numpy()
+                   for name, t in skeleton.content_init(target.network_input_frames(), previous).items()}
         seed = derive_seed(s.seed, gop_index)
         plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content, s.training.rate_model)
         training = _as_recorded(s.training if prev is None else s.training.for_p_models(), self.header)

@@ -79,7 +79,9 @@ def plan_model(
 ) -> ModelPlan:
     """Starting values and references of a model's coded tensors.
 
-    I-model: start from theta_seed (or a content-aware start the family offers), code directly.
+    I-model: start from theta_seed, code directly. A content-aware start the family offers
+    (``content``, by tensor name) is the start of an I- or P-model's tensor alike; the
+    reference stays what the decoder computes.
     P-model, per tensor with a counterpart in the previous decoded model: start from
     ``eps * theta_seed + (1 - eps) * theta_hat_prev`` and, with ``use_ref``, code the residual
     against that start. Per-frame embeddings start from, and are coded against, the previous
@@ -100,13 +102,13 @@ def plan_model(
         prev = prev_hat[i] if prev_hat is not None and i < len(prev_hat) else None
         embedding = along_time(spec)
         mode = _reference_mode(kind, spec, prev, embedding, rate_model)
-        start = content.get(spec.name, seeded) if mode == RefMode.NONE else tensor_reference(
-            mode, spec.shape, seeded, prev, eps)
+        reference = seeded if mode == RefMode.NONE else tensor_reference(mode, spec.shape, seeded, prev, eps)
+        start = content.get(spec.name, reference)
         if not use_ref:
             mode = RefMode.NONE
         modes.append(mode)
         init.append(np.asarray(start, np.float32))
-        refs.append(start if mode != RefMode.NONE else np.zeros(spec.shape, np.float32))
+        refs.append(reference if mode != RefMode.NONE else np.zeros(spec.shape, np.float32))
         candidate = temporal_candidate(spec.shape, spec.role, entropy)
         temporal.append(embedding and candidate)
         candidates.append(candidate)

@@ -12,6 +12,7 @@ import torch
 from uarcodec.bitstream.records import (
     BASE_FORMAT_VERSION,
     CONTEXT_FORMAT_VERSION,
+    MOTION_FORMAT_VERSION,
     CodingParams,
     OutputSpace,
     StreamHeader,
@@ -20,13 +21,16 @@ from uarcodec.bitstream.records import (
 from uarcodec.coding.entropy import CODER_ID, coder_version
 from uarcodec.errors import UarInputError
 from uarcodec.models.base import InrModel
+from uarcodec.models.latent import LatentGrids, motion_margin_for
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
 from uarcodec.sizing import operating_point
-from uarcodec.vocabulary import TensorRole
+from uarcodec.video.global_motion import estimate_translation
+from uarcodec.video.reader import VideoReader
+from uarcodec.vocabulary import ModelFamily, TensorRole
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -69,6 +73,22 @@ def plan_encode(
     return EncodePlan(video, num_frames, settings, goms)
 
 
+def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
+    """``plan`` with the latent family's motion margin decided where the settings leave it to
+    the video (``latent_motion`` None): the widest global translation, in whole pixels, of the
+    GOPs to code that move (:attr:`~uarcodec.video.global_motion.Translation.moving`), 0 where
+    none does. Reads the frames once more, one GOP at a time."""
+    settings = plan.settings
+    if settings.family != ModelFamily.LATENT or settings.latent_motion is not None:
+        return plan
+    reach = 0.0
+    for clip in reader.iter_chunks(settings.gop_size, 0, plan.num_frames):
+        translation = estimate_translation(clip.y)
+        if translation.moving:
+            reach = max(reach, translation.reach)
+    return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion=math.ceil(reach)))
+
+
 def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings, device: torch.device) -> StreamHeader:
     """The header of a stream of the first ``num_frames`` frames of ``video`` encoded with
     ``settings`` on ``device``: the network sized for the GOP, and every setting as used."""
@@ -76,6 +96,8 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
+    if settings.latent_motion and isinstance(config, LatentGrids.config_type):
+        config = dataclasses.replace(config, motion_margin=motion_margin_for(settings.latent_motion, config.levels))
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)
     precision = resolve_precision(settings.training.precision, device)
@@ -91,7 +113,10 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
 
 
 def stream_version(skeleton: InrModel) -> tuple[int, int]:
-    """The format a stream of this network is written in (spec 5.2): 1.5 where its latent grids
-    may be context-coded, else 1.4, byte for byte what a 1.4 writer writes."""
+    """The format a stream of this network is written in (spec 5.2): 1.6 where its latent grids
+    are read at per-frame offsets, 1.5 where they may be context-coded, else 1.4, byte for byte
+    what a 1.4 writer writes."""
+    if isinstance(skeleton, LatentGrids) and skeleton.config.motion_margin:
+        return MOTION_FORMAT_VERSION
     contextual = any(spec.role == TensorRole.CONTEXT for spec in skeleton.coded_specs())
     return CONTEXT_FORMAT_VERSION if contextual else BASE_FORMAT_VERSION
