@@ -3,7 +3,8 @@ a small network predicts from integers decoded before it (format 1.5, spec secti
 
 A model's latent grids are its :data:`~uarcodec.vocabulary.TensorRole.LATENT` tensors, finest
 level first, each ``(n, C, h, w)`` integers (``n`` time samples) with every coarser grid at half
-the height and width. Its context network is its four
+the height and width (with a motion margin, format 1.6, one more row or column of it where the
+finer grid's margin is odd: :func:`coarse_offset`). Its context network is its four
 :data:`~uarcodec.vocabulary.TensorRole.CONTEXT` tensors: ``w1 (H, 11)``, ``b1 (H,)``,
 ``w2 (2, H)``, ``b2 (2,)``.
 
@@ -14,7 +15,8 @@ features (:data:`FEATURES`), 0 where they fall outside the grid or are not decod
 * its up, left, right and down neighbours in its own sample (only for the non-anchors, whose
   four neighbours are all anchors), and the phase (0 for anchors, 1 for the others);
 * the previous sample's integers at its position and at the four neighbours (0 in sample 0);
-* the coarser grid's integer above it, in the coarser sample nearest in time.
+* the coarser grid's integer above it, in the coarser sample nearest in time (row
+  ``(i + a) div 2`` and column ``(j + b) div 2``, :func:`coarse_offset`).
 
 Determinism: the decoded float32 weights become integers at 2**-8 (``b2`` at 2**-16), the
 network runs in integer arithmetic (no rounding before the output: every sum is exact), and its
@@ -169,11 +171,27 @@ def _positions(shape: tuple[int, ...], phase: int) -> np.ndarray:
     return np.broadcast_to(odd if phase else ~odd, shape)
 
 
+def coarse_offset(fine: int, coarse: int) -> int | None:
+    """``a`` (or ``b``) of the coarser grid's row ``(i + a) div 2`` above row ``i``: 0 where the
+    coarser side is half the finer one, 1 where it is one more (a margin of an odd number of
+    samples around the finer grid, whose coarser grid holds ``ceil(margin / 2)``: it is
+    centred half a coarse sample further); None for any other pair of sides."""
+    twice = 2 * coarse - fine
+    return twice // 2 if twice in (0, 2) and fine % 2 == 0 else None
+
+
+def coarse_rows(fine: int, coarse: int) -> np.ndarray:
+    """The coarser grid's row (or column) above each of the ``fine`` rows."""
+    return (np.arange(fine) + coarse_offset(fine, coarse)) // 2
+
+
 def _upsampled(coarse: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """The coarser sample ``(C, h/2, w/2)`` repeated 2x2 to ``shape`` ``(C, h, w)`` (zeros for none)."""
+    """The coarser sample ``(C, h', w')`` read above every position of ``shape`` ``(C, h, w)``
+    (2x2 repeats where ``h' = h / 2``; zeros for none)."""
     if coarse is None:
         return np.zeros(shape, np.int64)
-    return np.repeat(np.repeat(coarse, 2, axis=-2), 2, axis=-1)
+    rows, cols = coarse_rows(shape[-2], coarse.shape[-2]), coarse_rows(shape[-1], coarse.shape[-1])
+    return coarse[..., rows[:, None], cols[None, :]]
 
 
 def sample_features(current: np.ndarray, previous: np.ndarray, coarse_up: np.ndarray, phase: int) -> np.ndarray:
@@ -194,7 +212,8 @@ def _check_pair(q_shape: tuple[int, ...], coarse: np.ndarray | None) -> None:
         raise UarCodingError(f"a latent grid is (samples, channels, height, width), got shape {q_shape}")
     if coarse is not None:
         n, c, h, w = q_shape
-        if coarse.ndim != 4 or coarse.shape[1:] != (c, h // 2, w // 2) or h % 2 or w % 2:
+        if (coarse.ndim != 4 or coarse.shape[1] != c or coarse_offset(h, coarse.shape[2]) is None
+                or coarse_offset(w, coarse.shape[3]) is None):
             raise UarCodingError(f"the coarser grid {coarse.shape} does not match the grid {q_shape}")
 
 
@@ -258,7 +277,9 @@ def grid_features(q: Tensor, coarse: Tensor | None) -> Tensor:
         up = torch.zeros_like(q)
     else:
         idx = torch.tensor([coarse_sample(s, n, coarse.shape[0]) for s in range(n)], device=q.device)
-        up = coarse[idx].repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+        rows = torch.from_numpy(coarse_rows(h, coarse.shape[-2])).to(q.device)
+        cols = torch.from_numpy(coarse_rows(w, coarse.shape[-1])).to(q.device)
+        up = coarse[idx].index_select(-2, rows).index_select(-1, cols)
     columns = [v * odd for v in _shifted(q)] + [odd.expand_as(q), previous, *_shifted(previous), up]
     return torch.stack(columns).clamp(-FEATURE_CLIP, FEATURE_CLIP)
 

@@ -18,14 +18,16 @@ Network for a GOP of T frames of H x W (both even), L levels:
   ``n_l = T`` every frame reads its own sample); upsamples it by ``2**l`` (``upsampling``:
   bilinear or bicubic, PyTorch's ``interpolate`` with ``align_corners=False``) to ``Hp x Wp``
   and stacks the L maps;
-* with ``motion_margin`` M > 0 (format 1.6) the grids are larger than the padded frame by M
-  pixels on every side (level l: ``(Hp + 2M) / 2**l`` rows, ``(Wp + 2M) / 2**l`` columns; M is
-  a multiple of ``2**(L-1)``) and a coded ``motion`` tensor ``(T, 2)`` gives frame t's offset
+* with ``motion_margin`` M > 0 (format 1.6) each level's grid is larger than the padded frame
+  by ``m_l = ceil(M / 2**l)`` samples on every side (``(Hp >> l) + 2 m_l`` rows,
+  ``(Wp >> l) + 2 m_l`` columns) and a coded ``motion`` tensor ``(T, 2)`` gives frame t's offset
   ``(dy, dx)`` in pixels: every level, the finest too, is read (after the time interpolation
   above) by ``grid_sample`` (bilinear, ``padding_mode="border"``, ``align_corners=False``) at
-  the normalised positions ``x' = 2 (x + 0.5 + M + dx) / (Wp + 2M) - 1`` and
-  ``y' = 2 (y + 0.5 + M + dy) / (Hp + 2M) - 1`` of the padded frame's pixel ``(y, x)``, in
-  float32 (``upsampling`` is not used); the encoder starts the offsets from the frames' global
+  the padded frame's pixel ``(y, x)`` moved by the offset, in level-l samples
+  ``u = (x + 0.5 + dx) / 2**l - 0.5 + m_l`` (and ``v`` from ``y``, ``dy`` alike), that is at
+  the normalised ``x' = (2 u + 1) / W_l - 1``, ``y' = (2 v + 1) / H_l - 1`` of a grid of
+  ``H_l x W_l`` samples, in float32 (``upsampling`` is not used; with M = 0 these are the
+  positions ``interpolate`` reads); the encoder starts the offsets from the frames' global
   translation (``video/global_motion.py``) and trains them;
 * synthesis: 1x1 layers to the ``hidden`` widths with ``activation`` (GELU, exact, or ReLU)
   after each, then a
@@ -108,8 +110,8 @@ class LatentGridsConfig(ArchConfig):
     # hidden units of the grids' context network (coding/latent_context.py); 0: none, every grid
     # coded on its own (the only choice of format 1.4 streams, which have no such field)
     context_hidden: int = 0
-    # global motion: pixels of grid beyond each edge of the padded frame (a multiple of
-    # 2**(levels-1)); > 0 gives the model a coded (T, 2) per-frame offset (dy, dx) in pixels
+    # global motion: pixels of grid beyond each edge of the padded frame (level l: ceil(M / 2**l)
+    # samples); > 0 gives the model a coded (T, 2) per-frame offset (dy, dx) in pixels
     motion_margin: int = 0
 
     def __post_init__(self) -> None:
@@ -126,10 +128,8 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
         if not 0 <= self.context_hidden <= MAX_CONTEXT_HIDDEN:
             raise UarSettingsError(f"latent context_hidden must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.context_hidden}")
-        if self.motion_margin < 0 or self.motion_margin % 2 ** (self.levels - 1):
-            raise UarSettingsError(
-                f"latent motion_margin must be a multiple of {2 ** (self.levels - 1)} (2 ** (levels - 1)) "
-                f"and >= 0, got {self.motion_margin}")
+        if not 0 <= self.motion_margin <= MAX_MOTION_MARGIN:
+            raise UarSettingsError(f"latent motion_margin must be 0 to {MAX_MOTION_MARGIN}, got {self.motion_margin}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
 
@@ -153,22 +153,16 @@ class LatentGridsConfig(ArchConfig):
 
     def level_areas(self, height: int, width: int) -> list[int]:
         """Values in one time sample of each level's grid, finest first."""
-        hp, wp = self.padded_size(height, width)
-        hp, wp = hp + 2 * self.motion_margin, wp + 2 * self.motion_margin
-        return [self.channels * (hp >> level) * (wp >> level) for level in range(self.levels)]
+        return [self.channels * math.prod(self.grid_shape(level, height, width, 1)[2:]) for level in range(self.levels)]
 
     def grid_shape(self, level: int, height: int, width: int, num_frames: int) -> tuple[int, int, int, int]:
         hp, wp = self.padded_size(height, width)
-        hp, wp = hp + 2 * self.motion_margin, wp + 2 * self.motion_margin
-        return (min(self.time_samples[level], num_frames), self.channels, hp >> level, wp >> level)
+        m = self.level_margin(level)
+        return (min(self.time_samples[level], num_frames), self.channels, (hp >> level) + 2 * m, (wp >> level) + 2 * m)
 
-
-def motion_margin_for(reach: float, levels: int) -> int:
-    """The grid margin that holds offsets of up to ``reach`` pixels either way: ``reach``
-    rounded up to a multiple of ``2 ** (levels - 1)`` (so that every level's grid keeps whole
-    samples), at most :data:`MAX_MOTION_MARGIN`; 0 for a still clip."""
-    unit = 2 ** (levels - 1)
-    return min(MAX_MOTION_MARGIN // unit * unit, math.ceil(max(reach, 0.0) / unit) * unit)
+    def level_margin(self, level: int) -> int:
+        """Samples of level ``level``'s grid beyond each edge of the frame: ``ceil(M / 2**level)``."""
+        return -(-self.motion_margin // 2**level)
 
 
 def continue_path(path: np.ndarray, last: np.ndarray, margin: int) -> np.ndarray:
@@ -291,7 +285,6 @@ class LatentGrids(InrModel):
         hp, wp = self.config.padded_size(self.height, self.width)
         maps = []
         span = self.num_frames - 1
-        warp = self._warp_grid(frame_idx) if self.motion is not None else None
         for level, grid in enumerate(self.grids):
             n = grid.shape[0]
             if n == self.num_frames:
@@ -304,22 +297,25 @@ class LatentGrids(InrModel):
                 w = (rem.to(torch.float32) / span).to(grid.dtype).view(-1, 1, 1, 1)
                 x = grid[lo] * (1.0 - w) + grid[hi] * w
             if self.motion is not None:
-                x = F.grid_sample(x, warp.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+                warp = self._warp_grid(frame_idx, level).to(x.dtype)
+                x = F.grid_sample(x, warp, mode="bilinear", padding_mode="border", align_corners=False)
             elif level:
                 x = F.interpolate(x, size=(hp, wp), mode=self.config.upsampling, align_corners=False)
             maps.append(x)
         return maps
 
-    def _warp_grid(self, frame_idx: torch.Tensor) -> torch.Tensor:
-        """``grid_sample``'s sampling positions (B, Hp, Wp, 2) of the frames: the padded frame's
-        pixel centres moved by the frame's offset, inside the grid's margin."""
+    def _warp_grid(self, frame_idx: torch.Tensor, level: int) -> torch.Tensor:
+        """``grid_sample``'s positions (B, Hp, Wp, 2) at which the frames read level ``level``:
+        the padded frame's pixel centres moved by each frame's offset (module docstring)."""
         hp, wp = self.config.padded_size(self.height, self.width)
-        m = self.config.motion_margin
+        m, scale = self.config.level_margin(level), 2.0**-level
         off = self.motion[frame_idx]
-        ys = torch.arange(hp, device=off.device, dtype=off.dtype) + (0.5 + m)
-        xs = torch.arange(wp, device=off.device, dtype=off.dtype) + (0.5 + m)
-        gy = (ys[None, :] + off[:, :1]) * (2.0 / (hp + 2 * m)) - 1.0
-        gx = (xs[None, :] + off[:, 1:]) * (2.0 / (wp + 2 * m)) - 1.0
+        ys = torch.arange(hp, device=off.device, dtype=off.dtype) + 0.5
+        xs = torch.arange(wp, device=off.device, dtype=off.dtype) + 0.5
+        v = (ys[None, :] + off[:, :1]) * scale - 0.5 + m
+        u = (xs[None, :] + off[:, 1:]) * scale - 0.5 + m
+        gy = (2.0 * v + 1.0) / ((hp >> level) + 2 * m) - 1.0
+        gx = (2.0 * u + 1.0) / ((wp >> level) + 2 * m) - 1.0
         gx, gy = torch.broadcast_tensors(gx[:, None, :], gy[:, :, None])
         return torch.stack((gx, gy), dim=-1)
 

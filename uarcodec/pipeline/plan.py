@@ -21,16 +21,16 @@ from uarcodec.bitstream.records import (
 from uarcodec.coding.entropy import CODER_ID, coder_version
 from uarcodec.errors import UarInputError
 from uarcodec.models.base import InrModel
-from uarcodec.models.latent import LatentGrids, motion_margin_for
+from uarcodec.models.latent import LatentGrids
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
 from uarcodec.sizing import operating_point
-from uarcodec.video.global_motion import estimate_translation
+from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
-from uarcodec.vocabulary import ModelFamily, TensorRole
+from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily, TensorRole
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -75,18 +75,21 @@ def plan_encode(
 
 def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
     """``plan`` with the latent family's motion margin decided where the settings leave it to
-    the video (``latent_motion`` None): the widest global translation, in whole pixels, of the
-    GOPs to code that move (:attr:`~uarcodec.video.global_motion.Translation.moving`), 0 where
-    none does. Reads the frames once more, one GOP at a time."""
+    the video (``latent_motion`` None): where the camera moves (the GOPs' global translations,
+    :func:`~uarcodec.video.global_motion.estimate_translation`, explain on average, over the
+    frames, :data:`~uarcodec.video.global_motion.MIN_CLIP_GAIN` of the frame differences), the
+    widest translation of any GOP, in whole pixels (at most the format's 256); else 0. Reads the frames once more, one
+    GOP at a time."""
     settings = plan.settings
     if settings.family != ModelFamily.LATENT or settings.latent_motion is not None:
         return plan
-    reach = 0.0
+    reach, gain = 0.0, 0.0
     for clip in reader.iter_chunks(settings.gop_size, 0, plan.num_frames):
         translation = estimate_translation(clip.y)
-        if translation.moving:
-            reach = max(reach, translation.reach)
-    return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion=math.ceil(reach)))
+        reach = max(reach, translation.reach)
+        gain += translation.gain * clip.num_frames / plan.num_frames
+    margin = min(MAX_MOTION_MARGIN, math.ceil(reach)) if gain >= MIN_CLIP_GAIN else 0
+    return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion=margin))
 
 
 def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings, device: torch.device) -> StreamHeader:
@@ -97,7 +100,7 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
     if settings.latent_motion and isinstance(config, LatentGrids.config_type):
-        config = dataclasses.replace(config, motion_margin=motion_margin_for(settings.latent_motion, config.levels))
+        config = dataclasses.replace(config, motion_margin=settings.latent_motion)
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)
     precision = resolve_precision(settings.training.precision, device)
