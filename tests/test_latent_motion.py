@@ -17,7 +17,8 @@ from uarcodec.bitstream import UarReader, header as header_module
 from uarcodec.coding.latent_context import IntegerContextNet, coarse_rows, decode_latent, encode_latent
 from uarcodec.errors import UarFormatError, UarSettingsError, UarVersionError
 from uarcodec.models.latent import LatentGrids, LatentGridsConfig, continue_path
-from uarcodec.video import open_writer
+from uarcodec.pipeline.plan import plan_encode, plan_motion
+from uarcodec.video import open_video, open_writer
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.vocabulary import VideoParams
@@ -165,6 +166,19 @@ def test_a_panning_clip_codes_offsets_decodes_to_its_report_and_seeks(tmp_path):
         assert "\n" not in str(err.value)
     finally:
         monkey.undo()
+
+
+def test_the_margin_holds_the_path_chained_along_a_gom(tmp_path):
+    """A P-model's offsets continue its predecessor's, so the margin covers the pan over the
+    whole GOM (two GOPs of 4 frames: 14 pixels), not one GOP's centred path (5 pixels)."""
+    src = tmp_path / "pan.y4m"
+    _write(src, _clip(_panning_luma(8)))
+    margins = {}
+    for gom_size in (1, 2):
+        settings = tiny_settings(family="latent", gop_size=4, gom_size=gom_size)
+        with open_video(src) as reader:
+            margins[gom_size] = plan_motion(reader, plan_encode(reader.info, settings)).settings.latent_motion
+    assert margins == {1: 5, 2: 14}
 
 
 def test_a_still_clip_or_an_explicit_zero_keeps_the_stream_without_offsets(tmp_path):
