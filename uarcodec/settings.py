@@ -305,18 +305,8 @@ class EncoderSettings:
             raise UarSettingsError("seed must fit in 32 bits")
         if self.target_bpp is not None:
             check_target_bpp(self.target_bpp)
-        if self.latent_context is not None:
-            if self.family != ModelFamily.LATENT:
-                raise UarSettingsError(f"a latent context network is for --model latent, not {self.family}")
-            if not 0 <= self.latent_context <= MAX_CONTEXT_HIDDEN:
-                raise UarSettingsError(
-                    f"latent context width must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.latent_context}")
-        if self.latent_motion is not None:
-            if self.family != ModelFamily.LATENT:
-                raise UarSettingsError(f"a motion margin is for --model latent, not {self.family}")
-            if not 0 <= self.latent_motion <= MAX_MOTION_MARGIN:
-                raise UarSettingsError(
-                    f"latent motion margin must be 0 to {MAX_MOTION_MARGIN} pixels, got {self.latent_motion}")
+        _check_latent_setting(self.family, self.latent_context, "latent context width", MAX_CONTEXT_HIDDEN)
+        _check_latent_setting(self.family, self.latent_motion, "latent motion margin", MAX_MOTION_MARGIN)
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -336,6 +326,16 @@ class EncoderSettings:
                 values[f.name] = value
         values.update(resolved)
         return {k: _field_value(k, v) for k, v in values.items() if v is not None}
+
+
+def _check_latent_setting(family: ModelFamily, value: int | None, name: str, limit: int) -> None:
+    """A latent family option: only with ``--model latent``, and 0 to ``limit``."""
+    if value is None:
+        return
+    if family != ModelFamily.LATENT:
+        raise UarSettingsError(f"a {name} is for --model latent, not {family}")
+    if not 0 <= value <= limit:
+        raise UarSettingsError(f"the {name} must be 0 to {limit}, got {value}")
 
 
 # Settings the stream's coding parameters hold already.

@@ -281,7 +281,8 @@ class LatentGrids(InrModel):
         self.motion = nn.Parameter(torch.zeros(num_frames, 2)) if config.motion_margin else None
 
     def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
-        """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``."""
+        """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``
+        (with a motion margin: read at each frame's offset)."""
         hp, wp = self.config.padded_size(self.height, self.width)
         maps = []
         span = self.num_frames - 1
@@ -413,4 +414,3 @@ class LatentGrids(InrModel):
             f"latent grids for {width}x{height}, {num_frames} frames: no time samples and synthesis "
             f"width within 2% of {target_params:,} parameters"
         )
-
