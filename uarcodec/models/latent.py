@@ -165,12 +165,17 @@ class LatentGridsConfig(ArchConfig):
         return -(-self.motion_margin // 2**level)
 
 
+def chained(path: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """A GOP's offsets ``path`` (T, 2) moved to start where the previous GOP's last frame was
+    (``last``): what a P-model's grids, started from the previous model's, see there."""
+    return path - path[0] + np.asarray(last, np.float64)
+
+
 def continue_path(path: np.ndarray, last: np.ndarray, margin: int) -> np.ndarray:
-    """A GOP's centred offsets ``path`` (T, 2) moved to start where the previous GOP's last
-    frame was (``last``), so that grids started from the previous model's see the same picture
-    there; moved back, per axis, the least that keeps it within ``margin`` (the centred path
-    where its span is wider than that)."""
-    moved = path - path[0] + np.asarray(last, np.float64)
+    """A GOP's centred offsets ``path`` :func:`chained` to the previous GOP's ``last`` offset,
+    moved back, per axis, the least that keeps them within ``margin`` (the centred path where
+    its span is wider than that)."""
+    moved = chained(path, last)
     for axis in range(2):
         top, bottom = moved[:, axis].max(), moved[:, axis].min()
         if top - bottom > 2 * margin:

@@ -22,7 +22,7 @@ from uarcodec.bitstream.records import (
 from uarcodec.coding.entropy import CODER_ID, coder_version
 from uarcodec.errors import UarInputError
 from uarcodec.models.base import InrModel
-from uarcodec.models.latent import LatentGrids
+from uarcodec.models.latent import LatentGrids, chained
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
@@ -98,7 +98,7 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
         translation = estimate_translation(clip.y)
         path = translation.offsets
         if index % settings.gom_size and last is not None:  # a P-model: continued
-            path = path - path[0] + last
+            path = chained(path, last)
         last = path[-1]
         reach = max(reach, float(np.abs(path).max()))
         gain += translation.gain * clip.num_frames / plan.num_frames

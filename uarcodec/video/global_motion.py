@@ -32,9 +32,9 @@ MIN_CLIP_GAIN = 0.25
 class Translation:
     """A clip's estimated global motion: per frame, the ``(dy, dx)`` in pixels at which a
     picture centred on the clip's range of positions shows what the frame shows at ``(0, 0)``
-    (``offsets``, whole pixels, centred: the largest and smallest are equally far from 0, or
-    the largest half a pixel nearer),
-    and how much of the frame differences the motion explains (``gain``, 0 to 1)."""
+    (``offsets``, whole pixels, centred: per axis the largest as far from 0 as the smallest, or
+    one pixel further where the span is odd), and how much of the frame differences the motion
+    explains (``gain``, 0 to 1)."""
 
     offsets: np.ndarray  # (T, 2) float64, integer-valued
     gain: float
