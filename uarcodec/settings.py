@@ -284,9 +284,8 @@ class EncoderSettings:
     # family's default. The architecture fields record it (``context_hidden``).
     latent_context: int | None = None
     # latent family: pixels of grid beyond each edge of the frame for the per-frame offsets of
-    # a moving camera (0: no offsets; rounded up to the levels' multiple); None: from the
-    # video's own global motion (pipeline/plan.py). The architecture fields record it
-    # (``motion_margin``).
+    # a moving camera (0: no offsets); None: from the video's own global motion
+    # (pipeline/plan.py). The architecture fields record it (``motion_margin``).
     latent_motion: int | None = None
 
     def __post_init__(self) -> None:

@@ -336,10 +336,10 @@ class LatentGrids(InrModel):
             return {}
         luma = frames.detach().float().mean(dim=1).cpu().numpy() * 255.0
         path = estimate_translation(luma).offsets
+        margin = self.config.motion_margin
         before = None if previous is None else previous.get("motion")
         if before is not None and before.shape[1:] == (2,) and len(before):
-            path = continue_path(path, before[-1], self.config.motion_margin)
-        margin = self.config.motion_margin
+            path = continue_path(path, before[-1], margin)
         return {"motion": torch.from_numpy(np.clip(path, -margin, margin).astype(np.float32))}
 
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:

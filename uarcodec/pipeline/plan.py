@@ -114,7 +114,7 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
-    if settings.latent_motion and isinstance(config, LatentGrids.config_type):
+    if settings.latent_motion:  # validated: the latent family
         config = dataclasses.replace(config, motion_margin=settings.latent_motion)
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)

@@ -39,11 +39,6 @@ class Translation:
     offsets: np.ndarray  # (T, 2) float64, integer-valued
     gain: float
 
-    @property
-    def reach(self) -> float:
-        """The largest offset, in pixels, either way."""
-        return float(np.abs(self.offsets).max()) if self.offsets.size else 0.0
-
 
 def estimate_translation(luma: np.ndarray) -> Translation:
     """``luma`` (T, H, W): the accepted integer step between each frame and the one before
