@@ -24,7 +24,7 @@ from uarcodec.settings import (
     TrainingOptions,
     TrainingSettings,
 )
-from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, MAX_MOTION_MARGIN, ModelFamily
+from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ModelFamily
 
 from uarcodec_cli.common import names_list
 
@@ -65,6 +65,10 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                  help="--model latent: pixels of grid beyond each edge of the frame, read at a coded offset "
                       "per frame (a moving camera; stream format 1.6; 0: off). Default: from the video's "
                       "global motion (0 for a still camera)."),
+    click.option("--latent-motion-block", "latent_motion_block", type=click.IntRange(0, MAX_MOTION_BLOCK),
+                 help=f"--model latent: the offsets as a field of one per block of this many pixels ({MIN_MOTION_BLOCK} "
+                      f"to {MAX_MOTION_BLOCK}; local motion, stream format 1.7; 0: one offset per frame). "
+                      "Default: the encoder's choice."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Base seed of the models' initialisation."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),

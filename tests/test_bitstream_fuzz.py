@@ -1,7 +1,7 @@
 """Fuzzing: truncated, bit-flipped and overwritten streams end in a format error or a correct
 read, never in another exception (and never in a wrong GOM).
 
-Seven streams are fuzzed: "sample", a format 1.4 stream (varint fields, bfloat16 parameters,
+Eight streams are fuzzed: "sample", a format 1.4 stream (varint fields, bfloat16 parameters,
 cut words, compact field lists) whose GOMs use every field of 1.1 (channel masks of one and two
 bytes, temporal differences, Laplace and Gaussian models, ZERO records, LAST references) with
 small values and with dimensions and symbols that need 32 bits, some records zero-flagged
@@ -9,7 +9,8 @@ small values and with dimensions and symbols that need 32 bits, some records zer
 records in a format 1.3 stream (SHORT and 32-bit records); "sample_1_5", the same records with
 every second coded one context-coded (format 1.5: head bit 6, no mean, std or mask);
 "sample_1_6", those in a format 1.6 stream of a latent network with a motion margin (its HEAD's
-new architecture field); "sample_1_1", the same records
+new architecture field); "sample_1_7", those in a format 1.7 stream of a latent network with a
+motion field (another architecture field); "sample_1_1", the same records
 without zero flags in a format 1.1 stream; "spec_1_2", the 1.2 example of bitstream_spec.md,
 section 6.1.2; and "spec", the format 1.0 stream of Appendix B (read in the 1.0 tensor layout)."""
 
@@ -29,6 +30,7 @@ from test_bitstream_samples import (
     sample_header_1_1,
     sample_header_1_5,
     sample_header_1_6,
+    sample_header_1_7,
     spec_example_1_2_records,
     spec_example_1_2_stream,
     spec_example_bytes,
@@ -42,12 +44,13 @@ from uarcodec.errors import UarFormatError
 _HEADER, _GOMS, _GOMS_1_2 = sample_header(), sample_goms(layout=4), sample_goms()
 _HEADER_1_3 = sample_header(writer_version=(1, 3), min_reader_version=(1, 3))
 _HEADER_1_5, _GOMS_1_5 = sample_header_1_5(), sample_goms_1_5()
-_HEADER_1_6 = sample_header_1_6()
+_HEADER_1_6, _HEADER_1_7 = sample_header_1_6(), sample_header_1_7()
 _STREAMS = {
     "sample": (write_stream(_HEADER, _GOMS), _HEADER, _GOMS),
     "sample_1_3": (write_stream(_HEADER_1_3, _GOMS), _HEADER_1_3, _GOMS),
     "sample_1_5": (write_stream(_HEADER_1_5, _GOMS_1_5), _HEADER_1_5, _GOMS_1_5),
     "sample_1_6": (write_stream(_HEADER_1_6, _GOMS_1_5), _HEADER_1_6, _GOMS_1_5),
+    "sample_1_7": (write_stream(_HEADER_1_7, _GOMS_1_5), _HEADER_1_7, _GOMS_1_5),
     "sample_1_1": (write_stream(sample_header_1_1(), _GOMS_1_2), sample_header_1_1(), _GOMS_1_2),
     "spec_1_2": (spec_example_1_2_stream(), spec_example_1_2_records()[0], [spec_example_1_2_records()[1]]),
     "spec": (spec_example_bytes(), spec_example_records()[0], [spec_example_records()[1]]),
@@ -108,6 +111,9 @@ def test_the_fuzzed_streams_cover_every_layout_and_every_field():
     _, header, goms = _STREAMS["sample_1_6"]
     assert header.tensor_layout == 5 and header.min_reader_version == (1, 6)
     assert header.coding.arch["motion_margin"] == 64
+    _, header, goms = _STREAMS["sample_1_7"]
+    assert header.tensor_layout == 5 and header.min_reader_version == (1, 7)
+    assert header.coding.arch["motion_block"] == 32
 
 
 def _check_read(name: str, data: bytes) -> None:

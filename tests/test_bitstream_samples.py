@@ -196,6 +196,13 @@ def sample_header_1_6(**changes) -> StreamHeader:
     return sample_header(writer_version=(1, 6), min_reader_version=(1, 6), coding=coding, **changes)
 
 
+def sample_header_1_7(**changes) -> StreamHeader:
+    """The sample header of a format 1.7 stream: a latent network with a motion field."""
+    base = sample_header()
+    coding = replace(base.coding, family_id=3, arch=dict(LATENT_MOTION_ARCH, motion_block=32))
+    return sample_header(writer_version=(1, 7), min_reader_version=(1, 7), coding=coding, **changes)
+
+
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)

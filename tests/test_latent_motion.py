@@ -150,18 +150,26 @@ def test_a_panning_clip_codes_offsets_decodes_to_its_report_and_seeks(tmp_path):
         header = UarReader(f).header
     assert header.writer_version == header.min_reader_version == (1, 6)
     assert header.coding.arch["motion_margin"] == 5  # the pan's reach, either way
+    assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 6), tmp_path)
+
+
+def assert_decodes_to_report_seeks_and_needs(src, out, psnr_yuv: float, second_gom: int,
+                                             version: tuple[int, int], tmp_path) -> None:
+    """``out`` decodes to the encoder's reported quality, its second GOM (from frame
+    ``second_gom``) decodes alone to the same frames, and a reader of the version before
+    ``version`` refuses it with a one-line version error."""
     decoded = tmp_path / "all.y4m"
     api.decode(out, decoded, device="cpu")
     compared = api.compare_videos(src, decoded, with_ms_ssim=False)
-    assert compared.quality.psnr_yuv == pytest.approx(report.psnr_yuv, abs=1e-6)
+    assert compared.quality.psnr_yuv == pytest.approx(psnr_yuv, abs=1e-6)
     with api.open_stream(out) as stream:
         every = np.concatenate([c.y for c in stream.frames(device="cpu")])
-        second_gom = np.concatenate([c.y for c in stream.frames(start=4, device="cpu")])
-    assert np.array_equal(second_gom, every[4:])
+        later = np.concatenate([c.y for c in stream.frames(start=second_gom, device="cpu")])
+    assert np.array_equal(later, every[second_gom:])
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(header_module, "FORMAT_VERSION", (1, 5))
+    monkey.setattr(header_module, "FORMAT_VERSION", (version[0], version[1] - 1))
     try:
-        with pytest.raises(UarVersionError, match="1.6") as err:
+        with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
             api.stream_info(out)
         assert "\n" not in str(err.value)
     finally:

@@ -21,7 +21,9 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from uarcodec.errors import UarSettingsError
-from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, MAX_MOTION_MARGIN, ChoiceEnum, FieldValue, ModelFamily
+from uarcodec.vocabulary import (
+    MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ChoiceEnum, FieldValue, ModelFamily,
+)
 
 
 class Preset(ChoiceEnum):
@@ -287,6 +289,10 @@ class EncoderSettings:
     # a moving camera (0: no offsets); None: from the video's own global motion
     # (pipeline/plan.py). The architecture fields record it (``motion_margin``).
     latent_motion: int | None = None
+    # latent family: the offsets as a field of one (dy, dx) per block of this many pixels (local
+    # motion, format 1.7; 0: one offset per frame); None: the encoder's choice (pipeline/plan.py).
+    # The architecture fields record it (``motion_block``).
+    latent_motion_block: int | None = None
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
@@ -306,6 +312,13 @@ class EncoderSettings:
             check_target_bpp(self.target_bpp)
         _check_latent_setting(self.family, self.latent_context, "latent context width", MAX_CONTEXT_HIDDEN)
         _check_latent_setting(self.family, self.latent_motion, "latent motion margin", MAX_MOTION_MARGIN)
+        _check_latent_setting(self.family, self.latent_motion_block, "latent motion block", MAX_MOTION_BLOCK)
+        if self.latent_motion_block and not MIN_MOTION_BLOCK <= self.latent_motion_block:
+            raise UarSettingsError(
+                f"the latent motion block must be 0 or {MIN_MOTION_BLOCK} to {MAX_MOTION_BLOCK} pixels, "
+                f"got {self.latent_motion_block}")
+        if self.latent_motion_block and self.latent_motion == 0:
+            raise UarSettingsError("a latent motion block needs offsets: not with a latent motion margin of 0")
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -338,7 +351,7 @@ def _check_latent_setting(family: ModelFamily, value: int | None, name: str, lim
 
 
 # Settings the stream's coding parameters hold already.
-_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion"})
+_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block"})
 
 
 def _field_value(name: str, value: Any) -> FieldValue:
@@ -411,12 +424,13 @@ class TrainingOptions:
     threads: int | None = None  # torch threads (None: torch's choice)
     latent_context: int | None = None  # EncoderSettings.latent_context
     latent_motion: int | None = None  # EncoderSettings.latent_motion
+    latent_motion_block: int | None = None  # EncoderSettings.latent_motion_block
 
     # The fields that decide what is trained (all but where and how fast it runs).
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
         "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed", "latent_context",
-        "latent_motion",
+        "latent_motion", "latent_motion_block",
     )
 
     def __post_init__(self) -> None:
@@ -436,7 +450,8 @@ class TrainingOptions:
         settings = EncoderSettings(
             gop_size=gop_size, gom_size=gom_size, family=self.family, model_size=model_size,
             training=self.training(gop_size), seed=self.seed, preset=self.preset,
-            latent_context=self.latent_context, latent_motion=self.latent_motion, **coding,
+            latent_context=self.latent_context, latent_motion=self.latent_motion,
+            latent_motion_block=self.latent_motion_block, **coding,
         )
         settings.validate()
         return settings

@@ -69,6 +69,8 @@ MAX_CONTEXT_HIDDEN = 64
 # The most pixels of latent grid beyond each edge of the frame (the latent family's per-frame
 # offsets, format 1.6): the settings that choose it and the family that holds it need it.
 MAX_MOTION_MARGIN = 256
+# The block sizes, in pixels, of the latent family's motion field (format 1.7).
+MIN_MOTION_BLOCK, MAX_MOTION_BLOCK = 4, 256
 
 
 class InitKind(enum.IntEnum):

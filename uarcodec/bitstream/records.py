@@ -29,16 +29,18 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 # bfloat16 entropy parameters and words cut to their last nonzero byte (spec 1, 6.1), compact
 # field lists (spec 2); 1.5: context-coded tensor records (head bit 6, spec 6.1 and 16); 1.6:
 # the latent family's per-frame offsets (architecture field motion_margin, spec 5.1 and 5.2),
-# with 1.5's record layout.
-FORMAT_VERSION = (1, 6)
+# with 1.5's record layout; 1.7: their motion field (architecture field motion_block), the
+# same layout.
+FORMAT_VERSION = (1, 7)
 # What a stream is written as (writer = min_reader version, spec 5.2): BASE_FORMAT_VERSION when
 # it holds no context-coded tensor record (byte for byte what a 1.4 writer writes), and
 # CONTEXT_FORMAT_VERSION when it may hold one (EntropyModel.CONTEXT needs the 1.5 layout),
 # MOTION_FORMAT_VERSION when its latent network has per-frame offsets (a 1.5 reader would not
-# know the architecture field).
+# know the architecture field), MOTION_FIELD_FORMAT_VERSION when they are a field of blocks.
 BASE_FORMAT_VERSION = (1, 4)
 CONTEXT_FORMAT_VERSION = (1, 5)
 MOTION_FORMAT_VERSION = (1, 6)
+MOTION_FIELD_FORMAT_VERSION = (1, 7)
 
 # The first format version of each GOM tensor-record layout 1 .. 5 (layout 0 is format 1.0).
 _LAYOUT_VERSIONS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5))

@@ -29,6 +29,12 @@ Network for a GOP of T frames of H x W (both even), L levels:
   ``H_l x W_l`` samples, in float32 (``upsampling`` is not used; with M = 0 these are the
   positions ``interpolate`` reads); the encoder starts the offsets from the frames' global
   translation (``video/global_motion.py``) and trains them;
+* with ``motion_block`` B > 0 as well (format 1.7) the offsets are a field: ``motion`` is
+  ``(T, 2, ceil(Hp / B), ceil(Wp / B))``, one ``(dy, dx)`` per block of B x B pixels, and the
+  offset of pixel ``(y, x)`` is the field upsampled to ``Hp x Wp`` by PyTorch's ``interpolate``
+  (bilinear, ``align_corners=False``, float32), read at ``(y, x)`` (a field of equal values
+  reads the grids exactly as that per-frame offset does); the encoder starts it from the
+  frames' motion per block (``video/block_motion.py``) and trains it;
 * synthesis: 1x1 layers to the ``hidden`` widths with ``activation`` (GELU, exact, or ReLU)
   after each, then a
   ``refine_kernel`` convolution (zero padding) to 3 channels and ``(tanh(x) + 1) / 2``; the
@@ -62,11 +68,14 @@ from torch import nn
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.base import ArchConfig, InrModel
 from uarcodec.models.layers import check_frame_indices, crop_frames, round_up, uniform_conv_bound
+from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import estimate_translation
 from uarcodec.vocabulary import (
     CONTEXT_FEATURES as FEATURES,
     MAX_CONTEXT_HIDDEN,
+    MAX_MOTION_BLOCK,
     MAX_MOTION_MARGIN,
+    MIN_MOTION_BLOCK,
     CodedTensorSpec,
     FieldValue,
     InitKind,
@@ -113,6 +122,9 @@ class LatentGridsConfig(ArchConfig):
     # global motion: pixels of grid beyond each edge of the padded frame (level l: ceil(M / 2**l)
     # samples); > 0 gives the model a coded (T, 2) per-frame offset (dy, dx) in pixels
     motion_margin: int = 0
+    # local motion (format 1.7, with a margin): the offsets are a field of one (dy, dx) per block
+    # of this many pixels, (T, 2, ceil(Hp / B), ceil(Wp / B)); 0: one offset per frame
+    motion_block: int = 0
 
     def __post_init__(self) -> None:
         for name in ("time_samples", "hidden"):
@@ -130,6 +142,10 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(f"latent context_hidden must be 0 to {MAX_CONTEXT_HIDDEN}, got {self.context_hidden}")
         if not 0 <= self.motion_margin <= MAX_MOTION_MARGIN:
             raise UarSettingsError(f"latent motion_margin must be 0 to {MAX_MOTION_MARGIN}, got {self.motion_margin}")
+        if self.motion_block and not (MIN_MOTION_BLOCK <= self.motion_block <= MAX_MOTION_BLOCK and self.motion_margin):
+            raise UarSettingsError(
+                f"latent motion_block must be 0 or {MIN_MOTION_BLOCK} to {MAX_MOTION_BLOCK} with a motion_margin, "
+                f"got {self.motion_block} (margin {self.motion_margin})")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
 
@@ -141,6 +157,8 @@ class LatentGridsConfig(ArchConfig):
             del fields["context_hidden"]
         if not self.motion_margin:
             del fields["motion_margin"]
+        if not self.motion_block:
+            del fields["motion_block"]
         return fields
 
     @property
@@ -159,6 +177,16 @@ class LatentGridsConfig(ArchConfig):
         hp, wp = self.padded_size(height, width)
         m = self.level_margin(level)
         return (min(self.time_samples[level], num_frames), self.channels, (hp >> level) + 2 * m, (wp >> level) + 2 * m)
+
+    def motion_shape(self, height: int, width: int, num_frames: int) -> tuple[int, ...]:
+        """The coded offsets' shape: ``(T, 2)``, or with ``motion_block`` B the field
+        ``(T, 2, ceil(Hp / B), ceil(Wp / B))``; ``()`` without a margin (no offsets)."""
+        if not self.motion_margin:
+            return ()
+        if not self.motion_block:
+            return (num_frames, 2)
+        hp, wp = self.padded_size(height, width)
+        return (num_frames, 2, -(-hp // self.motion_block), -(-wp // self.motion_block))
 
     def level_margin(self, level: int) -> int:
         """Samples of level ``level``'s grid beyond each edge of the frame: ``ceil(M / 2**level)``."""
@@ -185,6 +213,12 @@ def continue_path(path: np.ndarray, last: np.ndarray, margin: int) -> np.ndarray
         elif bottom < -margin:
             moved[:, axis] += -margin - bottom
     return moved
+
+
+def last_offset(motion: np.ndarray) -> np.ndarray:
+    """The last frame's offset ``(dy, dx)`` of a model's coded offsets (a field's mean)."""
+    last = np.asarray(motion[-1], np.float64)
+    return last if last.ndim == 1 else last.reshape(2, -1).mean(axis=1)
 
 
 def choose_levels(height: int, width: int) -> int:
@@ -258,8 +292,8 @@ def count_coded_params(config: LatentGridsConfig, height: int, width: int, num_f
     synth += widths[-1] * 3 * config.refine_kernel**2 + 3
     h = config.context_hidden
     context = (FEATURES * h + h + 2 * h + 2) if h else 0
-    motion = 2 * num_frames if config.motion_margin else 0
-    return grids + synth + context + motion
+    motion = config.motion_shape(height, width, num_frames)
+    return grids + synth + context + (math.prod(motion) if motion else 0)
 
 
 class LatentGrids(InrModel):
@@ -283,7 +317,8 @@ class LatentGrids(InrModel):
         h = config.context_hidden
         # coded, never run by forward(): the entropy coder's model of the grids
         self.context = nn.ModuleList([nn.Linear(FEATURES, h), nn.Linear(h, 2)] if h else [])
-        self.motion = nn.Parameter(torch.zeros(num_frames, 2)) if config.motion_margin else None
+        motion = config.motion_shape(height, width, num_frames)
+        self.motion = nn.Parameter(torch.zeros(motion)) if motion else None
 
     def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
         """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``
@@ -291,6 +326,7 @@ class LatentGrids(InrModel):
         hp, wp = self.config.padded_size(self.height, self.width)
         maps = []
         span = self.num_frames - 1
+        offsets = None if self.motion is None else self._pixel_offsets(frame_idx)
         for level, grid in enumerate(self.grids):
             n = grid.shape[0]
             if n == self.num_frames:
@@ -302,27 +338,42 @@ class LatentGrids(InrModel):
                 hi = (lo + 1).clamp(max=n - 1)
                 w = (rem.to(torch.float32) / span).to(grid.dtype).view(-1, 1, 1, 1)
                 x = grid[lo] * (1.0 - w) + grid[hi] * w
-            if self.motion is not None:
-                warp = self._warp_grid(frame_idx, level).to(x.dtype)
+            if offsets is not None:
+                warp = self._warp_grid(offsets, level).to(x.dtype)
                 x = F.grid_sample(x, warp, mode="bilinear", padding_mode="border", align_corners=False)
             elif level:
                 x = F.interpolate(x, size=(hp, wp), mode=self.config.upsampling, align_corners=False)
             maps.append(x)
         return maps
 
-    def _warp_grid(self, frame_idx: torch.Tensor, level: int) -> torch.Tensor:
+    def _pixel_offsets(self, frame_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frames' offsets ``(dy, dx)`` in pixels: ``(B, 1)`` each (one per frame), or with
+        a motion field ``(B, Hp, Wp)`` each, the field upsampled bilinearly to every pixel
+        (``interpolate``, ``align_corners=False``, float32)."""
+        off = self.motion[frame_idx]
+        if off.dim() == 2:
+            return off[:, :1], off[:, 1:]
+        field = F.interpolate(off.float(), size=self.config.padded_size(self.height, self.width),
+                              mode="bilinear", align_corners=False)
+        return field[:, 0], field[:, 1]
+
+    def _warp_grid(self, offsets: tuple[torch.Tensor, torch.Tensor], level: int) -> torch.Tensor:
         """``grid_sample``'s positions (B, Hp, Wp, 2) at which the frames read level ``level``:
-        the padded frame's pixel centres moved by each frame's offset (module docstring)."""
+        the padded frame's pixel centres moved by their offsets (:meth:`_pixel_offsets`; module
+        docstring)."""
         hp, wp = self.config.padded_size(self.height, self.width)
         m, scale = self.config.level_margin(level), 2.0**-level
-        off = self.motion[frame_idx]
-        ys = torch.arange(hp, device=off.device, dtype=off.dtype) + 0.5
-        xs = torch.arange(wp, device=off.device, dtype=off.dtype) + 0.5
-        v = (ys[None, :] + off[:, :1]) * scale - 0.5 + m
-        u = (xs[None, :] + off[:, 1:]) * scale - 0.5 + m
+        dy, dx = offsets
+        ys = torch.arange(hp, device=dy.device, dtype=dy.dtype) + 0.5
+        xs = torch.arange(wp, device=dy.device, dtype=dy.dtype) + 0.5
+        if dy.dim() == 3:  # a field: one offset per pixel
+            ys, xs = ys[:, None], xs[None, :]
+        v = (ys[None] + dy) * scale - 0.5 + m
+        u = (xs[None] + dx) * scale - 0.5 + m
         gy = (2.0 * v + 1.0) / ((hp >> level) + 2 * m) - 1.0
         gx = (2.0 * u + 1.0) / ((wp >> level) + 2 * m) - 1.0
-        gx, gy = torch.broadcast_tensors(gx[:, None, :], gy[:, :, None])
+        if dy.dim() == 2:  # one offset per frame: rows and columns apart
+            gx, gy = torch.broadcast_tensors(gx[:, None, :], gy[:, :, None])
         return torch.stack((gx, gy), dim=-1)
 
     def content_init(
@@ -331,16 +382,22 @@ class LatentGrids(InrModel):
         """The per-frame offsets' start (with ``motion_margin``): the frames' global translation
         (:func:`~uarcodec.video.global_motion.estimate_translation`); in a P-model, whose grids
         start from the previous model's, the same path continued from where the previous
-        model's last frame was (:func:`continue_path`)."""
+        model's last frame was (:func:`continue_path`, :func:`last_offset`). A motion field
+        (``motion_block``) starts from the frames' motion per block around that path
+        (:func:`~uarcodec.video.block_motion.estimate_block_offsets`)."""
         if self.motion is None:
             return {}
         luma = frames.detach().float().mean(dim=1).cpu().numpy() * 255.0
         path = estimate_translation(luma).offsets
         margin = self.config.motion_margin
         before = None if previous is None else previous.get("motion")
-        if before is not None and before.shape[1:] == (2,) and len(before):
-            path = continue_path(path, before[-1], margin)
-        return {"motion": torch.from_numpy(np.clip(path, -margin, margin).astype(np.float32))}
+        if before is not None and before.shape[1:] == tuple(self.motion.shape[1:]) and len(before):
+            path = continue_path(path, last_offset(before), margin)
+        start = np.clip(path, -margin, margin)
+        if self.motion.dim() == 4:
+            field = estimate_block_offsets(luma, self.config.motion_block, tuple(self.motion.shape[2:]), start)
+            start = np.clip(field.offsets, -margin, margin)
+        return {"motion": torch.from_numpy(start.astype(np.float32))}
 
     def forward(self, frame_idx: torch.Tensor) -> torch.Tensor:
         check_frame_indices(frame_idx, self.num_frames)

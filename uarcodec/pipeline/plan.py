@@ -13,6 +13,7 @@ import torch
 from uarcodec.bitstream.records import (
     BASE_FORMAT_VERSION,
     CONTEXT_FORMAT_VERSION,
+    MOTION_FIELD_FORMAT_VERSION,
     MOTION_FORMAT_VERSION,
     CodingParams,
     OutputSpace,
@@ -29,6 +30,7 @@ from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
 from uarcodec.sizing import operating_point
+from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
 from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily, TensorRole
@@ -39,6 +41,17 @@ QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bit
 # the widest motion margin the encoder picks, as a share of the frame's short side: a margin costs
 # grid values (and time) on every side; a camera that pans further is followed in part
 MAX_MARGIN_SHARE = 1 / 3
+# The motion field (format 1.7): blocks of 32 pixels, where at least a fifth of the blocks move
+# otherwise than the camera and the camera itself does not move, with a margin of at least 16
+# pixels. Shares of moving blocks of the five clips: box 0.47, carphone 0.48, cockatoo 0.93,
+# megamind 0.81, vtest 0.03 (people walking before a still camera); 60 frames, p = 30, lambda
+# 150, preset fast, a field against none: box -1.7% bytes +0.81 dB, carphone +11.4% bytes +1.08
+# dB, megamind +13.8% bytes +1.18 dB; vtest +11.5% bytes -0.18 dB; cockatoo (a moving camera)
+# at the README bench's 390k-l50, 57,905 bytes at 31.77 dB against 40,846 at 31.98 (its field
+# cost 8.2 and 6.8 kB a model) (docs/latent_grids.md, "A motion field").
+MOTION_BLOCK = 32
+MIN_MOVING_SHARE = 0.2
+FIELD_MARGIN = 16
 
 
 @dataclass(frozen=True)
@@ -80,8 +93,11 @@ def plan_encode(
 
 
 def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
-    """``plan`` with the latent family's motion margin decided where the settings leave it to
-    the video (``latent_motion`` None): where the camera moves (the GOPs' global translations,
+    """``plan`` with the latent family's offsets decided where the settings leave them to the
+    video (``latent_motion`` or ``latent_motion_block`` None), from one more pass over the
+    frames, a GOP at a time (:class:`MotionSurvey`).
+
+    The margin (``latent_motion`` None): where the camera moves (the GOPs' global translations,
     :func:`~uarcodec.video.global_motion.estimate_translation`, explain on average, over the
     frames, :data:`~uarcodec.video.global_motion.MIN_CLIP_GAIN` of the frame differences), the
     widest offset any model would start from, in whole pixels, at most a third of the frame's
@@ -89,22 +105,62 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
     continue from its predecessor's last frame (``LatentGrids.content_init``), so along a GOM
     the paths are chained: cockatoo's second GOP reaches 90 pixels where alone it spans 43
     (the P-model of 60 frames, lambda 150, 490k: 37,584 bytes at 32.89 dB with a 43-pixel
-    margin, 29,847 at 33.10 with 90). Reads the frames once more, one GOP at a time."""
+    margin, 29,847 at 33.10 with 90).
+
+    The field (``latent_motion_block`` None): blocks of :data:`MOTION_BLOCK` pixels where things
+    move in much of the picture (:data:`MIN_MOVING_SHARE` of the blocks, over the frames, move
+    otherwise than the camera: :func:`~uarcodec.video.block_motion.estimate_block_offsets`)
+    before a camera that does not move (the camera's gain below ``MIN_CLIP_GAIN``), with a
+    margin of at least :data:`FIELD_MARGIN` pixels; else none."""
     settings = plan.settings
-    if settings.family != ModelFamily.LATENT or settings.latent_motion is not None:
+    if settings.family != ModelFamily.LATENT or None not in (settings.latent_motion, settings.latent_motion_block):
         return plan
-    reach, gain, last = 0.0, 0.0, None
-    for index, clip in enumerate(reader.iter_chunks(settings.gop_size, 0, plan.num_frames)):
-        translation = estimate_translation(clip.y)
-        path = translation.offsets
-        if index % settings.gom_size and last is not None:  # a P-model: continued
-            path = chained(path, last)
-        last = path[-1]
-        reach = max(reach, float(np.abs(path).max()))
-        gain += translation.gain * clip.num_frames / plan.num_frames
-    cap = min(MAX_MOTION_MARGIN, int(MAX_MARGIN_SHARE * min(plan.video.width, plan.video.height)))
-    margin = min(cap, math.ceil(reach)) if gain >= MIN_CLIP_GAIN else 0
-    return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion=margin))
+    if settings.latent_motion == 0:  # no offsets, so no field
+        return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion_block=0))
+    survey = MotionSurvey.of(reader, plan)
+    margin, block = settings.latent_motion, settings.latent_motion_block
+    if block is None:
+        block = MOTION_BLOCK if survey.moving >= MIN_MOVING_SHARE and survey.gain < MIN_CLIP_GAIN else 0
+    if margin is None:
+        cap = min(MAX_MOTION_MARGIN, int(MAX_MARGIN_SHARE * min(plan.video.width, plan.video.height)))
+        margin = min(cap, math.ceil(survey.reach)) if survey.gain >= MIN_CLIP_GAIN else 0
+        if block:
+            margin = max(margin, FIELD_MARGIN)
+    chosen = dataclasses.replace(settings, latent_motion=margin, latent_motion_block=block)
+    return dataclasses.replace(plan, settings=chosen)
+
+
+@dataclass(frozen=True)
+class MotionSurvey:
+    """What one pass over a video's GOPs says of its motion: the widest offset of the GOPs'
+    global paths as the models would start from them (``reach``, pixels; chained along each
+    GOM), the frame-weighted share of the frame differences those paths explain (``gain``), and
+    the frame-weighted share of blocks of :data:`MOTION_BLOCK` pixels whose own motion differs
+    from the camera's (``moving``)."""
+
+    reach: float
+    gain: float
+    moving: float
+
+    @classmethod
+    def of(cls, reader: VideoReader, plan: EncodePlan) -> "MotionSurvey":
+        settings = plan.settings
+        reach = gain = moving = 0.0
+        last = None
+        for index, clip in enumerate(reader.iter_chunks(settings.gop_size, 0, plan.num_frames)):
+            translation = estimate_translation(clip.y)
+            path = translation.offsets
+            weight = clip.num_frames / plan.num_frames
+            gain += translation.gain * weight
+            height, width = clip.y.shape[1:]
+            field = estimate_block_offsets(clip.y, MOTION_BLOCK, (-(-height // MOTION_BLOCK), -(-width // MOTION_BLOCK)),
+                                           path).offsets
+            moving += float(np.mean(np.any(field != path[:, :, None, None], axis=1))) * weight
+            if index % settings.gom_size and last is not None:  # a P-model: continued
+                path = chained(path, last)
+            last = path[-1]
+            reach = max(reach, float(np.abs(path).max()))
+        return cls(reach, gain, moving)
 
 
 def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings, device: torch.device) -> StreamHeader:
@@ -115,7 +171,8 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
     if settings.latent_motion:  # validated: the latent family
-        config = dataclasses.replace(config, motion_margin=settings.latent_motion)
+        config = dataclasses.replace(config, motion_margin=settings.latent_motion,
+                                     motion_block=settings.latent_motion_block or 0)
     space = OutputSpace.RGB if settings.training.distortion == Distortion.RGB else OutputSpace.YUV
     coded = dataclasses.replace(video, num_frames=num_frames)
     precision = resolve_precision(settings.training.precision, device)
@@ -131,9 +188,11 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
 
 
 def stream_version(skeleton: InrModel) -> tuple[int, int]:
-    """The format a stream of this network is written in (spec 5.2): 1.6 where its latent grids
-    are read at per-frame offsets, 1.5 where they may be context-coded, else 1.4, byte for byte
-    what a 1.4 writer writes."""
+    """The format a stream of this network is written in (spec 5.2): 1.7 where its latent grids
+    are read at a field of offsets, 1.6 where at per-frame offsets, 1.5 where they may be
+    context-coded, else 1.4, byte for byte what a 1.4 writer writes."""
+    if isinstance(skeleton, LatentGrids) and skeleton.config.motion_block:
+        return MOTION_FIELD_FORMAT_VERSION
     if isinstance(skeleton, LatentGrids) and skeleton.config.motion_margin:
         return MOTION_FORMAT_VERSION
     contextual = any(spec.role == TensorRole.CONTEXT for spec in skeleton.coded_specs())
