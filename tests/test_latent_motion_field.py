@@ -15,7 +15,7 @@ from uarcodec import api
 from uarcodec.bitstream import UarReader
 from uarcodec.errors import UarSettingsError
 from uarcodec.models.latent import LatentGrids, LatentGridsConfig, count_coded_params, last_offset
-from uarcodec.pipeline.plan import FIELD_MARGIN, MOTION_BLOCK, MotionSurvey, plan_encode, plan_motion
+from uarcodec.pipeline.plan import MOTION_BLOCK, MotionSurvey, field_margin, plan_encode, plan_motion
 from uarcodec.video import open_video
 from uarcodec.video.block_motion import estimate_block_offsets
 
@@ -111,7 +111,7 @@ def test_the_encoder_gives_a_field_where_things_move_and_none_where_nothing_does
             chosen[src.stem] = plan_motion(reader, plan).settings
             survey = MotionSurvey.of(reader, plan)
         assert survey.gain == 0.0  # no camera motion in either
-    assert (chosen["moving"].latent_motion, chosen["moving"].latent_motion_block) == (FIELD_MARGIN, MOTION_BLOCK)
+    assert (chosen["moving"].latent_motion, chosen["moving"].latent_motion_block) == (7, MOTION_BLOCK)  # 128 / 18
     assert (chosen["still"].latent_motion, chosen["still"].latent_motion_block) == (0, 0)
     with open_video(moving) as reader:  # an explicit choice stays
         plan = plan_encode(reader.info, tiny_settings(family="latent", gop_size=4, latent_motion_block=0))
@@ -129,7 +129,8 @@ def test_a_moving_camera_keeps_one_offset_a_frame_even_where_things_move(tmp_pat
         with open_video(src) as reader:
             settings = plan_motion(reader, plan_encode(reader.info, tiny_settings(family="latent", gop_size=4))).settings
         chosen[gain] = (settings.latent_motion, settings.latent_motion_block)
-    assert chosen == {0.1: (FIELD_MARGIN, MOTION_BLOCK), 0.5: (10, 0)}
+    assert chosen == {0.1: (field_margin(128, 96), MOTION_BLOCK), 0.5: (10, 0)}
+    assert (field_margin(352, 288), field_margin(176, 144)) == (16, 8)
 
 
 def test_a_clip_with_a_moving_object_codes_a_field_decodes_to_its_report_and_seeks(tmp_path):
@@ -141,5 +142,5 @@ def test_a_clip_with_a_moving_object_codes_a_field_decodes_to_its_report_and_see
     with open(out, "rb") as f:
         header = UarReader(f).header
     assert header.writer_version == header.min_reader_version == (1, 7)
-    assert header.coding.arch["motion_block"] == 16 and header.coding.arch["motion_margin"] == FIELD_MARGIN
+    assert header.coding.arch["motion_block"] == 16 and header.coding.arch["motion_margin"] == field_margin(128, 96)
     assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 7), tmp_path)

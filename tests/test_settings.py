@@ -65,9 +65,10 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     api.encode(sample, out, settings, frames=4, device="cpu")
     recorded = api.stream_info(out)["coding"]["encoder_settings"]
     training = {f.name for f in dataclasses.fields(TrainingSettings)}
-    # the coding parameters hold p, m, the family and (as architecture fields) the latent context width and margin
+    # the coding parameters hold p, m, the family and (as architecture fields) the latent context width,
+    # margin and motion block
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {
-        "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion"}
+        "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block"}
     assert (training | encoder) - {"eps", "target_bpp"} <= set(recorded)  # None: the eps law, no target rate
     assert recorded["precision"] in ("fp32", "bf16")  # what ran, never "auto"
     assert settings.training.precision is Precision.AUTO

@@ -42,16 +42,25 @@ QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bit
 # grid values (and time) on every side; a camera that pans further is followed in part
 MAX_MARGIN_SHARE = 1 / 3
 # The motion field (format 1.7): blocks of 32 pixels, where at least a fifth of the blocks move
-# otherwise than the camera and the camera itself does not move, with a margin of at least 16
-# pixels. Shares of moving blocks of the five clips: box 0.47, carphone 0.48, cockatoo 0.93,
-# megamind 0.81, vtest 0.03 (people walking before a still camera); 60 frames, p = 30, lambda
-# 150, preset fast, a field against none: box -1.7% bytes +0.81 dB, carphone +11.4% bytes +1.08
-# dB, megamind +13.8% bytes +1.18 dB; vtest +11.5% bytes -0.18 dB; cockatoo (a moving camera)
-# at the README bench's 390k-l50, 57,905 bytes at 31.77 dB against 40,846 at 31.98 (its field
-# cost 8.2 and 6.8 kB a model) (docs/latent_grids.md, "A motion field").
+# otherwise than the camera and the camera itself does not move, with a margin of at least
+# field_margin() (16 pixels at CIF). Shares of moving blocks of the five clips: box 0.47,
+# carphone 0.48, cockatoo 0.93, megamind 0.81, vtest 0.03 (people walking before a still
+# camera). The README bench, a field against 0.9.0's streams: box -28.5% BD-rate, carphone
+# -5.4%, megamind -18.3%; 60 frames of vtest at lambda 150: 11.5% more bytes and -0.18 dB; the
+# bench's first point of cockatoo (a moving camera) with a field on its 90-pixel margin: 57,905
+# bytes at 31.77 dB against 40,846 at 31.98 (its field cost 8.2 and 6.8 kB a model)
+# (docs/latent_grids.md, "A motion field").
 MOTION_BLOCK = 32
 MIN_MOVING_SHARE = 0.2
-FIELD_MARGIN = 16
+# The margin a field needs, as a share of the frame's short side: 16 pixels at CIF, 8 at QCIF
+# (carphone, the README bench, 8 against 16: -6.2% BD-rate).
+FIELD_MARGIN_SHARE = 1 / 18
+
+
+def field_margin(width: int, height: int) -> int:
+    """The least margin, in pixels, of a stream with a motion field: :data:`FIELD_MARGIN_SHARE`
+    of the frame's short side, at least 1."""
+    return max(1, round(FIELD_MARGIN_SHARE * min(width, height)))
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,7 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
     move in much of the picture (:data:`MIN_MOVING_SHARE` of the blocks, over the frames, move
     otherwise than the camera: :func:`~uarcodec.video.block_motion.estimate_block_offsets`)
     before a camera that does not move (the camera's gain below ``MIN_CLIP_GAIN``), with a
-    margin of at least :data:`FIELD_MARGIN` pixels; else none."""
+    margin of at least :func:`field_margin` pixels; else none."""
     settings = plan.settings
     if settings.family != ModelFamily.LATENT or None not in (settings.latent_motion, settings.latent_motion_block):
         return plan
@@ -125,7 +134,7 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
         cap = min(MAX_MOTION_MARGIN, int(MAX_MARGIN_SHARE * min(plan.video.width, plan.video.height)))
         margin = min(cap, math.ceil(survey.reach)) if survey.gain >= MIN_CLIP_GAIN else 0
         if block:
-            margin = max(margin, FIELD_MARGIN)
+            margin = max(margin, field_margin(plan.video.width, plan.video.height))
     chosen = dataclasses.replace(settings, latent_motion=margin, latent_motion_block=block)
     return dataclasses.replace(plan, settings=chosen)
 
