@@ -125,7 +125,7 @@ def test_a_moving_camera_keeps_one_offset_a_frame_even_where_things_move(tmp_pat
     _write(src, _clip(_moving_square_luma(8)))
     chosen = {}
     for gain in (0.1, 0.5):
-        monkeypatch.setattr(MotionSurvey, "of", classmethod(lambda cls, reader, plan, g=gain: MotionSurvey(10.0, g, 0.9)))
+        monkeypatch.setattr(MotionSurvey, "of", classmethod(lambda cls, reader, plan, g=gain, **_: MotionSurvey(10.0, g, 0.9)))
         with open_video(src) as reader:
             settings = plan_motion(reader, plan_encode(reader.info, tiny_settings(family="latent", gop_size=4))).settings
         chosen[gain] = (settings.latent_motion, settings.latent_motion_block)

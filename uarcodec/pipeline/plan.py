@@ -126,8 +126,8 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
         return plan
     if settings.latent_motion == 0:  # no offsets, so no field
         return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion_block=0))
-    survey = MotionSurvey.of(reader, plan)
     margin, block = settings.latent_motion, settings.latent_motion_block
+    survey = MotionSurvey.of(reader, plan, blocks=block is None)
     if block is None:
         block = MOTION_BLOCK if survey.moving >= MIN_MOVING_SHARE and survey.gain < MIN_CLIP_GAIN else 0
     if margin is None:
@@ -145,14 +145,14 @@ class MotionSurvey:
     global paths as the models would start from them (``reach``, pixels; chained along each
     GOM), the frame-weighted share of the frame differences those paths explain (``gain``), and
     the frame-weighted share of blocks of :data:`MOTION_BLOCK` pixels whose own motion differs
-    from the camera's (``moving``)."""
+    from the camera's (``moving``; measured only with ``blocks``, else 0)."""
 
     reach: float
     gain: float
     moving: float
 
     @classmethod
-    def of(cls, reader: VideoReader, plan: EncodePlan) -> "MotionSurvey":
+    def of(cls, reader: VideoReader, plan: EncodePlan, blocks: bool = True) -> "MotionSurvey":
         settings = plan.settings
         reach = gain = moving = 0.0
         last = None
@@ -161,15 +161,22 @@ class MotionSurvey:
             path = translation.offsets
             weight = clip.num_frames / plan.num_frames
             gain += translation.gain * weight
-            height, width = clip.y.shape[1:]
-            field = estimate_block_offsets(clip.y, MOTION_BLOCK, (-(-height // MOTION_BLOCK), -(-width // MOTION_BLOCK)),
-                                           path).offsets
-            moving += float(np.mean(np.any(field != path[:, :, None, None], axis=1))) * weight
+            if blocks:
+                moving += _moving_share(clip.y, path) * weight
             if index % settings.gom_size and last is not None:  # a P-model: continued
                 path = chained(path, last)
             last = path[-1]
             reach = max(reach, float(np.abs(path).max()))
         return cls(reach, gain, moving)
+
+
+def _moving_share(luma: np.ndarray, path: np.ndarray) -> float:
+    """The share of a GOP's blocks of :data:`MOTION_BLOCK` pixels, over its frames, whose
+    estimated offset is not the camera's ``path``."""
+    height, width = luma.shape[1:]
+    shape = (-(-height // MOTION_BLOCK), -(-width // MOTION_BLOCK))
+    field = estimate_block_offsets(luma, MOTION_BLOCK, shape, path).offsets
+    return float(np.mean(np.any(field != path[:, :, None, None], axis=1)))
 
 
 def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings, device: torch.device) -> StreamHeader:
