@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
-# The GPU check of uarcodec, prepared to run in one go on a machine with a CUDA GPU in under 8
-# minutes: the model benchmark on CUDA, the host syncs of a short CUDA encode
-# (benchmarks/cuda_syncs.py), one 120-frame CIF encode at preset medium on CUDA, decoded back,
-# and, with the time left, a profile of the encoder's own CUDA step (benchmarks/profile_step.py).
-# Every part runs under its own time limit (a part that runs out says so and the next one
-# starts), and every number goes into one markdown file as it is measured. Its run on an H200
-# (docs/training_speed.md "GPU") had the encode cut off at 230 s: its 12,570 steps at the 14 to
-# 16 ms a CUDA step took on an H100 need 3 to 3.5 minutes besides each model's setup; it now
-# has 290 s, the model benchmark one size.
+# The GPU check of uarcodec, prepared to run in one go on a machine with a CUDA GPU in about 7
+# minutes: one 120-frame CIF encode at preset medium on CUDA (HNeRV, the default family), decoded
+# back; a 60-frame encode of the latent family on CUDA (with its motion field), decoded on CUDA
+# and on the CPU and compared with the encoder's report; the model benchmark on CUDA; and, with
+# the time left, the latent family's CUDA step profiled (benchmarks/profile_step.py) with cuDNN's
+# autotuner off and on. Every part runs under its own time limit (a part that runs out says so
+# and the next one starts), and every number goes into one markdown file as it is measured.
+# Earlier runs (docs/training_speed.md "GPU") had the medium encode cut off; its 12,570 steps at
+# the 14 to 16 ms a CUDA step took on an H100 need 3 to 3.5 minutes, so it runs first with 240 s.
 #
 #   bash benchmarks/gpu_check.sh [CLIP.y4m] [OUT.md]
 #
 # CLIP defaults to ../shared/data/vtest_cif_120f.y4m (352x288, 120 frames); OUT to
-# gpu_check.md (or $OUT/gpu_check.md when $OUT is set). The medium encode's progress goes to
-# OUT with .md replaced by _encode.log.
+# gpu_check.md (or $OUT/gpu_check.md when $OUT is set). The encodes' progress goes to OUT with
+# .md replaced by _encode.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 clip="${1:-../shared/data/vtest_cif_120f.y4m}"
 out="${2:-${OUT:-.}/gpu_check.md}"
 log="${out%.md}_encode.log"
+mkdir -p "$(dirname "$out")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-BUDGET=470  # seconds for the whole check: the parts' limits below add up to it
+BUDGET=420  # seconds for the whole check: the parts' limits below add up to it
 
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: nothing to check')" || exit 1
 
@@ -32,7 +33,7 @@ part() {
   (( limit > left )) && limit=$left
   if (( limit < 10 )); then echo "(skipped: the check's $BUDGET s are spent)"; return 0; fi
   local t0=$SECONDS rc=0
-  timeout "$limit" bash -c '"$@"' part "$@" || rc=$?
+  timeout -k 10 "$limit" bash -c '"$@"' part "$@" || rc=$?
   if (( rc == 124 )); then echo "(cut off at its limit of $limit s)"; elif (( rc != 0 )); then echo "(failed, exit $rc)"; fi
   echo
   echo "($(( SECONDS - t0 )) s; $SECONDS s since the start)"
@@ -43,9 +44,11 @@ encode_summary() {  # JSON of `uar encode --json` -> one line, and per model ms 
   python - "$@" <<'PY'
 import json, sys
 from uarcodec.settings import Preset, TrainingOptions
+from uarcodec.vocabulary import ModelFamily
 r = json.load(open(sys.argv[1]))
-gop, gom, size, preset = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-t = TrainingOptions(preset=Preset(preset), device="cpu").encoder_settings(gop, gom, size).training
+gop, gom, size, preset, family = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+options = TrainingOptions(preset=Preset(preset), device="cpu", family=ModelFamily(family))
+t = options.encoder_settings(gop, gom, size).training
 print(f"bytes {r['file_bytes']}, {r['bpp']:.4f} bpp, PSNR-YUV {r['psnr_yuv']:.2f} dB, "
       f"encode {r['encode_seconds']:.1f} s, peak host memory {r['peak_memory_mb']:.0f} MB")
 print()
@@ -62,14 +65,40 @@ PY
 medium_encode() {
   uar -v info encode "$clip" -o "$work/gpu.uar" -p 30 -m 5 --size 150k --preset medium --device cuda \
     --json > "$work/encode.json" 2> "$log" || return $?
-  encode_summary "$work/encode.json" 30 5 150000 medium
+  encode_summary "$work/encode.json" 30 5 150000 medium hnerv
   echo
-  uar -v quiet decode "$work/gpu.uar" -o "$work/gpu.y4m" --device cuda --json | python -c \
-    "import json,sys; r=json.load(sys.stdin); print(f'decode on CUDA: {r[\"num_frames\"]} frames in {r[\"seconds\"]:.1f} s')"
+  decode_compare "$work/gpu.uar" cuda "$clip"
+}
+
+decode_compare() {  # STREAM DEVICE REFERENCE: decode there, print the seconds and the PSNR
+  uar -v quiet decode "$1" -o "$work/decoded.y4m" --device "$2" -y --json > "$work/decode.json" || return $?
+  uar -v quiet compare "$3" "$work/decoded.y4m" --no-ms-ssim --json > "$work/compare.json" || return $?
+  python - "$work/decode.json" "$work/compare.json" "$2" <<'PY'
+import json, sys
+d, c = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(f"decode on {sys.argv[3]}: {d['num_frames']} frames in {d['seconds']:.1f} s, "
+      f"PSNR-YUV of the decoded frames {c['quality']['mean']['psnr_yuv']:.4f} dB")
+PY
+}
+
+latent_encode() {
+  local header frame
+  header=$(head -1 "$clip" | wc -c)  # the first 60 frames of the clip, as the reference to compare with
+  frame=$(( $(python -c "import sys; from uarcodec.video import open_video; r = open_video(sys.argv[1]); print(r.info.width * r.info.height * 3 // 2)" "$clip") + 6 ))
+  head -c $(( header + 60 * frame )) "$clip" > "$work/first60.y4m"
+  uar -v info encode "$work/first60.y4m" -o "$work/latent.uar" -p 30 -m 2 --model latent --size 200k \
+    --preset fast --latent-motion 16 --latent-motion-block 32 --device cuda --json > "$work/latent.json" 2>> "$log" \
+    || return $?
+  encode_summary "$work/latent.json" 30 2 200000 fast latent
+  python -c "import json; print(f'encoder report PSNR-YUV {json.load(open(\"$work/latent.json\"))[\"psnr_yuv\"]:.4f} dB')"
+  echo
+  decode_compare "$work/latent.uar" cuda "$work/first60.y4m"
+  echo
+  decode_compare "$work/latent.uar" cpu "$work/first60.y4m"
 }
 
 export clip work log
-export -f encode_summary medium_encode
+export -f encode_summary medium_encode decode_compare latent_encode
 {
   echo "# uarcodec GPU check"
   echo
@@ -77,20 +106,26 @@ export -f encode_summary medium_encode
   echo
   echo "## One encode on CUDA: $(basename "$clip"), p=30, m=5, 150k parameters, preset medium"
   echo
-  part 290 medium_encode
+  part 240 medium_encode
+  echo
+  echo "## The latent family on CUDA: 60 frames, p=30, m=2, 200k, preset fast, a motion field of 32-pixel blocks"
+  echo
+  echo "(encoded on CUDA; decoded on CUDA and on the CPU: the stream's entropy coding is integer, so both"
+  echo "decoders read the same parameters; the pixels may differ by the devices' float rounding)"
+  echo
+  part 90 latent_encode
   echo
   echo "## Model benchmark on CUDA"
   echo
-  echo '`python benchmarks/bench_models.py --device cuda --sizes 150000 --steps 20 --warmup 5`'
+  echo '`python benchmarks/bench_models.py --device cuda --families hnerv latent --sizes 150000 --steps 20 --warmup 5`'
   echo
-  part 95 python benchmarks/bench_models.py --device cuda --sizes 150000 --steps 20 --warmup 5 --clip "$clip"
+  part 60 python benchmarks/bench_models.py --device cuda --families hnerv latent --sizes 150000 --steps 20 --warmup 5 \
+    --clip "$clip"
   echo
-  echo "## Host syncs of a short CUDA encode"
+  echo "## The latent family's CUDA step, profiled (200k, 30 frames, motion field), cuDNN autotuner off, then on"
   echo
-  part 35 python benchmarks/cuda_syncs.py "$clip" --frames 8 -p 4 -m 2
-  echo
-  echo "## The encoder's CUDA step, profiled (HNeRV 150k, 30 frames)"
-  echo
-  part 45 python benchmarks/profile_step.py --device cuda --families hnerv --sizes 150000 --frames 30 --epochs 1 \
-    --top 12 --clip "$clip"
+  part 15 python benchmarks/profile_step.py --device cuda --families latent --sizes 200000 --frames 30 --epochs 1 \
+    --latent-motion 16 --latent-motion-block 32 --clip "$clip"
+  part 15 python benchmarks/profile_step.py --device cuda --families latent --sizes 200000 --frames 30 --epochs 1 \
+    --latent-motion 16 --latent-motion-block 32 --cudnn-benchmark --clip "$clip"
 } | tee "$out"
