@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +30,11 @@ def info_cmd(path: Path, verbose: bool, breakdown: bool, as_json: bool) -> None:
         return
     console = Console()
     console.print(_overview(info))
-    console.print(_goms(info, verbose))
+    console.print(_goms(info))
+    if verbose:
+        for g in info["goms"]:
+            for k, m in enumerate(g["models"]):
+                console.print(_tensors(g["index"], k, m))
     if breakdown:
         console.print(_breakdown(info["breakdown"]))
 
@@ -51,7 +56,7 @@ def _overview(info: dict[str, Any]) -> Table:
     return t
 
 
-def _goms(info: dict[str, Any], verbose: bool) -> Table:
+def _goms(info: dict[str, Any]) -> Table:
     t = Table(title="GOMs and models", title_justify="left")
     for col in ("GOM", "frames", "bytes", "bpp", "model", "I/P", "seed / eps", "params", "model bytes"):
         t.add_column(col, justify="right" if col not in ("I/P", "model") else "left")
@@ -64,11 +69,22 @@ def _goms(info: dict[str, Any], verbose: bool) -> Table:
                 str(g["bytes"]) if first else "", f"{g['bpp']:.4f}" if first else "",
                 str(k), m["kind"], tag, str(m["params"]), str(m["coded_bytes"]),
             )
-            if verbose:
-                for i, ts in enumerate(m["tensors"]):
-                    t.add_row("", "", "", "", f"  t{i}", f"{ts['ref']} {ts['coding']}", f"step {ts['step']:.3g}",
-                              "x".join(map(str, ts["shape"])),
-                              f"{ts['bytes']} ({ts['bits_per_param']:.2f} b/p, mean {ts['mean']:.2f} std {ts['std']:.2f})")
+    return t
+
+
+def _tensors(gom: int, k: int, m: dict[str, Any]) -> Table:
+    """One model's coded tensors, a row each (``uar info -v``; mean, std and the symbol range are
+    in ``--json``)."""
+    t = Table(title=f"GOM {gom}, model {k} ({m['kind']}): {m['coded_bytes']} bytes", title_justify="left",
+              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("tensor", "shape", "ref", "coding", "step", "bytes", "bits/value"):
+        numeric = col in ("step", "bytes", "bits/value")
+        t.add_column(col, justify="right" if numeric else "left", no_wrap=numeric or col in ("shape", "ref"),
+                     overflow="fold", min_width=16 if col == "tensor" else None,
+                     max_width=10 if col == "coding" else None)
+    for i, ts in enumerate(m["tensors"]):
+        t.add_row(ts["name"] or f"tensor {i}", "x".join(map(str, ts["shape"])), ts["ref"], ts["coding"].replace("+", " +"),
+                  f"{ts['step']:.3g}", str(ts["bytes"]), f"{ts['bits_per_param']:.2f}")
     return t
 
 

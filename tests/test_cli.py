@@ -77,6 +77,23 @@ def test_info_table(stream):
     assert "hnerv" in result.stdout and "GOM" in result.stdout
 
 
+def test_info_verbose_names_every_coded_tensor(stream):
+    """`uar info -v` lists each model's coded tensors by the family's names, with their role in
+    --json, so a user can see which tensor the bytes went to."""
+    from uarcodec.pipeline.breakdown import tensor_specs
+    from uarcodec.api import UarStream
+
+    info = json.loads(run("info", str(stream), "--json", "-v").stdout)
+    model = info["goms"][0]["models"][0]
+    specs = tensor_specs(UarStream(stream).header, model["frames"])
+    assert [(t["name"], t["role"]) for t in model["tensors"]] == [(s.name, s.role.name.lower()) for s in specs]
+    assert sum(t["bytes"] for t in model["tensors"]) == model["coded_bytes"]
+    table = run("info", str(stream), "-v").stdout
+    assert f"GOM 0, model 0 (I): {model['coded_bytes']} bytes" in table
+    biggest = max(model["tensors"], key=lambda t: t["bytes"])
+    assert str(biggest["bytes"]) in table
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "foreign", "empty"])
 def test_info_on_a_damaged_or_foreign_file_is_one_line_exit_1(stream, tmp_path, damage):
     data = bytearray(stream.read_bytes())

@@ -19,11 +19,11 @@ from typing import Any, BinaryIO
 
 from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, ModelKind, StreamHeader, TensorRecord, VideoParams
-from uarcodec.errors import UarFormatError, UarInputError
+from uarcodec.errors import UarFormatError, UarInputError, UarSettingsError
 from uarcodec.metrics import QualityReport
 from uarcodec.parallel.executors import ExecutorKind, ParallelSettings, cores_per_worker
 from uarcodec.parallel.gom_decode import parallel_outcomes
-from uarcodec.pipeline.breakdown import bits_breakdown
+from uarcodec.pipeline.breakdown import bits_breakdown, tensor_specs
 from uarcodec.pipeline.conceal import ConcealedGom, concealed_clips
 from uarcodec.pipeline.decoder import decode_frames, gom_parts, serial_outcomes
 from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, VideoSource, check_output, encode_stream
@@ -324,9 +324,10 @@ def stream_info(
             "goms": [],
         }
         goms = []
+        names = _TensorNames(h)
         for entry in stream.reader.index:
             gom = stream.read_gom(entry.index)
-            out["goms"].append(_gom_info(entry, gom, v, verbose))
+            out["goms"].append(_gom_info(entry, gom, v, names if verbose else None))
             goms.append(gom)
         if breakdown:
             out["breakdown"] = bits_breakdown(h, goms)
@@ -357,7 +358,28 @@ def _tensor_coding(t: TensorRecord) -> str:
     return "+".join(parts)
 
 
-def _gom_info(entry, gom: GomRecord, video: VideoParams, verbose: bool) -> dict[str, Any]:
+class _TensorNames:
+    """The names and roles of a model's coded tensors, from the family's skeleton (per frame
+    count); none where the family is unknown to this reader or the count disagrees."""
+
+    def __init__(self, header: StreamHeader):
+        self._header = header
+        self._specs: dict[int, list | None] = {}
+
+    def of(self, num_frames: int, count: int) -> list[tuple[str | None, str | None]]:
+        if num_frames not in self._specs:
+            try:
+                self._specs[num_frames] = tensor_specs(self._header, num_frames)
+            except (UarFormatError, UarSettingsError):
+                self._specs[num_frames] = None
+        specs = self._specs[num_frames]
+        if specs is None or len(specs) != count:
+            return [(None, None)] * count
+        return [(spec.name, spec.role.name.lower()) for spec in specs]
+
+
+def _gom_info(entry, gom: GomRecord, video: VideoParams, names: _TensorNames | None) -> dict[str, Any]:
+    """One GOM's summary; with ``names`` (``uar info -v``) every coded tensor too."""
     models = []
     for m in gom.models:
         coded = sum(t.coded_bytes for t in m.tensors)
@@ -369,16 +391,17 @@ def _gom_info(entry, gom: GomRecord, video: VideoParams, verbose: bool) -> dict[
             "params": sum(t.num_elements for t in m.tensors),
             "coded_bytes": coded,
         }
-        if verbose:
+        if names is not None:
             model["tensors"] = [
                 {
+                    "name": name, "role": role,
                     "shape": list(t.shape), "ref": t.ref_mode.name.lower(),
                     "coding": _tensor_coding(t), "step": t.step,
                     "mean": t.mean, "std": t.std, "symbols": [t.min_symbol, t.max_symbol],
                     "bytes": t.coded_bytes,
                     "bits_per_param": t.coded_bytes * 8 / max(1, t.num_elements),
                 }
-                for t in m.tensors
+                for t, (name, role) in zip(m.tensors, names.of(m.num_frames, len(m.tensors)))
             ]
         models.append(model)
     return {
