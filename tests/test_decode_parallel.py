@@ -148,3 +148,31 @@ def test_concealed_clips_keeps_order_names_what_was_repeated_and_raises_without_
                                             "concealed by repeating frame 3")
     with pytest.raises(UarFormatError, match="CRC"):
         list(concealed_clips(outcomes, 4, 2, conceal=False))
+
+
+ABANDON_WITH_A_HALF_SENT_RESULT = """
+import struct, sys
+from uarcodec.parallel import gom_decode
+from uarcodec.pipeline.decoder import GomPart
+parts = [GomPart(i, 4 * i, 4) for i in range(3)]
+outcomes = gom_decode.parallel_outcomes(sys.argv[1], parts, "cpu", 2, 1)
+next(outcomes)  # the pool is running
+pool = outcomes.gi_frame.f_locals["pool"]
+# a worker terminated halfway through sending a result: a length header and only part of the bytes
+pool._result_queue._writer._send(struct.pack("!i", 1 << 20) + bytes(1000))
+outcomes.close()  # abandoned, as on an error or Ctrl-C
+print("closed")
+"""
+
+
+def test_an_abandoned_parallel_decode_lets_the_process_exit(stream):
+    """After an error or Ctrl-C the decode's process must end, even where a terminated worker
+    left half a result in the pool's pipe (the pool's thread then waited for the rest forever
+    and the interpreter, which joins it at exit, hung)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", ABANDON_WITH_A_HALF_SENT_RESULT, str(stream)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "closed"

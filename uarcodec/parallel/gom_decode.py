@@ -88,8 +88,23 @@ def _abandon(pool: ProcessPoolExecutor, pending: deque[tuple[GomPart, Future[Yuv
     for _, future in pending:
         future.cancel()
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # shutdown() drops the pool's reference
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(timeout=10)
+    if not any(process.is_alive() for process in processes):
+        _close_write_end(results)
+
+
+def _close_write_end(results: object) -> None:
+    """Close this process's write end of the pool's result pipe once every worker is gone. A
+    worker terminated while it sent a result (frames: megabytes) leaves part of it in the pipe,
+    and the pool's manager thread blocks reading the rest; the interpreter joins that thread at
+    exit, so the process would never end. With no writer left the read ends (EOF), the thread
+    takes the pool as broken and ends. (``_result_queue`` is the pool's own attribute, the pipe
+    its ``_writer``: CPython 3.10 to 3.13; where they are absent nothing is closed.)"""
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
