@@ -103,8 +103,8 @@ def _close_write_end(results: object) -> None:
     worker terminated while it sent a result (frames: megabytes) leaves part of it in the pipe,
     and the pool's manager thread blocks reading the rest; the interpreter joins that thread at
     exit, so the process would never end. With no writer left the read ends (EOF), the thread
-    takes the pool as broken and ends. (``_result_queue`` is the pool's own attribute, the pipe
-    its ``_writer``: CPython 3.10 to 3.13; where they are absent nothing is closed.)"""
+    takes the pool as broken and ends. (``_result_queue`` and its ``_writer`` are CPython's own
+    attributes, read on 3.11; where they are absent nothing is closed.)"""
     writer = getattr(results, "_writer", None)
     if writer is not None:
         writer.close()
