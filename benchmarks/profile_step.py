@@ -106,6 +106,14 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _latent_options(family: str, args: argparse.Namespace) -> list[str]:
+    """The motion options, for the latent family only (the others have no such field)."""
+    if family != "latent":
+        return []
+    return ([] if args.latent_motion is None else ["--latent-motion", str(args.latent_motion)]) \
+        + ([] if args.latent_motion_block is None else ["--latent-motion-block", str(args.latent_motion_block)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=["hnerv", "hinerv"])
@@ -136,9 +144,10 @@ def main() -> None:
                    "--epochs", str(args.epochs), "--clip", args.clip, "--device", args.device,
                    "--top", str(args.top)] + (["--cudnn-benchmark"] if args.cudnn_benchmark else []) \
                 + ([] if args.channels_last else ["--no-channels-last"]) \
-                + ([] if args.latent_motion is None else ["--latent-motion", str(args.latent_motion)]) \
-                + ([] if args.latent_motion_block is None else ["--latent-motion-block", str(args.latent_motion_block)])
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                + _latent_options(family, args)
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"{family} {size} failed:\n{done.stderr.strip()}")
             rows.append({"family": family, "size": size, **json.loads(done.stdout.strip().splitlines()[-1])})
             print(f"  done {family} {size}", file=sys.stderr, flush=True)
     experiments = [e for e, on in (("cuDNN autotuner on", args.cudnn_benchmark),
