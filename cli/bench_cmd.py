@@ -28,7 +28,7 @@ CODECS = ("x264", "x265", "svtav1", "uar")
 @click.option("--sizes", help="Model sizes (rate points, at --lambda or its default), e.g. 50k,100k,200k,400k. "
               "Default: four points for this frame size and p, each with its own lambda (with --lambda: "
               "the paper's four sizes scaled to this frame size and p, at that lambda).")
-@training_options(several_families=True)
+@training_options(several_families=True, auto=True)
 @click.option("--codecs", default=",".join(CODECS), show_default=True,
               help="Codecs to run (svtav1 is skipped when this ffmpeg lacks it).")
 @click.option("--qps", help="QPs of x264/x265, comma-separated (default 22,27,32,37,42).")

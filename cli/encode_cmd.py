@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from uarcodec.api import EncodeReport, InputOptions, ParallelSettings, encode, partial_path, plan_encode, set_threads
+from uarcodec.api import (
+    EncodeReport, InputOptions, ParallelSettings, choose_family, encode, partial_path, plan_encode, set_threads,
+)
 from uarcodec.errors import UarWorkerError
 from uarcodec.settings import InitMode, TrainingOptions, parse_size
 
@@ -35,7 +37,7 @@ FITTED_LATER = 100_000  # a placeholder size until the plan sizes the model for 
 @click.option("--bpp", type=float,
               help="Target bits per pixel: sizes the models (unless --size is given) and steers the rate-"
                    "distortion trade-off while each model trains so that the file lands on it.")
-@training_options()
+@training_options(auto=True)
 @click.option("--init", "init_mode", type=click.Choice(InitMode.choices()), default=InitMode.II.value,
               show_default=True, help="P-model initialisation.")
 @click.option("--eps", type=float, help="Fixed interpolation weight eps for every P-model.")
@@ -51,6 +53,8 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
                as_json) -> None:
     """Encode INPUT (.yuv, .y4m, or anything ffmpeg/PyAV reads) into a .uar stream."""
     options = InputOptions(size=size, fps=fps, pix_fmt=pix_fmt)
+    training, choice = choose_family(input_path, training, gop_size, gom_size, input_options=options, frames=frames,
+                                     model_sizes=(parse_size(model_size),) if model_size else (), bpp=bpp)
     settings = training.encoder_settings(
         gop_size, gom_size, parse_size(model_size) if model_size else FITTED_LATER,
         init=init_mode, eps=eps, use_ref=use_ref,
@@ -65,7 +69,7 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
         stderr.print(
             f"[bold]uar encode[/] {input_path} -> {output}: {v.width}x{v.height}, {plan.num_frames} frames, "
             f"p={gop_size} m={gom_size} ({plan.num_goms} GOM{'s' if plan.num_goms != 1 else ''}), "
-            f"{settings.family} {settings.model_size} params"
+            f"{settings.family}{'' if choice is None else f' (auto: {choice.reason})'} {settings.model_size} params"
             f"{'' if settings.target_bpp is None else f', target {settings.target_bpp:g} bpp'}, "
             f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs){_executor_note(parallel)}"
         )
@@ -87,7 +91,8 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
                          "run the same command with --resume to finish")
         raise
     if as_json:
-        print_json(_summary(report))
+        print_json({**_summary(report), "family": str(settings.family),
+                    "family_choice": None if choice is None else choice.reason})
     elif show:
         stderr.print(
             f"wrote {report.path}: {report.file_bytes} bytes, {report.bpp:.4f} bpp, "

@@ -24,7 +24,9 @@ from uarcodec.settings import (
     TrainingOptions,
     TrainingSettings,
 )
-from uarcodec.vocabulary import MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ModelFamily
+from uarcodec.vocabulary import (
+    AUTO_FAMILY, MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ModelFamily,
+)
 
 from uarcodec_cli.common import names_list
 
@@ -78,19 +80,31 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
 _FIELDS = tuple(f.name for f in dataclasses.fields(TrainingOptions))
 
 
-def training_options(*, several_families: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+_AUTO_HELP = (f"{AUTO_FAMILY}: the latent grids before a still camera, HNeRV where the camera moves (and "
+              "with --bpp, or a --size the latent grids cannot take); latent options imply latent.")
+
+
+def training_options(
+    *, several_families: bool = False, auto: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the training options (and ``--model``) to a command; it receives them as one
     ``training: TrainingOptions`` argument. With ``several_families``, ``--model`` takes a
     comma-separated list, the command also receives ``families`` and ``training.family`` is
-    the first of them."""
+    the first of them. With ``auto``, ``--model`` also takes (and defaults to)
+    :data:`AUTO_FAMILY`: the family is picked per video, and until then ``training.family``
+    is None (``uarcodec.api.choose_family``)."""
+    known = (*ModelFamily.choices(), *((AUTO_FAMILY,) if auto else ()))
+    default = AUTO_FAMILY if auto else ModelFamily.HNERV.value
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             values = {name: kwargs.pop(name) for name in _FIELDS}
             if several_families:
-                kwargs["families"] = names_list(values["family"], tuple(ModelFamily.choices()), "--model")
+                kwargs["families"] = names_list(values["family"], known, "--model")
                 values["family"] = kwargs["families"][0]
+            if values["family"] == AUTO_FAMILY:
+                values["family"] = None
             try:
                 kwargs["training"] = TrainingOptions(**values)
             except UarSettingsError as exc:
@@ -98,11 +112,12 @@ def training_options(*, several_families: bool = False) -> Callable[[Callable[..
             return command(*args, **kwargs)
 
         model = (
-            click.option("--model", "family", default=ModelFamily.HNERV.value, show_default=True,
-                         help=f"INR famil(y/ies), comma-separated: {', '.join(ModelFamily.choices())}.")
+            click.option("--model", "family", default=default, show_default=True,
+                         help=f"INR famil(y/ies), comma-separated: {', '.join(known)}."
+                              + (f" {_AUTO_HELP}" if auto else ""))
             if several_families else
-            click.option("--model", "family", type=_choice(ModelFamily), default=ModelFamily.HNERV.value,
-                         show_default=True, help="INR family.")
+            click.option("--model", "family", type=click.Choice(known), default=default,
+                         show_default=True, help="INR family." + (f" {_AUTO_HELP}" if auto else ""))
         )
         for option in reversed((model, *_OPTIONS)):
             wrapper = option(wrapper)

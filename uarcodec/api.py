@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,9 +29,10 @@ from uarcodec.pipeline.decoder import decode_frames, gom_parts, serial_outcomes
 from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, VideoSource, check_output, encode_stream
 from uarcodec.pipeline.fit import resolve_device
 from uarcodec.pipeline.partition import GopPartition
-from uarcodec.pipeline.plan import EncodePlan
+from uarcodec.pipeline.plan import EncodePlan, FamilyChoice
+from uarcodec.pipeline.plan import choose_family as choose_video_family
 from uarcodec.pipeline.plan import plan_encode as plan_video_encode
-from uarcodec.settings import EncoderSettings
+from uarcodec.settings import EncoderSettings, TrainingOptions
 from uarcodec.video import VideoReader, open_video, open_writer
 from uarcodec.video.frames import YuvClip
 
@@ -44,9 +45,9 @@ from uarcodec.pipeline.partition import Gom, Gop
 
 __all__ = [
     "ComparisonResult", "ConcealedGom", "DecodeReport", "EncodeEvents", "EncodeReport", "EncodePlan", "ExecutorKind",
-    "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "LR_CUT", "ModelDone", "ParallelSettings",
-    "UarStream", "compare_videos", "decode", "encode", "open_stream", "partial_path", "plan_encode", "select_frames",
-    "set_threads", "stream_info",
+    "FamilyChoice", "FitProgress", "FrameRange", "Gom", "GomStats", "Gop", "InputOptions", "LR_CUT", "ModelDone",
+    "ParallelSettings", "UarStream", "choose_family", "compare_videos", "decode", "encode", "open_stream",
+    "partial_path", "plan_encode", "select_frames", "set_threads", "stream_info",
 ]
 
 
@@ -91,6 +92,32 @@ def plan_encode(
         plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp, fitted_size=fitted_size)
     check_output(Path(output_path), overwrite)
     return plan
+
+
+def choose_family(
+    input_path: str | Path,
+    training: TrainingOptions,
+    gop_size: int,
+    gom_size: int,
+    *,
+    input_options: InputOptions = InputOptions(),
+    frames: int | None = None,
+    model_sizes: tuple[int, ...] = (),
+    bpp: float | None = None,
+) -> tuple[TrainingOptions, FamilyChoice | None]:
+    """``training`` with its family chosen for this video where it is not (``family`` None:
+    ``--model auto``; :func:`uarcodec.pipeline.plan.choose_family`), and the choice made (None
+    where the family was given). ``model_sizes``: the sizes asked for, if any; ``bpp``: the
+    target rate, if any."""
+    if training.family is not None:
+        return training, None
+    with _open_input(input_path, input_options) as reader:
+        count = reader.info.num_frames if frames is None else min(frames, reader.info.num_frames)
+        if count < 1:
+            raise UarInputError("there are no frames to encode")
+        choice = choose_video_family(reader, gop_size, gom_size, count, model_sizes=model_sizes, bpp=bpp,
+                                     latent_options=training.latent_options)
+    return replace(training, family=choice.family), choice
 
 
 def encode(

@@ -405,7 +405,9 @@ class TrainingOptions:
     (:func:`preset_training`). ``device`` and ``threads`` change where and how fast torch runs,
     not what the settings ask for."""
 
-    family: ModelFamily = ModelFamily.HNERV
+    # None: not chosen yet (``uar encode --model auto``: the API picks it from the video,
+    # ``uarcodec.api.choose_family``); the training and encoder settings need it chosen
+    family: ModelFamily | None = ModelFamily.HNERV
     preset: Preset = DEFAULT_PRESET
     lmbda: float | None = None
     epochs_i: int | None = None
@@ -438,17 +440,28 @@ class TrainingOptions:
         if self.threads is not None and self.threads < 1:
             raise UarSettingsError(f"threads must be at least 1, got {self.threads}")
 
+    @property
+    def latent_options(self) -> bool:
+        """Whether an option of the latent family's is given."""
+        return any(v is not None for v in (self.latent_context, self.latent_motion, self.latent_motion_block))
+
+    def _chosen_family(self) -> ModelFamily:
+        if self.family is None:
+            raise UarSettingsError("the model family is not chosen yet (auto: uarcodec.api.choose_family)")
+        return self.family
+
     def training(self, gop_size: int) -> TrainingSettings:
         """The training settings at this p: the preset's, with the values given here."""
+        family = self._chosen_family()
         overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainingSettings)
                      if hasattr(self, f.name)}
-        return preset_training(self.preset, gop_size, self.family, **overrides)
+        return preset_training(self.preset, gop_size, family, **overrides)
 
     def encoder_settings(self, gop_size: int, gom_size: int, model_size: int, **coding: Any) -> EncoderSettings:
         """Validated encoder settings at this p, m and size; ``coding`` sets the remaining
         :class:`EncoderSettings` fields (init, eps, eps_law, use_ref)."""
         settings = EncoderSettings(
-            gop_size=gop_size, gom_size=gom_size, family=self.family, model_size=model_size,
+            gop_size=gop_size, gom_size=gom_size, family=self._chosen_family(), model_size=model_size,
             training=self.training(gop_size), seed=self.seed, preset=self.preset,
             latent_context=self.latent_context, latent_motion=self.latent_motion,
             latent_motion_block=self.latent_motion_block, **coding,

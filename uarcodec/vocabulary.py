@@ -126,6 +126,11 @@ class ModelFamily(ChoiceEnum):
     LATENT = "latent"
 
 
+# ``--model auto`` (the default of ``uar encode`` and ``uar bench``): the family is picked from
+# each video (pipeline/plan.py, choose_family); never in a stream, which names the family used
+AUTO_FAMILY = "auto"
+
+
 class EntropyModel(enum.IntEnum):
     """The probability model a coded tensor's integers are entropy-coded under (stream code)."""
 

@@ -20,6 +20,10 @@ from uarcodec.bench.results import ClipInfo, CodecResults
 from uarcodec.bench.runner import BenchEvent, ClipSpec, CodecRunner, results_path, run_bench
 from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
 from uarcodec.errors import UarInputError
+from uarcodec.pipeline.plan import choose_family
+from uarcodec.sizing import default_points
+from uarcodec.video import open_video
+from uarcodec.vocabulary import AUTO_FAMILY, ModelFamily
 
 SuiteEvent = Callable[[str, str, int, str, str], None]
 """Progress of :func:`bench_clips`: (codec, clip, GOP, point label, status), status 'cached',
@@ -65,6 +69,26 @@ def runners_for_clip(
     return runners
 
 
+def clip_families(
+    families: Sequence[str], clip: ClipSpec, info: ClipInfo, gop: int, template: UarRunnerConfig
+) -> list[str]:
+    """``families`` with :data:`AUTO_FAMILY` replaced by the family ``uar encode --model auto``
+    picks for this clip at this p (:func:`uarcodec.pipeline.plan.choose_family`; its runner is
+    then that family's, named and cached as such), each family once."""
+    chosen: list[str] = []
+    for family in families:
+        if family == AUTO_FAMILY:
+            sizes = tuple(p.model_size for p in template.points) or tuple(
+                p.model_size for p in default_points(ModelFamily.LATENT, info.width, info.height, gop,
+                                                     min(gop, info.frames)))
+            with open_video(str(clip.path)) as reader:
+                family = choose_family(reader, gop, template.gom_size, info.frames, model_sizes=sizes,
+                                       latent_options=template.training.latent_options).family.value
+        if family not in chosen:
+            chosen.append(family)
+    return chosen
+
+
 def bench_clips(
     clips: Sequence[ClipSpec],
     gops: Sequence[int],
@@ -87,16 +111,19 @@ def bench_clips(
         raise UarInputError("no clips or no GOP sizes to bench")
     out_dir = Path(out_dir)
     results: list[CodecResults] = []
+    ran: list[str] = []  # the families run, auto resolved, in order
     for clip in clips:
         info = clip.info()
         for gop in gops:
-            runners = runners_for_clip(info, gop, codecs, families, template, qps, ablation)
+            chosen = clip_families(families, clip, info, gop, template)
+            ran += [f for f in chosen if f not in ran]
+            runners = runners_for_clip(info, gop, codecs, chosen, template, qps, ablation)
             event = None if on_event is None else _with_gop(on_event, gop)
             results += run_bench(runners, [clip], out_dir, event)
     report = write_report(results, out_dir)
-    ablation_md = write_ablation_report(results, families, out_dir) if ablation else None
+    ablation_md = write_ablation_report(results, ran, out_dir) if ablation else None
     files = [results_path(out_dir, r.codec, r.clip.name, r.settings.get("gop")) for r in results]
     return BenchOutput(results, files, report, ablation_md)
 
 
-__all__ = ["BenchOutput", "SuiteEvent", "bench_clips", "runners_for_clip"]
+__all__ = ["BenchOutput", "SuiteEvent", "bench_clips", "clip_families", "runners_for_clip"]

@@ -21,7 +21,7 @@ from uarcodec.bitstream.records import (
     VideoParams,
 )
 from uarcodec.coding.entropy import CODER_ID, coder_version
-from uarcodec.errors import UarInputError
+from uarcodec.errors import UarInputError, UarSettingsError
 from uarcodec.models.base import InrModel
 from uarcodec.models.latent import LatentGrids, chained
 from uarcodec.models.registry import family_by_name
@@ -29,7 +29,7 @@ from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
-from uarcodec.sizing import operating_point
+from uarcodec.sizing import default_model_size, operating_point
 from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
@@ -153,21 +153,67 @@ class MotionSurvey:
 
     @classmethod
     def of(cls, reader: VideoReader, plan: EncodePlan, blocks: bool = True) -> "MotionSurvey":
-        settings = plan.settings
+        return cls.measure(reader, plan.settings.gop_size, plan.settings.gom_size, plan.num_frames, blocks)
+
+    @classmethod
+    def measure(cls, reader: VideoReader, gop_size: int, gom_size: int, num_frames: int,
+                blocks: bool = True) -> "MotionSurvey":
+        """The survey of the first ``num_frames`` frames cut into GOPs of ``gop_size``, GOMs of
+        ``gom_size`` models."""
         reach = gain = moving = 0.0
         last = None
-        for index, clip in enumerate(reader.iter_chunks(settings.gop_size, 0, plan.num_frames)):
+        for index, clip in enumerate(reader.iter_chunks(gop_size, 0, num_frames)):
             translation = estimate_translation(clip.y)
             path = translation.offsets
-            weight = clip.num_frames / plan.num_frames
+            weight = clip.num_frames / num_frames
             gain += translation.gain * weight
             if blocks:
                 moving += _moving_share(clip.y, path) * weight
-            if index % settings.gom_size and last is not None:  # a P-model: continued
+            if index % gom_size and last is not None:  # a P-model: continued
                 path = chained(path, last)
             last = path[-1]
             reach = max(reach, float(np.abs(path).max()))
         return cls(reach, gain, moving)
+
+
+@dataclass(frozen=True)
+class FamilyChoice:
+    """The family ``--model auto`` picked for a video, and why (``reason``: a few words)."""
+
+    family: ModelFamily
+    reason: str
+
+
+def choose_family(
+    reader: VideoReader, gop_size: int, gom_size: int, num_frames: int, *,
+    model_sizes: tuple[int, ...] = (), bpp: float | None = None, latent_options: bool = False,
+) -> FamilyChoice:
+    """The family that codes this video best for its encode time (``--model auto``, the
+    default): the latent grids before a still camera, HNeRV where the camera moves (the GOPs'
+    global translations explain :data:`~uarcodec.video.global_motion.MIN_CLIP_GAIN` of the
+    frame differences, :class:`MotionSurvey`). Measured, the README bench at preset fast and
+    each family at the other's seconds (docs/latent_grids.md, "Which family, clip by clip"):
+    the latent grids ahead on box and carphone, even on megamind and vtest, HNeRV ahead on
+    cockatoo (a handheld camera). The latent family also where a latent option is given (``latent_options``);
+    HNeRV where a target rate is given (``bpp``: rate control is measured with HNeRV,
+    docs/rate_control.md) and where the latent grids cannot take the size asked for
+    (``model_sizes``; none given: the size the encode would give them) at this frame size and p."""
+    if latent_options:
+        return FamilyChoice(ModelFamily.LATENT, "latent options given")
+    if bpp is not None:
+        return FamilyChoice(ModelFamily.HNERV, "a target rate: rate control is measured with HNeRV")
+    width, height, gop_frames = reader.info.width, reader.info.height, min(gop_size, num_frames)
+    try:
+        sizes = model_sizes or (default_model_size(ModelFamily.LATENT, width, height, gop_size, gop_frames),)
+        for size in sizes:
+            LatentGrids.config_for_size(size, height, width, gop_frames)
+    except UarSettingsError:
+        return FamilyChoice(ModelFamily.HNERV,
+                            f"the latent grids cannot take this size at {width}x{height}, p={gop_size}")
+    survey = MotionSurvey.measure(reader, gop_size, gom_size, num_frames, blocks=False)
+    if survey.gain >= MIN_CLIP_GAIN:
+        return FamilyChoice(ModelFamily.HNERV, f"a moving camera, motion gain {survey.gain:.2f}")
+    return FamilyChoice(ModelFamily.LATENT, f"a still camera, motion gain {survey.gain:.2f}")
 
 
 def _moving_share(luma: np.ndarray, path: np.ndarray) -> float:
