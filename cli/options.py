@@ -81,7 +81,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(TrainingOptions))
 
 
 _AUTO_HELP = (f"{AUTO_FAMILY}: the latent grids before a still camera, HNeRV where the camera moves (and "
-              "with --bpp, or a --size the latent grids cannot take); latent options imply latent.")
+              "where the latent grids cannot take the --size); latent options imply latent.")
 
 
 def training_options(
