@@ -29,7 +29,7 @@ from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
 from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
-from uarcodec.sizing import default_model_size, operating_point
+from uarcodec.sizing import operating_point
 from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
@@ -194,17 +194,18 @@ def choose_family(
     frame differences, :class:`MotionSurvey`). Measured, the README bench at preset fast and
     each family at the other's seconds (docs/latent_grids.md, "Which family, clip by clip"):
     the latent grids ahead on box and carphone, even on megamind and vtest, HNeRV ahead on
-    cockatoo (a handheld camera). The latent family also where a latent option is given (``latent_options``);
-    HNeRV where a target rate is given (``bpp``: rate control is measured with HNeRV,
-    docs/rate_control.md) and where the latent grids cannot take the size asked for
-    (``model_sizes``; none given: the size the encode would give them) at this frame size and p."""
+    cockatoo (a handheld camera). The latent family also where a latent option is given
+    (``latent_options``); HNeRV where the latent grids cannot take the size asked for
+    (``model_sizes``; none given: the size the encode would give them, for the target rate
+    ``bpp`` where given) at this frame size and p. (Rate control lands both families within
+    12% of the README's targets: docs/rate_control.md.)"""
     if latent_options:
         return FamilyChoice(ModelFamily.LATENT, "latent options given")
-    if bpp is not None:
-        return FamilyChoice(ModelFamily.HNERV, "a target rate: rate control is measured with HNeRV")
     width, height, gop_frames = reader.info.width, reader.info.height, min(gop_size, num_frames)
     try:
-        sizes = model_sizes or (default_model_size(ModelFamily.LATENT, width, height, gop_size, gop_frames),)
+        sizes = model_sizes or (operating_point(
+            ModelFamily.LATENT, width, height, gop_size, gop_frames,
+            min(gom_size, math.ceil(num_frames / gop_size)), bpp=bpp).model_size,)
         for size in sizes:
             LatentGrids.config_for_size(size, height, width, gop_frames)
     except UarSettingsError:
