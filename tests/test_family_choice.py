@@ -14,11 +14,13 @@ from test_latent_motion import _clip, _panning_luma, _texture, _write
 from uarcodec import api
 from uarcodec.bench.results import ClipInfo
 from uarcodec.bench.runner import ClipSpec
-from uarcodec.bench.suite import clip_families
+from uarcodec.bench.ffmpeg import available_encoders
+from uarcodec.bench.suite import auto_family, bench_clips, clip_families
 from uarcodec.bench.uar_runner import UarRunnerConfig
 from uarcodec.errors import UarSettingsError
 from uarcodec.pipeline.plan import choose_family
 from uarcodec.settings import TrainingOptions
+from uarcodec.sizing import RatePoint
 from uarcodec.video import open_video
 from uarcodec.vocabulary import AUTO_FAMILY, ModelFamily
 from uarcodec_cli.main import main
@@ -91,6 +93,21 @@ def test_uar_encode_by_default_codes_the_family_auto_picks_and_the_stream_names_
 def test_the_bench_runs_auto_as_the_family_it_picks_for_each_clip(clips):
     template = UarRunnerConfig(gom_size=1, training=TrainingOptions(family=None))
     for clip, expected in (("still", ["latent", "hnerv"]), ("pan", ["hnerv"])):
-        spec = ClipSpec(clips[clip])
-        info = ClipInfo(clip, 96, 64, FRAMES, 25.0)
-        assert clip_families([AUTO_FAMILY, "hnerv"], spec, info, FRAMES, template) == expected
+        picked = auto_family(ClipSpec(clips[clip]), ClipInfo(clip, 96, 64, FRAMES, 25.0), FRAMES, template)
+        assert clip_families([AUTO_FAMILY, "hnerv"], picked) == expected
+
+
+@pytest.mark.skipif("libx265" not in available_encoders(), reason="this ffmpeg lacks libx265")
+def test_the_bench_report_has_a_column_of_what_auto_picked_on_each_clip(clips, tmp_path):
+    training = TrainingOptions(family=None, preset="ultrafast", epochs_i=1, device="cpu")
+    out = bench_clips([ClipSpec(clips["still"]), ClipSpec(clips["pan"])], [FRAMES], tmp_path, codecs=("x265", "uar"),
+                      families=(AUTO_FAMILY,), qps={"x265": (22, 37, 51)},
+                      template=UarRunnerConfig(gom_size=1, points=(RatePoint(20_000, 150.0),), training=training))
+    assert sorted(r.codec for r in out.results if r.codec != "x265") == ["uar-hnerv", "uar-latent"]
+    assert sorted(p.name for p in out.result_files if p.name.startswith("uar")) == [
+        "uar-hnerv__pan__gop8.json", "uar-latent__still__gop8.json"]  # run and cached as themselves
+    table = out.report.markdown.read_text().split("## Points")[0]
+    header = next(line for line in table.splitlines() if line.startswith("| clip"))
+    column = header.split(" | ").index("uar-auto PSNR-YUV")
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith(("| pan", "| still"))]
+    assert [row[column] != "-" for row in rows] == [True, True]  # latent on still, HNeRV on pan

@@ -213,10 +213,13 @@ class ReportFiles:
 
 
 def write_report(
-    results: Sequence[CodecResults], out_dir: Path, anchor: str = DEFAULT_ANCHOR
+    results: Sequence[CodecResults], out_dir: Path, anchor: str = DEFAULT_ANCHOR,
+    aliases: Sequence[CodecResults] = (),
 ) -> ReportFiles:
     """``report.md`` (BD-rate tables and all points), ``rd_<clip>_gop<G>.png`` per clip and,
-    when there are several clips, ``rd_overview_gop<G>.png`` (PSNR-YUV, a panel per clip)."""
+    when there are several clips, ``rd_overview_gop<G>.png`` (PSNR-YUV, a panel per clip).
+    ``aliases``: results under a second name (``uar-auto``: the family auto picked on each
+    clip), a column of the BD-rate tables only."""
     if not results:
         raise UarInputError("no results to report")
     out_dir = Path(out_dir)
@@ -234,7 +237,7 @@ def write_report(
     for gop, group in sorted(by_gop.items(), key=lambda kv: gop_order(kv[0])):
         if len({r.clip.name for r in group}) > 1:
             plots.append(plot_overview(group, out_dir / f"rd_overview_gop{gop}.png"))
-    text = "# RD results\n\n" + bd_table_markdown(results, anchor) + "\n## Points\n\n"
+    text = "# RD results\n\n" + bd_table_markdown([*results, *aliases], anchor) + "\n## Points\n\n"
     text += points_table_markdown(results)
     markdown = out_dir / "report.md"
     atomic_write_text(markdown, text)

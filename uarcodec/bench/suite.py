@@ -25,6 +25,8 @@ from uarcodec.sizing import default_points
 from uarcodec.video import open_video
 from uarcodec.vocabulary import AUTO_FAMILY, ModelFamily
 
+AUTO_RUNNER = f"uar-{AUTO_FAMILY}"  # the report's column of what --model auto picked on each clip
+
 SuiteEvent = Callable[[str, str, int, str, str], None]
 """Progress of :func:`bench_clips`: (codec, clip, GOP, point label, status), status 'cached',
 'running' or 'done'."""
@@ -69,21 +71,24 @@ def runners_for_clip(
     return runners
 
 
-def clip_families(
-    families: Sequence[str], clip: ClipSpec, info: ClipInfo, gop: int, template: UarRunnerConfig
-) -> list[str]:
-    """``families`` with :data:`AUTO_FAMILY` replaced by the family ``uar encode --model auto``
-    picks for this clip at this p (:func:`uarcodec.pipeline.plan.choose_family`; its runner is
-    then that family's, named and cached as such), each family once."""
+def auto_family(clip: ClipSpec, info: ClipInfo, gop: int, template: UarRunnerConfig) -> str:
+    """The family ``uar encode --model auto`` picks for this clip at this p
+    (:func:`uarcodec.pipeline.plan.choose_family`), for the bench's sizes."""
+    sizes = tuple(p.model_size for p in template.points) or tuple(
+        p.model_size for p in default_points(ModelFamily.LATENT, info.width, info.height, gop, min(gop, info.frames)))
+    with open_video(str(clip.path)) as reader:
+        return choose_family(reader, gop, template.gom_size, info.frames, model_sizes=sizes,
+                             latent_options=template.training.latent_options).family.value
+
+
+def clip_families(families: Sequence[str], picked: str | None) -> list[str]:
+    """``families`` with :data:`AUTO_FAMILY` replaced by ``picked`` (:func:`auto_family`; its
+    runner is then that family's, named and cached as such), each family once."""
     chosen: list[str] = []
     for family in families:
-        if family == AUTO_FAMILY:
-            sizes = tuple(p.model_size for p in template.points) or tuple(
-                p.model_size for p in default_points(ModelFamily.LATENT, info.width, info.height, gop,
-                                                     min(gop, info.frames)))
-            with open_video(str(clip.path)) as reader:
-                family = choose_family(reader, gop, template.gom_size, info.frames, model_sizes=sizes,
-                                       latent_options=template.training.latent_options).family.value
+        family = picked if family == AUTO_FAMILY else family
+        if family is None:
+            raise UarInputError("--model auto needs the family it picks for the clip")
         if family not in chosen:
             chosen.append(family)
     return chosen
@@ -111,19 +116,24 @@ def bench_clips(
         raise UarInputError("no clips or no GOP sizes to bench")
     out_dir = Path(out_dir)
     results: list[CodecResults] = []
+    aliases: list[CodecResults] = []  # uar-auto: the family auto picked, clip by clip
     ran: list[str] = []  # the families run, auto resolved, in order
     for clip in clips:
         info = clip.info()
         for gop in gops:
-            chosen = clip_families(families, clip, info, gop, template)
+            picked = auto_family(clip, info, gop, template) if AUTO_FAMILY in families else None
+            chosen = clip_families(families, picked)
             ran += [f for f in chosen if f not in ran]
             runners = runners_for_clip(info, gop, codecs, chosen, template, qps, ablation)
             event = None if on_event is None else _with_gop(on_event, gop)
-            results += run_bench(runners, [clip], out_dir, event)
-    report = write_report(results, out_dir)
+            measured = run_bench(runners, [clip], out_dir, event)
+            results += measured
+            aliases += [dataclasses.replace(r, codec=AUTO_RUNNER) for r in measured
+                        if picked is not None and r.codec == f"uar-{picked}"]
+    report = write_report(results, out_dir, aliases=aliases)
     ablation_md = write_ablation_report(results, ran, out_dir) if ablation else None
     files = [results_path(out_dir, r.codec, r.clip.name, r.settings.get("gop")) for r in results]
     return BenchOutput(results, files, report, ablation_md)
 
 
-__all__ = ["BenchOutput", "SuiteEvent", "bench_clips", "clip_families", "runners_for_clip"]
+__all__ = ["AUTO_RUNNER", "BenchOutput", "SuiteEvent", "auto_family", "bench_clips", "clip_families", "runners_for_clip"]
