@@ -210,7 +210,7 @@ def choose_family(
             LatentGrids.config_for_size(size, height, width, gop_frames)
     except UarSettingsError:
         return FamilyChoice(ModelFamily.HNERV,
-                            f"the latent grids cannot take this size at {width}x{height}, p={gop_size}")
+                            f"the latent grids cannot take this size at {width}x{height}, {gop_frames} frames a GOP")
     survey = MotionSurvey.measure(reader, gop_size, gom_size, num_frames, blocks=False)
     if survey.gain >= MIN_CLIP_GAIN:
         return FamilyChoice(ModelFamily.HNERV, f"a moving camera, motion gain {survey.gain:.2f}")
