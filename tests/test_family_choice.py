@@ -95,6 +95,8 @@ def test_the_bench_runs_auto_as_the_family_it_picks_for_each_clip(clips):
     for clip, expected in (("still", ["latent", "hnerv"]), ("pan", ["hnerv"])):
         picked = auto_family(ClipSpec(clips[clip]), ClipInfo(clip, 96, 64, FRAMES, 25.0), FRAMES, template)
         assert clip_families([AUTO_FAMILY, "hnerv"], picked) == expected
+    one = auto_family(ClipSpec(clips["still"]), ClipInfo("still", 96, 64, FRAMES, 25.0), 1, template)
+    assert one == "hnerv"  # one frame a GOP: the latent grids cannot be sized
 
 
 @pytest.mark.skipif("libx265" not in available_encoders(), reason="this ffmpeg lacks libx265")

@@ -19,7 +19,7 @@ from uarcodec.bench.report import ReportFiles, write_report
 from uarcodec.bench.results import ClipInfo, CodecResults
 from uarcodec.bench.runner import BenchEvent, ClipSpec, CodecRunner, results_path, run_bench
 from uarcodec.bench.uar_runner import UarRunner, UarRunnerConfig, uar_runner_for_clip
-from uarcodec.errors import UarInputError
+from uarcodec.errors import UarInputError, UarSettingsError
 from uarcodec.pipeline.plan import choose_family
 from uarcodec.sizing import default_points
 from uarcodec.video import open_video
@@ -74,8 +74,12 @@ def runners_for_clip(
 def auto_family(clip: ClipSpec, info: ClipInfo, gop: int, template: UarRunnerConfig) -> str:
     """The family ``uar encode --model auto`` picks for this clip at this p
     (:func:`uarcodec.pipeline.plan.choose_family`), for the bench's sizes."""
-    sizes = tuple(p.model_size for p in template.points) or tuple(
-        p.model_size for p in default_points(ModelFamily.LATENT, info.width, info.height, gop, min(gop, info.frames)))
+    try:  # the four points the bench would give the latent grids (none: choose_family finds out)
+        points = template.points or default_points(ModelFamily.LATENT, info.width, info.height, gop,
+                                                   min(gop, info.frames))
+    except UarSettingsError:
+        points = ()
+    sizes = tuple(p.model_size for p in points)
     with open_video(str(clip.path)) as reader:
         return choose_family(reader, gop, template.gom_size, info.frames, model_sizes=sizes,
                              latent_options=template.training.latent_options).family.value
@@ -136,4 +140,6 @@ def bench_clips(
     return BenchOutput(results, files, report, ablation_md)
 
 
-__all__ = ["AUTO_RUNNER", "BenchOutput", "SuiteEvent", "auto_family", "bench_clips", "clip_families", "runners_for_clip"]
+__all__ = [
+    "AUTO_RUNNER", "BenchOutput", "SuiteEvent", "auto_family", "bench_clips", "clip_families", "runners_for_clip",
+]
