@@ -53,11 +53,11 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
                as_json) -> None:
     """Encode INPUT (.yuv, .y4m, or anything ffmpeg/PyAV reads) into a .uar stream."""
     options = InputOptions(size=size, fps=fps, pix_fmt=pix_fmt)
+    asked = parse_size(model_size) if model_size else None
     training, choice = choose_family(input_path, training, gop_size, gom_size, input_options=options, frames=frames,
-                                     model_sizes=(parse_size(model_size),) if model_size else (), bpp=bpp)
+                                     model_sizes=() if asked is None else (asked,), bpp=bpp)
     settings = training.encoder_settings(
-        gop_size, gom_size, parse_size(model_size) if model_size else FITTED_LATER,
-        init=init_mode, eps=eps, use_ref=use_ref,
+        gop_size, gom_size, FITTED_LATER if asked is None else asked, init=init_mode, eps=eps, use_ref=use_ref,
     )
     plan = plan_encode(input_path, output, settings, input_options=options, frames=frames, bpp=bpp,
                        fitted_size=not model_size, overwrite=overwrite)
