@@ -71,7 +71,9 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
             f"p={gop_size} m={gom_size} ({plan.num_goms} GOM{'s' if plan.num_goms != 1 else ''}), "
             f"{settings.family}{'' if choice is None else f' (auto: {choice.reason})'} {settings.model_size} params"
             f"{'' if settings.target_bpp is None else f', target {settings.target_bpp:g} bpp'}, "
-            f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs){_executor_note(parallel)}"
+            f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs"
+            f"{'' if t.epochs_p_moving is None else f'; P {t.epochs_p_moving} where the grids move'})"
+            f"{_executor_note(parallel)}"
         )
     try:
         with encode_progress(plan.num_frames, plan.num_goms, show) as events:

@@ -207,3 +207,25 @@ def test_a_margin_is_refused_for_other_families_and_out_of_range():
         tiny_settings(family="hnerv", latent_motion=32).validate()
     with pytest.raises(UarSettingsError, match="0 to 256"):
         tiny_settings(family="latent", latent_motion=300).validate()
+
+
+def test_p_models_train_longer_only_where_the_grids_move(tmp_path):
+    """The latent family's P-models train ``epochs_p_moving`` epochs where the encoder gives
+    the grids offsets (a pan) and ``epochs_p`` where it does not (a still camera); each stream
+    records the epochs its P-models trained."""
+    import dataclasses
+
+    from uarcodec.api import EncodeEvents
+
+    clips = {"pan": _clip(_panning_luma(8)), "still": _clip(np.repeat(_texture(64, 96)[None], 8, axis=0))}
+    trained = {}
+    for name, clip in clips.items():
+        src, out = tmp_path / f"{name}.y4m", tmp_path / f"{name}.uar"
+        _write(src, clip)
+        settings = tiny_settings(family="latent", gop_size=4, gom_size=2, epochs_i=1, epochs_p=1)
+        settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, epochs_p_moving=2))
+        epochs = []
+        api.encode(src, out, settings, device="cpu",
+                   events=EncodeEvents(on_model_start=lambda gom, gop, kind, n: epochs.append(n)))
+        trained[name] = (epochs, api.stream_info(out)["coding"]["encoder_settings"]["epochs_p"])
+    assert trained == {"pan": ([1, 2], 2), "still": ([1, 1], 1)}  # (I, P) epochs; the P-models' recorded

@@ -69,7 +69,8 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     # margin and motion block
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {
         "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block"}
-    assert (training | encoder) - {"eps", "target_bpp"} <= set(recorded)  # None: the eps law, no target rate
+    # None: the eps law, no target rate; the P-model epochs where grids move, resolved into epochs_p
+    assert (training | encoder) - {"eps", "target_bpp", "epochs_p_moving"} <= set(recorded)
     assert recorded["precision"] in ("fp32", "bf16")  # what ran, never "auto"
     assert settings.training.precision is Precision.AUTO
     assert recorded["device"] == "cpu"
@@ -133,3 +134,29 @@ def test_every_preset_trains_an_i_model_long_enough_for_a_usable_picture(gop):
     assert all(e * gop >= MIN_STEPS_I for e in epochs)
     assert epochs == sorted(epochs)
     assert all(preset_training(p, gop).epochs_p == max(2, round(preset_training(p, gop).epochs_i / 2)) for p in Preset)
+
+
+def test_latent_p_models_train_three_quarters_of_the_i_models_epochs_where_the_grids_move():
+    """The latent family's P-models get 0.75 of the I-model's epochs where its grids move (a
+    motion margin) and half where they do not, at every preset; HNeRV's keep half; an explicit
+    --epochs-p is every P-model's. The choice waits for the motion decision and is gone once it
+    is made, so the stream records the epochs used."""
+    import dataclasses
+
+    from uarcodec.settings import EncoderSettings, Preset, preset_training
+
+    for preset in Preset:
+        latent, hnerv = preset_training(preset, 30, "latent"), preset_training(preset, 30, "hnerv")
+        assert latent.epochs_i == hnerv.epochs_i and latent.epochs_p == hnerv.epochs_p
+        assert latent.epochs_p_moving == max(2, round(0.75 * latent.epochs_i)) > hnerv.epochs_p
+        assert hnerv.epochs_p_moving is None
+    fast = preset_training(Preset.FAST, 30, "latent")
+    assert (fast.epochs_p, fast.epochs_p_moving) == (30, 45)
+    assert preset_training(Preset.FAST, 30, "latent", epochs_p=33).epochs_p_moving is None
+    undecided = EncoderSettings(family="latent", training=fast)
+    assert (undecided.training.epochs_p, undecided.training.epochs_p_moving) == (30, 45)
+    for margin, epochs in ((16, 45), (0, 30)):
+        decided = dataclasses.replace(undecided, latent_motion=margin)
+        assert (decided.training.epochs_p, decided.training.epochs_p_moving) == (epochs, None)
+        assert decided.informational_fields()["epochs_p"] == epochs
+        assert "epochs_p_moving" not in decided.informational_fields()

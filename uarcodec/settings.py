@@ -206,6 +206,9 @@ def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
 class TrainingSettings:
     epochs_i: int = 30
     epochs_p: int = 20
+    # P-model epochs where the model's grids move (the latent family with a motion margin), until
+    # the encoder knows whether they do (EncoderSettings: latent_motion decided); None: epochs_p
+    epochs_p_moving: int | None = None
     lr: float = 2e-3
     batch_size: int = 1
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay
@@ -239,8 +242,16 @@ class TrainingSettings:
             self, lr=self.lr * self.lr_p_scale, warmup=self.warmup_p, lmbda=self.lmbda * self.lambda_p_scale
         )
 
+    def for_motion(self, moving: bool) -> "TrainingSettings":
+        """These settings once it is known whether the model's grids move: ``epochs_p`` is
+        :attr:`epochs_p_moving` where they do (if set), and ``epochs_p_moving`` is gone."""
+        if self.epochs_p_moving is None:
+            return self
+        return dataclasses.replace(self, epochs_p=self.epochs_p_moving if moving else self.epochs_p,
+                                   epochs_p_moving=None)
+
     def validate(self) -> None:
-        if self.epochs_i < 1 or self.epochs_p < 1:
+        if self.epochs_i < 1 or self.epochs_p < 1 or (self.epochs_p_moving is not None and self.epochs_p_moving < 1):
             raise UarSettingsError("epochs must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UarSettingsError(f"learning rate must be positive, got {self.lr}")
@@ -296,6 +307,11 @@ class EncoderSettings:
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
+        # the P-models' epochs, once it is decided whether the grids move (pipeline/plan.py:
+        # plan_motion decides latent_motion from the video); the stream records the epochs used
+        if self.family != ModelFamily.LATENT or self.latent_motion is not None:
+            moving = self.family == ModelFamily.LATENT and bool(self.latent_motion)
+            object.__setattr__(self, "training", self.training.for_motion(moving))
 
     def validate(self) -> None:
         if self.gop_size < 1:
@@ -375,26 +391,40 @@ FAMILY_TRAINING: dict[ModelFamily, dict[str, object]] = {
     ModelFamily.LATENT: {"grid_lr_scale": 16.0, "lr_p_scale": 1.0},
 }
 
+# Families whose P-models train another fraction of the I-model's epochs where their grids move
+# (the latent family with a motion margin: per-frame offsets or a field), TrainingSettings.
+# epochs_p_moving. Such a P-model moves its grids, its offsets and its synthesis from the
+# previous model's and keeps gaining past half the I-model's steps: the README bench at preset
+# fast with P-models at 0.75 (45 epochs) against 0.5, BD-rate box -7.2%, carphone -5.9%,
+# megamind -14.7% (a field), cockatoo -9.5% (per-frame offsets), in about a fifth more seconds a
+# point; on vtest (no offsets) -0.5%, on its own curve, where HNeRV given the same seconds coded
+# 14% fewer bytes (docs/latent_grids.md, "The epochs of I- and P-models").
+MOVING_P_EPOCH_FRACTION: dict[ModelFamily, float] = {ModelFamily.LATENT: 0.75}
+
 
 def preset_training(
     preset: Preset | str, gop_size: int, family: ModelFamily | str = ModelFamily.HNERV, **overrides: object
 ) -> TrainingSettings:
     """Training settings of a named preset at this p for ``family``
-    (:data:`FAMILY_TRAINING`), with explicit overrides applied."""
+    (:data:`FAMILY_TRAINING`, :data:`MOVING_P_EPOCH_FRACTION`), with explicit overrides applied."""
     chosen = parse_choice(Preset, preset, "preset")
+    model_family = parse_choice(ModelFamily, family, "family")
+    overrides = {key: v for key, v in overrides.items() if v is not None}
     div = PRESET_DIVISORS[chosen]
     k = p_class(gop_size)
     floor = math.ceil(MIN_STEPS_I / gop_size)  # batch-1 steps: one per frame and epoch
     epochs_i = max(2, floor, round(PAPER_EPOCHS_I[k] / div))
+    moving = MOVING_P_EPOCH_FRACTION.get(model_family)
     base = TrainingSettings(
         epochs_i=epochs_i,
         epochs_p=max(2, round(P_EPOCH_FRACTION * epochs_i)),
+        # an explicit --epochs-p is every P-model's
+        epochs_p_moving=None if moving is None or "epochs_p" in overrides else max(2, round(moving * epochs_i)),
         lr=(2e-3, 2e-3, 1e-3)[k] * PRESET_LR_SCALE.get(chosen, 1.0),
         lr_p_scale=PRESET_LR_P_SCALE.get(chosen, TrainingSettings.lr_p_scale),
     )
-    clean = {key: v for key, v in overrides.items() if v is not None}
-    base = dataclasses.replace(base, **FAMILY_TRAINING.get(parse_choice(ModelFamily, family, "family"), {}))
-    return dataclasses.replace(base, **clean)
+    base = dataclasses.replace(base, **FAMILY_TRAINING.get(model_family, {}))
+    return dataclasses.replace(base, **overrides)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from uarcodec.settings import EncoderSettings, EpsLaw, TrainingSettings
 # existed. At that value they are left out of the dict, so a cached curve keeps matching the
 # settings that made it; read back, a missing field takes its dataclass default.
 LATER_ENCODER_FIELDS: dict[str, Any] = {"target_bpp": None}
-LATER_TRAINING_FIELDS: dict[str, Any] = {"grid_lr_scale": 1.0, "compile": False}
+LATER_TRAINING_FIELDS: dict[str, Any] = {"grid_lr_scale": 1.0, "compile": False, "epochs_p_moving": None}
 
 
 def settings_to_dict(settings: EncoderSettings) -> dict[str, Any]:

@@ -229,6 +229,10 @@ def _moving_share(luma: np.ndarray, path: np.ndarray) -> float:
 def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings, device: torch.device) -> StreamHeader:
     """The header of a stream of the first ``num_frames`` frames of ``video`` encoded with
     ``settings`` on ``device``: the network sized for the GOP, and every setting as used."""
+    if settings.family == ModelFamily.LATENT and settings.latent_motion is None:
+        # undecided (no plan_motion, as the calibration's pairs): no offsets, and the training's
+        # P-model epochs for grids that do not move
+        settings = dataclasses.replace(settings, latent_motion=0)
     family = family_by_name(settings.family)
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
