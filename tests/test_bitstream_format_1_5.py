@@ -107,10 +107,10 @@ def _spec_size(t: TensorRecord) -> int:
 
 
 def test_the_version_constants():
-    assert CONTEXT_FORMAT_VERSION == (1, 5) and FORMAT_VERSION == (1, 7)  # 1.6, 1.7: test_latent_motion*.py
+    assert CONTEXT_FORMAT_VERSION == (1, 5) and FORMAT_VERSION == (1, 8)  # 1.6, 1.7: test_latent_motion*.py; 1.8: test_plane_flags.py
     assert BASE_FORMAT_VERSION == (1, 4)
-    assert [tensor_layout(v) for v in [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 9), (2, 0)]] == \
-        [0, 1, 2, 3, 4, 5, 5, 5]
+    assert [tensor_layout(v) for v in [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 7), (1, 8), (2, 0)]] == \
+        [0, 1, 2, 3, 4, 5, 5, 6, 6]
     assert _header().tensor_layout == 5
 
 
@@ -218,8 +218,8 @@ def test_the_spec_states_the_context_record_size():
     text = " ".join(SPEC.read_text(encoding="utf-8").split())
     assert ("A CONTEXT record is `6 + |dims[0]| + … + |dims[rank−1]| + |min_symbol| + |max_symbol| + "
             "|byte_count| + byte_count` bytes") in text
-    assert text.startswith("# The `.uar` bitstream, version 1.7 ")  # 1.6 and 1.7 kept 1.5's records
-    assert "This document is format version **(1, 7)**" in text
+    assert text.startswith("# The `.uar` bitstream, version 1.8 ")  # 1.6 to 1.8 kept 1.5's records
+    assert "This document is format version **(1, 8)**" in text
     assert "section 16" in text
 
 

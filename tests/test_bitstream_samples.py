@@ -203,6 +203,34 @@ def sample_header_1_7(**changes) -> StreamHeader:
     return sample_header(writer_version=(1, 7), min_reader_version=(1, 7), coding=coding, **changes)
 
 
+# bfloat16 values, both signs: the 13 flag parameters of a plane-flagged record (format 1.8)
+PLANE_FLAG_PARAMS = (0.5, 1.0, 2.0, -0.5, 0.25, 3.0, -1.0, 4.0, 0.125, 8.0, -2.0, 1.5, 0.75)
+
+
+def sample_goms_1_8(seed: int = 0) -> list[GomRecord]:
+    """``sample_goms_1_5(seed)`` with every third coded record of rank 2 or more that has no
+    channel mask and is not context-coded made plane-flagged (format 1.8): zero flags under
+    plane contexts, its 13 parameters, a Laplace or (every second) a Gaussian for its nonzero
+    symbols, words always (its flags)."""
+    goms = sample_goms_1_5(seed)
+    candidates = [t for g in goms for m in g.models for t in m.tensors
+                  if not t.is_zero and len(t.shape) >= 2 and t.channel_mask is None
+                  and t.entropy_model != EntropyModel.CONTEXT and t.max_symbol < 2**31 - 1]
+    for k, t in enumerate(candidates[::3]):
+        t.zero_flags, t.plane_flags = None, PLANE_FLAG_PARAMS[k % 13:] + PLANE_FLAG_PARAMS[:k % 13]
+        t.entropy_model = EntropyModel.GAUSSIAN if k % 2 else EntropyModel.LAPLACE
+        if not t.words.size:
+            t.words = np.array([7], np.uint32)
+    return goms
+
+
+def sample_header_1_8(**changes) -> StreamHeader:
+    """The sample header of a format 1.8 stream: a latent network with a motion field, whose
+    records may be plane-flagged."""
+    base = sample_header_1_7()
+    return sample_header(writer_version=(1, 8), min_reader_version=(1, 8), coding=base.coding, **changes)
+
+
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)
@@ -292,6 +320,7 @@ def assert_goms_equal(got: GomRecord, want: GomRecord, layout: int = 3) -> None:
                 assert np.array_equal(gt.channel_mask, wt.channel_mask)
             assert gt.coded_elements == wt.coded_elements
             assert gt.zero_flags == wt.zero_flags
+            assert gt.plane_flags == (None if wt.plane_flags is None else tuple(wt.plane_flags))
 
 
 # ----------------------------------------------------------------- the spec's example streams

@@ -148,9 +148,9 @@ def test_a_panning_clip_codes_offsets_decodes_to_its_report_and_seeks(tmp_path):
     report = api.encode(src, out, settings, device="cpu")
     with open(out, "rb") as f:
         header = UarReader(f).header
-    assert header.writer_version == header.min_reader_version == (1, 6)
+    assert header.writer_version == header.min_reader_version == (1, 8)  # 1.6 up to 0.12.0
     assert header.coding.arch["motion_margin"] == 5  # the pan's reach, either way
-    assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 6), tmp_path)
+    assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 8), tmp_path)
 
 
 def assert_decodes_to_report_seeks_and_needs(src, out, psnr_yuv: float, second_gom: int,
@@ -198,7 +198,7 @@ def test_a_still_clip_or_an_explicit_zero_keeps_the_stream_without_offsets(tmp_p
                    device="cpu")
         with open(out, "rb") as f:
             header = UarReader(f).header
-        assert header.min_reader_version == (1, 5)
+        assert header.min_reader_version == (1, 8)  # every latent stream since 0.13.0 (1.5 before)
         assert "motion_margin" not in header.coding.arch
 
 
@@ -229,3 +229,25 @@ def test_p_models_train_longer_only_where_the_grids_move(tmp_path):
                    events=EncodeEvents(on_model_start=lambda gom, gop, kind, n: epochs.append(n)))
         trained[name] = (epochs, api.stream_info(out)["coding"]["encoder_settings"]["epochs_p"])
     assert trained == {"pan": ([1, 2], 2), "still": ([1, 1], 1)}  # (I, P) epochs; the P-models' recorded
+
+
+def test_hnerv_p_models_train_longer_only_before_a_moving_camera(tmp_path):
+    """HNeRV's P-models train ``epochs_p_moving`` epochs where the motion survey finds the
+    camera moving (a pan) and ``epochs_p`` before a still one, and the stream records them."""
+    import dataclasses
+
+    from uarcodec.api import EncodeEvents
+
+    clips = {"pan": _clip(_panning_luma(8)), "still": _clip(np.repeat(_texture(64, 96)[None], 8, axis=0))}
+    trained = {}
+    for name, clip in clips.items():
+        src, out = tmp_path / f"{name}.y4m", tmp_path / f"{name}.uar"
+        _write(src, clip)
+        settings = tiny_settings(family="hnerv", gop_size=4, gom_size=2, epochs_i=1, epochs_p=1, model_size=8000)
+        settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, epochs_p_moving=2))
+        epochs = []
+        api.encode(src, out, settings, device="cpu",
+                   events=EncodeEvents(on_model_start=lambda gom, gop, kind, n: epochs.append(n)))
+        info = api.stream_info(out)["coding"]
+        trained[name] = (epochs, info["encoder_settings"]["epochs_p"], "camera_moves" in info["encoder_settings"])
+    assert trained == {"pan": ([1, 2], 2, False), "still": ([1, 1], 1, False)}

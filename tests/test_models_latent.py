@@ -185,7 +185,7 @@ def _records(path) -> tuple[object, list]:
 
 def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(tmp_path):
     """With a context network (whose grids the encoder codes under it where that is cheaper:
-    tests/test_latent_context.py) the stream is format 1.5 and the network is in the model;
+    tests/test_latent_context.py) the stream is format 1.8 (1.5 up to 0.12.0) and the network is in the model;
     it decodes to exactly what the encoder reported, and its second GOM alone to the same
     frames."""
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
@@ -194,7 +194,7 @@ def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(
                              latent_context=8, latent_motion=0)  # the pan's offsets: test_latent_motion.py
     report = api.encode(src, out, settings, device="cpu")
     header, goms = _records(out)
-    assert header.writer_version == header.min_reader_version == (1, 5)
+    assert header.writer_version == header.min_reader_version == (1, 8)
     assert header.coding.arch["context_hidden"] == 8
     assert [t.name for t in LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 64, 96, 2).coded_specs()
             if t.name.startswith("context.")] == ["context.0.weight", "context.0.bias", "context.1.weight",
@@ -208,15 +208,16 @@ def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(
     assert np.array_equal(second_gom, every[4:])
 
 
-def test_without_a_context_network_the_stream_is_format_1_4(tmp_path):
-    """``latent_context=0``: no context network, every grid coded on its own, a 1.4 stream; a
-    header without the field (0.7.0's) rebuilds the same network."""
+def test_without_a_context_network_no_grid_is_context_coded(tmp_path):
+    """``latent_context=0``: no context network, every grid coded on its own (a 1.4 stream up
+    to 0.12.0, 1.8 like every stream since); a header without the field (0.7.0's) rebuilds the
+    same network."""
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
     _write(src, _moving_clip(4))
     api.encode(src, out, tiny_settings(family="latent", model_size=12_000, epochs_i=2, epochs_p=1,
                                        latent_context=0, latent_motion=0), device="cpu")
     header, goms = _records(out)
-    assert header.writer_version == header.min_reader_version == (1, 4)
+    assert header.writer_version == header.min_reader_version == (1, 8)
     assert all(t.entropy_model != EntropyModel.CONTEXT for g in goms for m in g.models for t in m.tensors)
     assert "context_hidden" not in header.coding.arch  # what 0.7.0 wrote, and reads
     assert LatentGridsConfig.from_fields(header.coding.arch).context_hidden == 0

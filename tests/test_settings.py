@@ -66,9 +66,10 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     recorded = api.stream_info(out)["coding"]["encoder_settings"]
     training = {f.name for f in dataclasses.fields(TrainingSettings)}
     # the coding parameters hold p, m, the family and (as architecture fields) the latent context width,
-    # margin and motion block
+    # margin and motion block; whether the camera moves, the P-models' epochs
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {
-        "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block"}
+        "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block",
+        "camera_moves"}
     # None: the eps law, no target rate; the P-model epochs where grids move, resolved into epochs_p
     assert (training | encoder) - {"eps", "target_bpp", "epochs_p_moving"} <= set(recorded)
     assert recorded["precision"] in ("fp32", "bf16")  # what ran, never "auto"
@@ -138,9 +139,10 @@ def test_every_preset_trains_an_i_model_long_enough_for_a_usable_picture(gop):
 
 def test_latent_p_models_train_three_quarters_of_the_i_models_epochs_where_the_grids_move():
     """The latent family's P-models get 0.75 of the I-model's epochs where its grids move (a
-    motion margin) and half where they do not, at every preset; HNeRV's keep half; an explicit
-    --epochs-p is every P-model's. The choice waits for the motion decision and is gone once it
-    is made, so the stream records the epochs used."""
+    motion margin) and half where they do not, at every preset; HNeRV's the same where the
+    camera moves; HiNeRV's keep half; an explicit --epochs-p is every P-model's. The choice
+    waits for the motion decision and is gone once it is made, so the stream records the
+    epochs used."""
     import dataclasses
 
     from uarcodec.settings import EncoderSettings, Preset, preset_training
@@ -149,7 +151,13 @@ def test_latent_p_models_train_three_quarters_of_the_i_models_epochs_where_the_g
         latent, hnerv = preset_training(preset, 30, "latent"), preset_training(preset, 30, "hnerv")
         assert latent.epochs_i == hnerv.epochs_i and latent.epochs_p == hnerv.epochs_p
         assert latent.epochs_p_moving == max(2, round(0.75 * latent.epochs_i)) > hnerv.epochs_p
-        assert hnerv.epochs_p_moving is None
+        assert hnerv.epochs_p_moving == latent.epochs_p_moving
+        assert preset_training(preset, 30, "hinerv").epochs_p_moving is None
+    for camera_moves, epochs in ((None, 30), (True, 45), (False, 30)):
+        hnerv = EncoderSettings(family="hnerv", training=preset_training(Preset.FAST, 30, "hnerv"),
+                                camera_moves=camera_moves)
+        assert hnerv.training.epochs_p == epochs
+        assert "camera_moves" not in hnerv.informational_fields()
     fast = preset_training(Preset.FAST, 30, "latent")
     assert (fast.epochs_p, fast.epochs_p_moving) == (30, 45)
     assert preset_training(Preset.FAST, 30, "latent", epochs_p=33).epochs_p_moving is None

@@ -372,12 +372,14 @@ def _family_name(family_id: int) -> str:
 
 def _tensor_coding(t: TensorRecord) -> str:
     """How a tensor's integers are coded: ``zero``, or the entropy model with ``+temporal``,
-    ``+mask(kept/channels)`` and ``+flags`` (zero flags)."""
+    ``+mask(kept/channels)`` and ``+flags`` (zero flags; ``+planeflags`` under plane contexts)."""
     if t.is_zero:
         return "zero"
     parts = [t.entropy_model.name.lower()]
     if t.zero_flags is not None:
         parts.append("flags")
+    if t.plane_flags is not None:
+        parts.append("planeflags")
     if t.temporal:
         parts.append("temporal")
     if t.channel_mask is not None:

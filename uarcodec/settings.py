@@ -304,14 +304,21 @@ class EncoderSettings:
     # motion, format 1.7; 0: one offset per frame); None: the encoder's choice (pipeline/plan.py).
     # The architecture fields record it (``motion_block``).
     latent_motion_block: int | None = None
+    # other families: whether the camera moves (the motion survey's verdict,
+    # pipeline/plan.py: plan_motion), where the training's P-model epochs depend on it
+    # (TrainingSettings.epochs_p_moving); None: not decided yet. Not recorded: the stream
+    # records the P-models' epochs it led to.
+    camera_moves: bool | None = None
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
-        # the P-models' epochs, once it is decided whether the grids move (pipeline/plan.py:
-        # plan_motion decides latent_motion from the video); the stream records the epochs used
-        if self.family != ModelFamily.LATENT or self.latent_motion is not None:
-            moving = self.family == ModelFamily.LATENT and bool(self.latent_motion)
-            object.__setattr__(self, "training", self.training.for_motion(moving))
+        # the P-models' epochs, once it is decided whether the picture moves (pipeline/plan.py:
+        # plan_motion decides latent_motion, or camera_moves, from the video); the stream
+        # records the epochs used
+        moving = (None if self.latent_motion is None else bool(self.latent_motion)) \
+            if self.family == ModelFamily.LATENT else self.camera_moves
+        if moving is not None or self.training.epochs_p_moving is None:
+            object.__setattr__(self, "training", self.training.for_motion(bool(moving)))
 
     def validate(self) -> None:
         if self.gop_size < 1:
@@ -366,8 +373,10 @@ def _check_latent_setting(family: ModelFamily, value: int | None, name: str, lim
         raise UarSettingsError(f"the {name} must be 0 to {limit}, got {value}")
 
 
-# Settings the stream's coding parameters hold already.
-_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block"})
+# Settings the stream's coding parameters hold already (and camera_moves, which the P-models'
+# epochs record).
+_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block",
+                            "camera_moves"})
 
 
 def _field_value(name: str, value: Any) -> FieldValue:
@@ -391,15 +400,18 @@ FAMILY_TRAINING: dict[ModelFamily, dict[str, object]] = {
     ModelFamily.LATENT: {"grid_lr_scale": 16.0, "lr_p_scale": 1.0},
 }
 
-# Families whose P-models train another fraction of the I-model's epochs where their grids move
-# (the latent family with a motion margin: per-frame offsets or a field), TrainingSettings.
-# epochs_p_moving. Such a P-model moves its grids, its offsets and its synthesis from the
+# Families whose P-models train another fraction of the I-model's epochs where the picture moves
+# (the latent family with a motion margin: per-frame offsets or a field; HNeRV before a moving
+# camera, as the motion survey finds it), TrainingSettings.epochs_p_moving. Such a P-model moves its grids, its offsets and its synthesis from the
 # previous model's and keeps gaining past half the I-model's steps: the README bench at preset
 # fast with P-models at 0.75 (45 epochs) against 0.5, BD-rate box -7.2%, carphone -5.9%,
 # megamind -14.7% (a field), cockatoo -9.5% (per-frame offsets), in about a fifth more seconds a
 # point; on vtest (no offsets) -0.5%, on its own curve, where HNeRV given the same seconds coded
-# 14% fewer bytes (docs/latent_grids.md, "The epochs of I- and P-models").
-MOVING_P_EPOCH_FRACTION: dict[ModelFamily, float] = {ModelFamily.LATENT: 0.75}
+# 14% fewer bytes (docs/latent_grids.md, "The epochs of I- and P-models"). HNeRV on cockatoo
+# (a handheld camera, the README bench's moving clip): -5.4% BD-rate against its curve at 30 P
+# epochs, and at equal time better than 70 and 35 epochs (docs/temporal_reuse.md, "HNeRV's
+# P-models at 0.75 of the I-model's epochs").
+MOVING_P_EPOCH_FRACTION: dict[ModelFamily, float] = {ModelFamily.LATENT: 0.75, ModelFamily.HNERV: 0.75}
 
 
 def preset_training(

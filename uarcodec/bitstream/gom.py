@@ -3,7 +3,8 @@ layout of the stream's version: 1.0, 1.1 (flags, entropy model, channel mask), 1
 one head byte, 16-bit fields in SHORT records), 1.3 (1.2 with zero-flagged records: head bit 7
 and a float32 flag parameter after std), 1.4 (varint counts, dimensions and symbols, bfloat16
 entropy parameters, words cut to their last nonzero byte; also in the GOM and model headers) or
-1.5 (1.4 with context-coded records: head bit 6, no mean, std or mask).
+1.5 (1.4 with context-coded records: head bit 6, no mean, std or mask) or 1.8 (1.5 with zero flags
+under plane contexts: head bits 6 and 7 together, 13 flag parameters).
 
 ``serialize_gom`` checks every constraint of spec 6.2 (UarCodingError) so that the writer never
 writes what a reader rejects; ``parse_gom`` checks them again on the bytes (UarFormatError).
@@ -40,6 +41,7 @@ from uarcodec.bitstream.records import (
     tensor_layout,
     word_bytes,
 )
+from uarcodec.coding.plane_flags import NUM_CLASSES as PLANE_FLAG_CLASSES
 from uarcodec.errors import UarCodingError
 
 MAX_RANK = 8
@@ -74,6 +76,9 @@ HEAD_SHORT = 0x40  # bit 6 (1.2, 1.3); 0 in 1.4, which has no fixed-width fields
 HEAD_CONTEXT = 0x40  # bit 6 (format 1.5): the symbols are context-coded (spec 6.1, 16)
 HEAD_RESERVED = 0x80  # bit 7: 0 in format 1.2; in 1.3 HEAD_ZERO_FLAGS
 HEAD_ZERO_FLAGS = 0x80  # bit 7 (format 1.3): zero flags, then the nonzero symbols (spec 6.1.3)
+# bits 6 and 7 together (format 1.8): zero flags under plane contexts (spec 6.1.5); the entropy
+# model of the nonzero symbols is bit 5's, as in a zero-flagged record
+HEAD_PLANE_FLAGS = HEAD_CONTEXT | HEAD_ZERO_FLAGS
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class _Coding:
     model: EntropyModel = EntropyModel.GAUSSIAN
     short: bool = False
     zero_flags: bool = False  # format 1.3
+    plane_flags: bool = False  # format 1.8: the zero flags under plane contexts
 
     @property
     def zero(self) -> bool:
@@ -99,11 +105,17 @@ class _Coding:
         """The 1.2 (1.3, 1.4, 1.5) head byte."""
         return (int(self.ref_mode) | self.flags << HEAD_FLAGS_SHIFT
                 | (HEAD_LAPLACE if self.model == EntropyModel.LAPLACE else 0) | (HEAD_SHORT if self.short else 0)
-                | (HEAD_CONTEXT if self.context else 0) | (HEAD_ZERO_FLAGS if self.zero_flags else 0))
+                | (HEAD_CONTEXT if self.context else 0) | (HEAD_ZERO_FLAGS if self.zero_flags else 0)
+                | (HEAD_PLANE_FLAGS if self.plane_flags else 0))
 
     @classmethod
     def from_head(cls, head: int, layout: int = 2) -> _Coding:
-        """The coding of a head byte; bit 6 is SHORT below layout 5 and CONTEXT from 5 on."""
+        """The coding of a head byte; bit 6 is SHORT below layout 5 and CONTEXT from 5 on;
+        from layout 6 on bits 6 and 7 together are zero flags under plane contexts."""
+        if layout >= 6 and head & HEAD_PLANE_FLAGS == HEAD_PLANE_FLAGS:
+            model = EntropyModel.LAPLACE if head & HEAD_LAPLACE else EntropyModel.GAUSSIAN
+            return cls(RefMode(head & HEAD_REF_MODE), (head >> HEAD_FLAGS_SHIFT) & KNOWN_FLAGS, model,
+                       plane_flags=True)
         context = layout >= 5 and bool(head & HEAD_CONTEXT)
         if context:
             model = EntropyModel.CONTEXT
@@ -173,6 +185,7 @@ class _Body:
     mask: bytes
     words: np.ndarray  # uint32
     flag_param: float | None = None  # zero-flagged records (format 1.3)
+    plane_params: tuple[float, ...] | None = None  # zero flags under plane contexts (format 1.8)
     context: bool = False  # context-coded records (format 1.5): no mean and std stored
 
     def fits_short(self, shape: tuple[int, ...]) -> bool:
@@ -202,6 +215,8 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
         raise out.fail(f"{what}: zero flags need format 1.3")
     if t.entropy_model == EntropyModel.CONTEXT and layout < 5:
         raise out.fail(f"{what}: context-coded tensors need format 1.5")
+    if t.plane_flags is not None and layout < 6:
+        raise out.fail(f"{what}: zero flags under plane contexts need format 1.8")
     if layout == 0:
         if ref_mode == RefMode.LAST:
             raise out.fail(f"{what}: format 1.0 has no ref_mode LAST")
@@ -217,8 +232,13 @@ def _check_coding(out: PayloadBuilder, t: TensorRecord, kind: ModelKind, shape: 
         model = EntropyModel(t.entropy_model)
     except ValueError:
         raise out.fail(f"{what}: unknown entropy model {t.entropy_model!r}") from None
-    if model == EntropyModel.CONTEXT and (flags or t.zero_flags is not None):
+    if model == EntropyModel.CONTEXT and (flags or t.flagged):
         raise out.fail(f"{what}: a context-coded tensor has no channel mask, temporal differences or zero flags")
+    if t.plane_flags is not None:
+        if t.zero_flags is not None or flags & FLAG_CHANNEL_MASK or len(shape) < 2:
+            raise out.fail(f"{what}: zero flags under plane contexts need rank 2 or more, no channel mask "
+                           "and no other flag parameter")
+        return _Coding(ref_mode, flags, model, plane_flags=True)
     return _Coding(ref_mode, flags, model, zero_flags=t.zero_flags is not None)
 
 
@@ -256,9 +276,21 @@ def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], co
             raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
         if not np.asarray(t.words).size:
             raise out.fail(f"{what}: a zero-flagged record always has words (its flags)")
+    plane_params = None
+    if t.plane_flags is not None:
+        if len(t.plane_flags) != PLANE_FLAG_CLASSES:
+            raise out.fail(f"{what}: {len(t.plane_flags)} flag parameters, plane contexts need {PLANE_FLAG_CLASSES}")
+        plane_params = tuple(out.float32(a, f"{what} flag parameter") for a in t.plane_flags)
+        if not all(math.isfinite(a) and a != 0.0 for a in plane_params):
+            raise out.fail(f"{what}: flag parameters {t.plane_flags!r} must be finite and nonzero (as float32)")
+        if hi >= I32_MAX:
+            raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
+        if not np.asarray(t.words).size:
+            raise out.fail(f"{what}: a zero-flagged record always has words (its flags)")
     if coding.context and lo == hi and np.asarray(t.words).size:
         raise out.fail(f"{what}: a context-coded record with min_symbol = max_symbol has no words")
-    return _Body(step, mean, std, lo, hi, mask, _checked_words(t.words, out, what), flag_param, coding.context)
+    return _Body(step, mean, std, lo, hi, mask, _checked_words(t.words, out, what), flag_param, plane_params,
+                 coding.context)
 
 
 def _write_prefix(out: PayloadBuilder, shape: tuple[int, ...], coding: _Coding, what: str, layout: int) -> None:
@@ -289,6 +321,8 @@ def _write_body_varint(out: PayloadBuilder, body: _Body, what: str) -> None:
         out.bf16(body.std, f"{what} std")
     if body.flag_param is not None:
         out.bf16(body.flag_param, f"{what} flag parameter")
+    for a in body.plane_params or ():
+        out.bf16(a, f"{what} flag parameter")
     out.svar(body.min_symbol, f"{what} min_symbol", I32_MIN, I32_MAX)
     out.svar(body.max_symbol, f"{what} max_symbol", I32_MIN, I32_MAX)
     out.raw(body.mask)
@@ -486,8 +520,13 @@ def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str,
     if coding.context and (coding.flags or coding.zero_flags or head & HEAD_LAPLACE):
         raise src.error(f"{what}: head byte {head:#04x}: a context-coded record (bit 6) sets none of "
                         "bits 3, 4, 5 and 7", at=at)
+    if coding.plane_flags and coding.flags & (FLAG_ZERO | FLAG_CHANNEL_MASK):
+        raise src.error(f"{what}: head byte {head:#04x}: zero flags under plane contexts (bits 6 and 7) with "
+                        "no ZERO or channel-mask flag", at=at)
     _check_ref_mode(src, coding.ref_mode, kind, what, at, 2)
     rank = _read_rank(src, what)
+    if coding.plane_flags and rank < 2:
+        raise src.error(f"{what}: zero flags under plane contexts need rank 2 or more, got {rank}", at=at)
     _check_flags_rank(src, coding.flags, rank, what, at)
     dims = _read_dims(src, rank, coding.short, what, layout)
     if layout < 4 and coding.zero and not coding.short and fits_short(dims):
@@ -538,6 +577,13 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         flag_param = src.bf16(f"{what} flag parameter") if varint else src.f32(f"{what} flag parameter")
         if not (math.isfinite(flag_param) and flag_param != 0.0):
             raise src.error(f"{what}: flag parameter {flag_param!r} must be finite and nonzero", at=at)
+    plane_params = None
+    if coding.plane_flags:
+        at = src.offset
+        plane_params = tuple(src.bf16(f"{what} flag parameter") for _ in range(PLANE_FLAG_CLASSES))
+        if not all(math.isfinite(a) and a != 0.0 for a in plane_params):
+            raise src.error(f"{what}: flag parameters {plane_params!r} must be finite and nonzero", at=at)
+    flagged = coding.zero_flags or coding.plane_flags
     if varint:
         min_symbol = src.svar(f"{what} min_symbol", I32_MIN, I32_MAX)
         at = src.offset
@@ -548,10 +594,10 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         max_symbol = _read_sint(src, short, f"{what} max_symbol")
     if min_symbol > max_symbol:
         raise src.error(f"{what}: min_symbol {min_symbol} > max_symbol {max_symbol}", at=at)
-    if coding.zero_flags and max_symbol >= I32_MAX:
+    if flagged and max_symbol >= I32_MAX:
         raise src.error(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}", at=at)
     if (layout >= 1 and min_symbol == max_symbol == 0 and not coding.flags & FLAG_CHANNEL_MASK
-            and not coding.zero_flags):
+            and not flagged):
         raise src.error(f"{what}: every integer is 0: must be a ZERO record", at=at)
     mask = _read_mask(src, dims[0], what) if coding.flags & FLAG_CHANNEL_MASK else None
     at = src.offset
@@ -564,12 +610,12 @@ def _read_body(src: PayloadReader, dims: tuple[int, ...], coding: _Coding, what:
         if layout >= 2 and not short and fits_short(dims, min_symbol, max_symbol, count):
             raise src.error(f"{what}: every value fits 16 bits: the record must be SHORT", at=head_at)
         words = src.u32_array(count, f"{what} words")
-    if coding.zero_flags and not words.size:
+    if flagged and not words.size:
         raise src.error(f"{what}: a zero-flagged record has no words", at=at)
     if coding.context and min_symbol == max_symbol and words.size:
         raise src.error(f"{what}: a context-coded record with min_symbol = max_symbol has words", at=at)
     return TensorRecord(dims, coding.ref_mode, step, mean, std, min_symbol, max_symbol, words, coding.model,
-                        bool(coding.flags & FLAG_TEMPORAL), mask, flag_param)
+                        bool(coding.flags & FLAG_TEMPORAL), mask, flag_param, plane_params)
 
 
 def _read_tensor(src: PayloadReader, kind: ModelKind, what: str, layout: int) -> TensorRecord:

@@ -30,29 +30,35 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 # field lists (spec 2); 1.5: context-coded tensor records (head bit 6, spec 6.1 and 16); 1.6:
 # the latent family's per-frame offsets (architecture field motion_margin, spec 5.1 and 5.2),
 # with 1.5's record layout; 1.7: their motion field (architecture field motion_block), the
-# same layout.
-FORMAT_VERSION = (1, 7)
+# same layout; 1.8: zero flags under plane contexts (head bits 6 and 7, spec 6.1.5).
+FORMAT_VERSION = (1, 8)
 # What a stream is written as (writer = min_reader version, spec 5.2): BASE_FORMAT_VERSION when
 # it holds no context-coded tensor record (byte for byte what a 1.4 writer writes), and
 # CONTEXT_FORMAT_VERSION when it may hold one (EntropyModel.CONTEXT needs the 1.5 layout),
 # MOTION_FORMAT_VERSION when its latent network has per-frame offsets (a 1.5 reader would not
-# know the architecture field), MOTION_FIELD_FORMAT_VERSION when they are a field of blocks.
+# know the architecture field), MOTION_FIELD_FORMAT_VERSION when they are a field of blocks,
+# PLANE_FLAGS_FORMAT_VERSION when it may hold a record with zero flags under plane contexts (the
+# latent family's streams).
 BASE_FORMAT_VERSION = (1, 4)
 CONTEXT_FORMAT_VERSION = (1, 5)
 MOTION_FORMAT_VERSION = (1, 6)
 MOTION_FIELD_FORMAT_VERSION = (1, 7)
+PLANE_FLAGS_FORMAT_VERSION = (1, 8)
 
-# The first format version of each GOM tensor-record layout 1 .. 5 (layout 0 is format 1.0).
-_LAYOUT_VERSIONS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+# The first format version of each GOM tensor-record layout 1 .. 6 (layout 0 is format 1.0).
+_LAYOUT_VERSIONS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 8))
 
 
 def tensor_layout(min_reader_version: tuple[int, int]) -> int:
-    """The GOM tensor-record layout (0 to 5: format 1.0 to 1.5) of a stream with this
+    """The GOM tensor-record layout (0 to 6: format 1.0 to 1.5, 1.8) of a stream with this
     ``min_reader_version``."""
     for layout, version in enumerate(_LAYOUT_VERSIONS):
         if min_reader_version < version:
             return layout
     return len(_LAYOUT_VERSIONS)
+
+
+PLANE_FLAGS_LAYOUT = tensor_layout(PLANE_FLAGS_FORMAT_VERSION)  # 6: records with zero flags under plane contexts
 
 
 class ModelKind(enum.IntEnum):
@@ -121,7 +127,12 @@ class TensorRecord:
     the model's per-symbol context model (spec section 16), restricted to [min_symbol,
     max_symbol]; such a record stores no mean, std or flag parameter and has no temporal
     differences, channel mask or zero flags. ``mean`` and ``std`` are then placeholders: the
-    writer ignores them and the reader sets 0.0 and 1.0."""
+    writer ignores them and the reader sets 0.0 and 1.0.
+
+    With ``plane_flags`` (format 1.8 on; rank 2 or more, no channel mask, ``zero_flags`` None)
+    the symbols are coded as with zero flags, but each flag under one of the
+    :data:`~uarcodec.coding.plane_flags.NUM_CLASSES` flag models whose float32 parameters
+    ``plane_flags`` holds, the class picked from flags decoded before it (spec 6.1.5)."""
 
     shape: tuple[int, ...]
     ref_mode: RefMode
@@ -135,11 +146,17 @@ class TensorRecord:
     temporal: bool = False  # symbols are differences along the first dimension
     channel_mask: np.ndarray | None = None  # bool per first-dimension channel: True = coded
     zero_flags: float | None = None  # float32 parameter of the flags' model; None: no zero flags
+    plane_flags: tuple[float, ...] | None = None  # float32 parameters of the flag classes (1.8)
+
+    @property
+    def flagged(self) -> bool:
+        """Zero flags, then the nonzero symbols (format 1.3's or under plane contexts)."""
+        return self.zero_flags is not None or self.plane_flags is not None
 
     @property
     def is_zero(self) -> bool:
         """Every integer is 0 (nothing is coded)."""
-        return self.min_symbol == 0 and self.max_symbol == 0 and self.zero_flags is None and (
+        return self.min_symbol == 0 and self.max_symbol == 0 and not self.flagged and (
             self.channel_mask is None or not self.channel_mask.any()
         )
 

@@ -24,6 +24,7 @@ from importlib import metadata
 import constriction
 import numpy as np
 
+from uarcodec.coding import plane_flags
 from uarcodec.coding.zero_flags import flag_location_scale, shift_nonzero, unshift_nonzero
 from uarcodec.errors import UarCodingError
 from uarcodec.vocabulary import EntropyModel
@@ -505,3 +506,118 @@ class LaplaceSymbolDecoder:
         """Every word used up, else UarCodingError (a correct record always empties the coder)."""
         if self._coder is not None and not run_coder("decoding", self._coder.is_empty):
             raise UarCodingError("corrupt coded words: data left over after the last symbol")
+
+
+# --- zero flags under plane contexts (format 1.8, spec 6.1.5) ---------------------------------
+
+
+def check_flag_params(params) -> tuple[float, ...]:
+    """The NUM_CLASSES flag parameters of a plane-flagged record, each as :func:`check_flag_param`."""
+    values = tuple(params)
+    if len(values) != plane_flags.NUM_CLASSES:
+        raise UarCodingError(f"need {plane_flags.NUM_CLASSES} flag parameters, got {len(values)}")
+    return tuple(check_flag_param(a) for a in values)
+
+
+def _class_locations_scales(params: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [flag_location_scale(a) for a in params]
+    return np.array([p[0] for p in pairs], np.float64), np.array([p[1] for p in pairs], np.float64)
+
+
+def encode_plane_flagged(
+    q: np.ndarray, mean: float, std: float, flag_params, *, model: EntropyModel = EntropyModel.LAPLACE
+) -> EncodedTensor:
+    """Code the integers of ``q`` (rank >= 2) with zero flags under plane contexts (spec
+    6.1.5): every flag under the flag model its class names (:mod:`uarcodec.coding.plane_flags`),
+    in the decoder's order, then the nonzero values in C order, shifted, under ``model``
+    (``mean``, ``std``) on their own range, which is returned."""
+    q = _checked_symbols(q)
+    planes, rows, cols = plane_flags.plane_shape(q.shape)
+    symbols = np.ascontiguousarray(q.reshape(-1), dtype=np.int64)
+    shifted = shift_nonzero(symbols[symbols != 0])
+    lo, hi = symbol_range(shifted)
+    mean32, std32 = _check_model(mean, std, lo, hi, model)
+    locs, scales = _class_locations_scales(check_flag_params(flag_params))
+    kind = entropy_model(model)
+    flags = (symbols != 0).astype(np.int32).reshape(planes, rows, cols)
+    order = plane_flags.decode_order(planes, rows, cols)
+    classes = plane_flags.flag_classes(flags).reshape(-1)[order]
+    ordered = np.ascontiguousarray(flags.reshape(-1)[order])
+
+    def work() -> np.ndarray:
+        coder = _AnsCoder()
+        if lo < hi:
+            coder.encode_reverse(shifted.astype(np.int32), _model(mean32, std32, lo, hi, kind))
+        coder.encode_reverse(ordered, _QuantizedLaplace(0, 1), locs[classes], scales[classes])
+        return np.asarray(coder.get_compressed(), dtype=np.uint32)
+
+    return EncodedTensor(run_coder("coding", work), lo, hi)
+
+
+def _decode_plane_flags(coder, planes: int, rows: int, cols: int, locs: np.ndarray,
+                        scales: np.ndarray) -> np.ndarray:
+    """The flags (planes, rows, cols), plane by plane, each in two vectorised passes."""
+    anchors = plane_flags.anchor_mask(rows, cols)
+    family = _QuantizedLaplace(0, 1)
+    flags = np.zeros((planes, rows, cols), dtype=np.int32)
+    prev = np.zeros((rows, cols), dtype=np.int32)
+    for k in range(planes):
+        counts = plane_flags.previous_plane_counts(prev)
+        plane = flags[k]
+        for first in (True, False):
+            sites = anchors if first else ~anchors
+            if not sites.any():
+                continue
+            classes = (plane_flags.anchor_classes(counts) if first
+                       else plane_flags.other_classes(plane_flags.cross_count(plane), counts))[sites]
+            plane[sites] = np.asarray(coder.decode(family, locs[classes], scales[classes]))
+        prev = plane
+    return flags
+
+
+def decode_plane_flagged(
+    words: np.ndarray, shape: tuple[int, ...], mean: float, std: float, flag_params,
+    min_symbol: int, max_symbol: int, *, model: EntropyModel = EntropyModel.LAPLACE,
+) -> np.ndarray:
+    """The integers (int32, flat, C order) of a tensor of ``shape`` that
+    :func:`encode_plane_flagged` coded in ``words``; untrusted words decode to something or
+    raise UarCodingError, and must be used up exactly."""
+    planes, rows, cols = plane_flags.plane_shape(tuple(shape))
+    n = _checked_count(planes * rows * cols, 1)
+    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
+    if int(max_symbol) >= _INT32_MAX:
+        raise UarCodingError(f"shifted symbols must stay below {_INT32_MAX}, got max_symbol {max_symbol}")
+    locs, scales = _class_locations_scales(check_flag_params(flag_params))
+    kind = entropy_model(model)
+    words = checked_words(words)
+    if words.size == 0 or words[-1] == 0:
+        raise UarCodingError("corrupt coded words: zero-flagged data is never empty and never ends in a zero word")
+
+    def work() -> tuple[np.ndarray, np.ndarray, bool]:
+        coder = _AnsCoder(np.ascontiguousarray(words))
+        flags = _decode_plane_flags(coder, planes, rows, cols, locs, scales).reshape(-1)
+        k = int(np.count_nonzero(flags))
+        if k and min_symbol < max_symbol:
+            values = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), k))
+        else:
+            values = np.full(k, int(min_symbol), dtype=np.int64)
+        return flags, values, coder.is_empty()
+
+    flags, values, exhausted = run_coder("decoding", work)
+    if not exhausted:
+        raise UarCodingError("corrupt coded words: data left over after the last symbol")
+    out = np.zeros(n, dtype=np.int32)
+    out[flags != 0] = unshift_nonzero(values.astype(np.int64))
+    return out
+
+
+def plane_flag_bits(flags: np.ndarray, flag_params) -> float:
+    """Ideal bits of a tensor's flags (planes, rows, cols) under plane contexts with these
+    class parameters (the coder's fixed-point probabilities)."""
+    classes = plane_flags.flag_classes(flags)
+    total = 0.0
+    for c, a in enumerate(check_flag_params(flag_params)):
+        in_class = classes == c
+        ones = int(np.count_nonzero(flags[in_class]))
+        total += flag_bits(int(np.count_nonzero(in_class)) - ones, ones, a)
+    return total

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from uarcodec.bitstream import parse_model, serialize_model
-from uarcodec.bitstream.records import ModelKind, ModelRecord, StreamHeader
+from uarcodec.bitstream.records import PLANE_FLAGS_LAYOUT, ModelKind, ModelRecord, StreamHeader
 from uarcodec.vocabulary import CodedTensorSpec
 from uarcodec.pipeline.fit import FitProgress, ProgressCallback, RateProbe, fit_model
 from uarcodec.pipeline.model_coding import ModelPlan, code_model, plan_model
@@ -58,6 +58,11 @@ class GopCoder:
     settings: EncoderSettings
     device: torch.device
 
+    @property
+    def plane_flags(self) -> bool:
+        """The stream may hold zero flags under plane contexts (format 1.8 on)."""
+        return self.header.tensor_layout >= PLANE_FLAGS_LAYOUT
+
     def code(
         self, clip: YuvClip, gop_index: int, eps: float, prev: CodedGop | None, *,
         position: int = 0, on_start: StartCallback | None = None, on_epoch: ProgressCallback | None = None,
@@ -91,7 +96,8 @@ class GopCoder:
             target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
             rate_probe=None if target_bits is None else self._rate_probe(specs, plan, prev_hat, position, clip.num_frames),
         )
-        coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std)
+        coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std,
+                           self.plane_flags)
         record_bytes = serialize_model(coded, position, self.header)
         record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
@@ -103,7 +109,8 @@ class GopCoder:
                     position: int, frames: int) -> RateProbe:
         """The bits of this model's record were it coded now (rate control measures with it)."""
         def bits(theta: list[np.ndarray], steps: list[float]) -> float:
-            coded = code_model(specs, plan, theta, steps, prev_hat, frames, self.settings.training.min_std)
+            coded = code_model(specs, plan, theta, steps, prev_hat, frames, self.settings.training.min_std,
+                               self.plane_flags)
             return 8.0 * len(serialize_model(coded, position, self.header))
         return bits
 

@@ -22,12 +22,17 @@ from uarcodec.bitstream.primitives import to_bf16
 from uarcodec.bitstream.records import EntropyModel, ModelKind, ModelRecord, RefMode, TensorRecord
 from uarcodec.coding.entropy import (
     EncodedTensor,
+    decode_plane_flagged,
     decode_tensor,
     decode_zero_flagged,
+    encode_plane_flagged,
     encode_tensor,
     encode_zero_flagged,
     flag_bits,
+    plane_flag_bits,
 )
+from uarcodec.coding.plane_flags import NUM_CLASSES as PLANE_FLAG_CLASSES
+from uarcodec.coding.plane_flags import flag_classes, plane_shape
 from uarcodec.coding.init import seeded_tensor
 from uarcodec.coding.latent_context import ContextLayout, IntegerContextNet, decode_latent, encode_latent
 from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, laplace_params, quantize_residual
@@ -152,9 +157,39 @@ class CodingChoice:
     temporal: bool
     mask: np.ndarray | None
     zero_flags: bool = False  # flags for the zeros, then the nonzero symbols (format 1.3)
+    plane_flags: bool = False  # the flags under plane contexts (format 1.8; implies zero_flags)
 
 
 FLAG_PARAM_BITS = 16.0  # the bfloat16 flag parameter a zero-flagged record adds (format 1.4)
+
+
+def plane_candidate(shape: tuple[int, ...]) -> bool:
+    """Whether the encoder weighs zero flags under plane contexts for a tensor (in a stream
+    that may hold them, format 1.8): every tensor of rank 2 or more. A P-model's residuals
+    cluster where the picture changed (latent grids, motion fields, per-frame embeddings) and
+    where a kernel or a channel moved. 0.12.0's streams coded again: the README bench's latent
+    box 200k-l150 65,369 bytes, 62,858 with the grids under plane contexts, 62,464 with the
+    motion field too; HNeRV 0.2% (carphone) to 2.8% (cockatoo) fewer bytes
+    (docs/latent_grids.md, "Zero flags under plane contexts")."""
+    return len(shape) >= 2
+
+
+def _flags_of(kept: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return (kept != 0).astype(np.int32).reshape(plane_shape(shape))
+
+
+def plane_flag_params(kept: np.ndarray, shape: tuple[int, ...]) -> tuple[float, ...]:
+    """The flag parameter of each plane-context class, as stored (bfloat16): that of the
+    class's share of zeros (the tensor's where the class has no site)."""
+    flags = _flags_of(kept, shape)
+    classes = flag_classes(flags)
+    overall = _zero_share(kept)
+    params = []
+    for c in range(PLANE_FLAG_CLASSES):
+        sites = flags[classes == c]
+        share = overall if sites.size == 0 else 1.0 - float(np.count_nonzero(sites)) / sites.size
+        params.append(to_bf16(flag_param(share)))
+    return tuple(params)
 
 
 def _symbol_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> tuple[np.float32, np.float32]:
@@ -189,14 +224,20 @@ def _cost(q: np.ndarray, choice: CodingChoice, min_std: float) -> float:
     values = shift_nonzero(kept[kept != 0])
     zeros = kept.size - values.size
     mean, scale = _symbol_params(values, choice.model, min_std)
-    flags = flag_bits(zeros, values.size, flag_param(_zero_share(kept)))
-    return estimate_bits(values, mean, scale, choice.model) + flags + FLAG_PARAM_BITS + mask_bits
+    if choice.plane_flags:
+        flags = plane_flag_bits(_flags_of(kept, q.shape), plane_flag_params(kept, q.shape))
+        flags += FLAG_PARAM_BITS * PLANE_FLAG_CLASSES
+    else:
+        flags = flag_bits(zeros, values.size, flag_param(_zero_share(kept))) + FLAG_PARAM_BITS
+    return estimate_bits(values, mean, scale, choice.model) + flags + mask_bits
 
 
-def _choices(q: np.ndarray, entropy: EntropyModel, temporal_candidate: bool) -> list[CodingChoice]:
+def _choices(q: np.ndarray, entropy: EntropyModel, temporal_candidate: bool,
+             planes: bool = False) -> list[CodingChoice]:
     """The codings the encoder weighs for tensor ``i``: the paper's Gaussian only, or with
-    the Laplace rate model either entropy model, temporal differences for per-frame tensors and
-    a channel mask where some channels are all 0."""
+    the Laplace rate model either entropy model, temporal differences for per-frame tensors, a
+    channel mask where some channels are all 0, zero flags, and (``planes``, without a mask)
+    zero flags under plane contexts."""
     if entropy == EntropyModel.GAUSSIAN:
         return [CodingChoice(EntropyModel.GAUSSIAN, False, None)]
     out = []
@@ -213,6 +254,8 @@ def _choices(q: np.ndarray, entropy: EntropyModel, temporal_candidate: bool) -> 
             for zero_flags in flags:
                 for model in (EntropyModel.LAPLACE, EntropyModel.GAUSSIAN):
                     out.append(CodingChoice(model, temporal, mask, zero_flags))
+                    if zero_flags and planes and mask is None:
+                        out.append(CodingChoice(model, temporal, mask, True, plane_flags=True))
     return out
 
 
@@ -221,8 +264,12 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
     if not q.any():
         return TensorRecord(shape, mode, float(step), 0.0, 1.0, 0, 0, np.zeros(0, np.uint32))
     kept = _coded_symbols(q, choice)
-    a = None
-    if choice.zero_flags:
+    a = planes = None
+    if choice.plane_flags:
+        planes = plane_flag_params(kept, shape)
+        mean, scale = _stored_params(shift_nonzero(kept[kept != 0]), choice.model, min_std)
+        enc = encode_plane_flagged(kept.reshape(shape), mean, scale, planes, model=choice.model)
+    elif choice.zero_flags:
         a = to_bf16(flag_param(_zero_share(kept)))
         mean, scale = _stored_params(shift_nonzero(kept[kept != 0]), choice.model, min_std)
         enc = encode_zero_flagged(kept, mean, scale, a, model=choice.model)
@@ -233,17 +280,20 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
         shape=shape, ref_mode=mode, step=float(step), mean=float(mean), std=float(scale),
         min_symbol=enc.min_symbol, max_symbol=enc.max_symbol, words=enc.words,
         entropy_model=choice.model, temporal=choice.temporal, channel_mask=choice.mask, zero_flags=a,
+        plane_flags=planes,
     )
 
 
 def _best_coding(
     spec: CodedTensorSpec, plan: ModelPlan, i: int, theta: np.ndarray, step: np.float32, min_std: float,
-    context: tuple[np.ndarray | None, IntegerContextNet] | None,
+    context: tuple[np.ndarray | None, IntegerContextNet] | None, plane_flags: bool = False,
 ) -> tuple[np.ndarray, RefMode, np.ndarray, CodingChoice | EncodedTensor]:
     """The integers, reference mode, reference and coding of tensor ``i`` that cost the fewest
     bits: each reference it may use, each coding the format offers; with ``context`` (a latent
     grid of a model with a context network: its coarser grid's integers and the network) also
-    the context coding, priced at its real words (then the words are the result's coding)."""
+    the context coding, priced at its real words (then the words are the result's coding);
+    with ``plane_flags`` (the stream may hold them) zero flags under plane contexts where
+    :func:`plane_candidate` says."""
     candidates = [(plan.modes[i], plan.refs[i])]
     if plan.modes[i] in (RefMode.PREVIOUS, RefMode.LAST):
         candidates.append((RefMode.NONE, np.zeros(spec.shape, np.float32)))
@@ -256,7 +306,8 @@ def _best_coding(
             # (a P-model tensor that barely moved): then only the residual is coded
             failure = failure or exc
             continue
-        costs = [(_cost(q, c, min_std), c) for c in _choices(q, plan.entropy, plan.temporal_candidates[i])]
+        costs = [(_cost(q, c, min_std), c) for c in _choices(q, plan.entropy, plan.temporal_candidates[i],
+                                                              plane_flags and plane_candidate(spec.shape))]
         if context is not None and q.any():
             encoded = encode_latent(q, *context)
             costs.append((32.0 * encoded.words.size + CONTEXT_RECORD_BITS, encoded))
@@ -285,11 +336,13 @@ def code_model(
     prev_hat: list[np.ndarray] | None,
     num_frames: int,
     min_std: float,
+    plane_flags: bool = False,
 ) -> ModelRecord:
     """Quantize and entropy-code the trained tensors of one model, each the way the estimate
     says is cheapest (per-frame embeddings also weigh coding without their reference; the
     latent grids of a model with a context network also weigh the context coding, coarsest
-    first, once the network is coded)."""
+    first, once the network is coded; with ``plane_flags``, a stream of format 1.8 or later,
+    also zero flags under plane contexts)."""
     layout = ContextLayout.of(specs)
     grids = () if layout is None else layout.grids
     tensors: list[TensorRecord | None] = [None] * len(specs)
@@ -304,7 +357,7 @@ def code_model(
                 net = IntegerContextNet.from_floats(*(decoded[j] for j in layout.network))
             coarser = layout.coarser(i)
             context = (None if coarser is None else codes[coarser], net)
-        q, mode, ref, choice = _best_coding(specs[i], plan, i, theta[i], step, min_std, context)
+        q, mode, ref, choice = _best_coding(specs[i], plan, i, theta[i], step, min_std, context, plane_flags)
         codes[i] = q
         decoded[i] = dequantize(q, ref, step)
         tensors[i] = (_context_record(specs[i].shape, mode, step, choice) if isinstance(choice, EncodedTensor)
@@ -313,14 +366,25 @@ def code_model(
 
 
 def recode_tensor(record: TensorRecord, entropy: EntropyModel, temporal_candidate: bool,
-                  min_std: float) -> TensorRecord:
+                  min_std: float, planes: bool = False, codes: np.ndarray | None = None) -> TensorRecord:
     """``record`` coded again from its own integers, reference and step, the cheapest way the
     current format offers: what the encoder writes now for these codes (it also weighs other
-    references for per-frame embeddings, so it can only do better)."""
-    if record.is_zero or record.entropy_model == EntropyModel.CONTEXT:
+    references for per-frame embeddings, so it can only do better). A context-coded record
+    stays as it is unless its integers (``codes``, :func:`decode_model`'s) are given and
+    another coding is cheaper than its words, as the encoder weighs them."""
+    if record.is_zero:
         return record
+    if record.entropy_model == EntropyModel.CONTEXT:
+        if codes is None:
+            return record
+        q = np.asarray(codes, dtype=np.int32)
+        choices = _choices(q, entropy, temporal_candidate, planes)
+        cost, best = min(((_cost(q, c, min_std), c) for c in choices), key=lambda c: c[0])
+        if cost >= 32.0 * record.words.size + CONTEXT_RECORD_BITS:
+            return record
+        return code_tensor(q, record.ref_mode, np.float32(record.step), best, min_std)
     q = tensor_codes(record)
-    best = min(_choices(q, entropy, temporal_candidate), key=lambda c: _cost(q, c, min_std))
+    best = min(_choices(q, entropy, temporal_candidate, planes), key=lambda c: _cost(q, c, min_std))
     return code_tensor(q, record.ref_mode, np.float32(record.step), best, min_std)
 
 
@@ -332,7 +396,10 @@ def tensor_codes(record: TensorRecord) -> np.ndarray:
         return np.zeros(shape, np.int32)
     if record.entropy_model == EntropyModel.CONTEXT:
         raise UarFormatError("a context-coded tensor decodes only with its model's other tensors")
-    if record.zero_flags is not None:
+    if record.plane_flags is not None:
+        coded = decode_plane_flagged(record.words, shape, record.mean, record.std, record.plane_flags,
+                                     record.min_symbol, record.max_symbol, model=record.entropy_model)
+    elif record.zero_flags is not None:
         coded = decode_zero_flagged(record.words, record.coded_elements, record.mean, record.std,
                                     record.zero_flags, record.min_symbol, record.max_symbol,
                                     model=record.entropy_model)

@@ -11,10 +11,7 @@ import numpy as np
 import torch
 
 from uarcodec.bitstream.records import (
-    BASE_FORMAT_VERSION,
-    CONTEXT_FORMAT_VERSION,
-    MOTION_FIELD_FORMAT_VERSION,
-    MOTION_FORMAT_VERSION,
+    PLANE_FLAGS_FORMAT_VERSION,
     CodingParams,
     OutputSpace,
     StreamHeader,
@@ -22,18 +19,16 @@ from uarcodec.bitstream.records import (
 )
 from uarcodec.coding.entropy import CODER_ID, coder_version
 from uarcodec.errors import UarInputError, UarSettingsError
-from uarcodec.models.base import InrModel
 from uarcodec.models.latent import LatentGrids, chained
 from uarcodec.models.registry import family_by_name
 from uarcodec.pipeline.fit import resolve_precision
 from uarcodec.pipeline.partition import GopPartition
-from uarcodec.pipeline.rebuild import model_skeleton
 from uarcodec.settings import Distortion, EncoderSettings
 from uarcodec.sizing import operating_point
 from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
-from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily, TensorRole
+from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -104,7 +99,8 @@ def plan_encode(
 def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
     """``plan`` with the latent family's offsets decided where the settings leave them to the
     video (``latent_motion`` or ``latent_motion_block`` None), from one more pass over the
-    frames, a GOP at a time (:class:`MotionSurvey`).
+    frames, a GOP at a time (:class:`MotionSurvey`); for the other families, whether the camera
+    moves where their P-models' epochs depend on it (:func:`_plan_camera`).
 
     The margin (``latent_motion`` None): where the camera moves (the GOPs' global translations,
     :func:`~uarcodec.video.global_motion.estimate_translation`, explain on average, over the
@@ -122,7 +118,9 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
     before a camera that does not move (the camera's gain below ``MIN_CLIP_GAIN``), with a
     margin of at least :func:`field_margin` pixels; else none."""
     settings = plan.settings
-    if settings.family != ModelFamily.LATENT or None not in (settings.latent_motion, settings.latent_motion_block):
+    if settings.family != ModelFamily.LATENT:
+        return _plan_camera(reader, plan)
+    if None not in (settings.latent_motion, settings.latent_motion_block):
         return plan
     if settings.latent_motion == 0:  # no offsets, so no field
         return dataclasses.replace(plan, settings=dataclasses.replace(settings, latent_motion_block=0))
@@ -136,6 +134,19 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
         if block:
             margin = max(margin, field_margin(plan.video.width, plan.video.height))
     chosen = dataclasses.replace(settings, latent_motion=margin, latent_motion_block=block)
+    return dataclasses.replace(plan, settings=chosen)
+
+
+def _plan_camera(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
+    """``plan`` with ``camera_moves`` decided where the P-models' epochs depend on it (HNeRV
+    at a preset: :data:`~uarcodec.settings.MOVING_P_EPOCH_FRACTION`): the camera moves where
+    the GOPs' global translations explain ``MIN_CLIP_GAIN`` of the frame differences, as for
+    the latent family's margin and ``--model auto``."""
+    settings = plan.settings
+    if settings.camera_moves is not None or settings.training.epochs_p_moving is None:
+        return plan
+    survey = MotionSurvey.of(reader, plan, blocks=False)
+    chosen = dataclasses.replace(settings, camera_moves=survey.gain >= MIN_CLIP_GAIN)
     return dataclasses.replace(plan, settings=chosen)
 
 
@@ -249,18 +260,13 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
         output_space=space,
         encoder_settings=settings.informational_fields(precision=precision, device=device.type),
     )
-    version = stream_version(model_skeleton(family, config, video.height, video.width,
-                                            min(settings.gop_size, num_frames)))
-    return StreamHeader(video=coded, coding=coding, writer_version=version, min_reader_version=version)
+    return StreamHeader(video=coded, coding=coding, writer_version=WRITTEN_FORMAT_VERSION,
+                        min_reader_version=WRITTEN_FORMAT_VERSION)
 
 
-def stream_version(skeleton: InrModel) -> tuple[int, int]:
-    """The format a stream of this network is written in (spec 5.2): 1.7 where its latent grids
-    are read at a field of offsets, 1.6 where at per-frame offsets, 1.5 where they may be
-    context-coded, else 1.4, byte for byte what a 1.4 writer writes."""
-    if isinstance(skeleton, LatentGrids) and skeleton.config.motion_block:
-        return MOTION_FIELD_FORMAT_VERSION
-    if isinstance(skeleton, LatentGrids) and skeleton.config.motion_margin:
-        return MOTION_FORMAT_VERSION
-    contextual = any(spec.role == TensorRole.CONTEXT for spec in skeleton.coded_specs())
-    return CONTEXT_FORMAT_VERSION if contextual else BASE_FORMAT_VERSION
+# The format every stream is written in (spec 5.2): 1.8, whatever the network, since any tensor
+# of rank 2 or more may have its zero flags under plane contexts (1.8 holds 1.5's context-coded
+# records and 1.6's and 1.7's architecture fields too). Until 0.12.0 the encoder wrote 1.4
+# (HNeRV, HiNeRV, the latent grids without a context network), 1.5, 1.6 or 1.7 (the latent
+# grids, by their context network and motion): a 1.8 reader reads them all.
+WRITTEN_FORMAT_VERSION = PLANE_FLAGS_FORMAT_VERSION
