@@ -72,7 +72,7 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
             f"{settings.family}{'' if choice is None else f' (auto: {choice.reason})'} {settings.model_size} params"
             f"{'' if settings.target_bpp is None else f', target {settings.target_bpp:g} bpp'}, "
             f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs"
-            f"{'' if t.epochs_p_moving is None else f'; P {t.epochs_p_moving} where {_what_moves(settings)} move'})"
+            f"{'' if t.epochs_p_moving is None else f'; P {t.epochs_p_moving} where {_what_moves(settings)}'})"
             f"{_executor_note(parallel)}"
         )
     try:
@@ -105,7 +105,7 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
 
 def _what_moves(settings) -> str:
     """What makes the P-models train longer: the latent grids' motion, else the camera's."""
-    return "the grids" if settings.family == "latent" else "the camera"
+    return "the grids move" if settings.family == "latent" else "the camera moves"
 
 
 def _executor_note(parallel: ParallelSettings) -> str:

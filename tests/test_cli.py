@@ -204,3 +204,14 @@ def test_encode_without_size_fits_the_model_to_the_frame_size_and_p(sample, tmp_
     assert done.exit_code == 0, done.output
     recorded = api.stream_info(out)["coding"]["encoder_settings"]["model_size"]
     assert recorded == default_model_size("hnerv", 176, 144, gop, gop) < 100_000
+
+
+@pytest.mark.parametrize("family, says", [("hnerv", "where the camera moves"), ("latent", "where the grids move")])
+def test_encode_says_when_p_models_train_longer(sample, tmp_path, family, says):
+    """At a preset the header line names the P-models' longer epochs and what triggers them
+    (one GOP here, so nothing trains them)."""
+    out = tmp_path / f"{family}.uar"
+    done = run("encode", str(sample), "-o", str(out), "-p", "4", "-m", "2", "--frames", "4", "--model", family,
+               "--size", "40k", "--epochs-i", "1", "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    assert says in " ".join(done.stderr.split())
