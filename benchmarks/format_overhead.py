@@ -114,7 +114,7 @@ def rewritten_results(results: CodecResults, rows: list[dict]) -> CodecResults:
     same quality; the encode and decode seconds are the original encode's)."""
     points = []
     for p, r in zip(results.points, rows):
-        scale = r["rewritten_bytes"] / r["bytes"]
+        scale = r["rewritten_bytes"] / p.file_bytes  # the point's rate per byte stays
         points.append(dataclasses.replace(p, bpp=p.bpp * scale, kbps=p.kbps * scale, file_bytes=r["rewritten_bytes"]))
     settings = dict(results.settings, rewritten_by=f"benchmarks/format_overhead.py, uarcodec {__version__}")
     return dataclasses.replace(results, points=points, settings=settings)

@@ -11,7 +11,7 @@ every second coded one context-coded (format 1.5: head bit 6, no mean, std or ma
 "sample_1_6", those in a format 1.6 stream of a latent network with a motion margin (its HEAD's
 new architecture field); "sample_1_7", those in a format 1.7 stream of a latent network with a
 motion field (another architecture field); "sample_1_8", a format 1.8 stream whose records are
-those of "sample_1_5" with some made plane-flagged (head bits 6 and 7, 13 flag parameters);
+those of "sample_1_5" with some made plane-flagged (head bits 6 and 7, 23 flag parameters);
 "sample_1_1", the same records
 without zero flags in a format 1.1 stream; "spec_1_2", the 1.2 example of bitstream_spec.md,
 section 6.1.2; and "spec", the format 1.0 stream of Appendix B (read in the 1.0 tensor layout)."""

@@ -203,8 +203,9 @@ def sample_header_1_7(**changes) -> StreamHeader:
     return sample_header(writer_version=(1, 7), min_reader_version=(1, 7), coding=coding, **changes)
 
 
-# bfloat16 values, both signs: the 13 flag parameters of a plane-flagged record (format 1.8)
-PLANE_FLAG_PARAMS = (0.5, 1.0, 2.0, -0.5, 0.25, 3.0, -1.0, 4.0, 0.125, 8.0, -2.0, 1.5, 0.75)
+# bfloat16 values, both signs: the 23 flag parameters of a plane-flagged record (format 1.8)
+PLANE_FLAG_PARAMS = (0.5, 1.0, 2.0, -0.5, 0.25, 3.0, -1.0, 4.0, 0.125, 8.0, -2.0, 1.5, 0.75,
+                     -0.25, 6.0, 0.375, -3.0, 12.0, 0.0625, -8.0, 2.5, -0.125, 5.0)
 
 
 def sample_goms_1_8(seed: int = 0) -> list[GomRecord]:
@@ -217,7 +218,7 @@ def sample_goms_1_8(seed: int = 0) -> list[GomRecord]:
                   if not t.is_zero and len(t.shape) >= 2 and t.channel_mask is None
                   and t.entropy_model != EntropyModel.CONTEXT and t.max_symbol < 2**31 - 1]
     for k, t in enumerate(candidates[::3]):
-        t.zero_flags, t.plane_flags = None, PLANE_FLAG_PARAMS[k % 13:] + PLANE_FLAG_PARAMS[:k % 13]
+        t.zero_flags, t.plane_flags = None, PLANE_FLAG_PARAMS[k % 23:] + PLANE_FLAG_PARAMS[:k % 23]
         t.entropy_model = EntropyModel.GAUSSIAN if k % 2 else EntropyModel.LAPLACE
         if not t.words.size:
             t.words = np.array([7], np.uint32)

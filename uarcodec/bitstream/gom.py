@@ -4,7 +4,7 @@ one head byte, 16-bit fields in SHORT records), 1.3 (1.2 with zero-flagged recor
 and a float32 flag parameter after std), 1.4 (varint counts, dimensions and symbols, bfloat16
 entropy parameters, words cut to their last nonzero byte; also in the GOM and model headers) or
 1.5 (1.4 with context-coded records: head bit 6, no mean, std or mask) or 1.8 (1.5 with zero flags
-under plane contexts: head bits 6 and 7 together, 13 flag parameters).
+under plane contexts: head bits 6 and 7 together, 23 flag parameters).
 
 ``serialize_gom`` checks every constraint of spec 6.2 (UarCodingError) so that the writer never
 writes what a reader rejects; ``parse_gom`` checks them again on the bytes (UarFormatError).
@@ -521,8 +521,8 @@ def _read_compact_prefix(src: PayloadReader, kind: ModelKind, what: str,
         raise src.error(f"{what}: head byte {head:#04x}: a context-coded record (bit 6) sets none of "
                         "bits 3, 4, 5 and 7", at=at)
     if coding.plane_flags and coding.flags & (FLAG_ZERO | FLAG_CHANNEL_MASK):
-        raise src.error(f"{what}: head byte {head:#04x}: zero flags under plane contexts (bits 6 and 7) with "
-                        "no ZERO or channel-mask flag", at=at)
+        raise src.error(f"{what}: head byte {head:#04x}: a record with zero flags under plane contexts "
+                        "(bits 6 and 7) sets neither ZERO nor CHANNEL_MASK", at=at)
     _check_ref_mode(src, coding.ref_mode, kind, what, at, 2)
     rank = _read_rank(src, what)
     if coding.plane_flags and rank < 2:

@@ -556,20 +556,18 @@ def encode_plane_flagged(
 
 def _decode_plane_flags(coder, planes: int, rows: int, cols: int, locs: np.ndarray,
                         scales: np.ndarray) -> np.ndarray:
-    """The flags (planes, rows, cols), plane by plane, each in two vectorised passes."""
-    anchors = plane_flags.anchor_mask(rows, cols)
+    """The flags (planes, rows, cols), plane by plane, each in its vectorised passes."""
+    masks = plane_flags.pass_masks(rows, cols)
     family = _QuantizedLaplace(0, 1)
     flags = np.zeros((planes, rows, cols), dtype=np.int32)
     prev = np.zeros((rows, cols), dtype=np.int32)
     for k in range(planes):
         counts = plane_flags.previous_plane_counts(prev)
         plane = flags[k]
-        for first in (True, False):
-            sites = anchors if first else ~anchors
+        for step, sites in enumerate(masks):
             if not sites.any():
                 continue
-            classes = (plane_flags.anchor_classes(counts) if first
-                       else plane_flags.other_classes(plane_flags.cross_count(plane), counts))[sites]
+            classes = plane_flags.pass_classes(step, plane, counts)[sites]
             plane[sites] = np.asarray(coder.decode(family, locs[classes], scales[classes]))
         prev = plane
     return flags

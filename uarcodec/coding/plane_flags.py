@@ -1,23 +1,24 @@
 """Zero flags under plane contexts: which flag model each symbol's "is it nonzero?" flag uses.
 
-A P-model's latent-grid residuals are mostly 0, and their nonzeros cluster where the picture
-changed: a flag is far more likely 1 next to other 1s and where the plane before had 1s. Format
-1.8 (spec 6.1.5) may code a tensor's zero flags under one of :data:`NUM_CLASSES` flag models,
-picked per symbol from flags already decoded; the nonzero symbols follow as in format 1.3.
+A P-model's residuals are mostly 0, and their nonzeros cluster where the picture changed: a
+flag is far more likely 1 next to other 1s and where the plane before had 1s. Format 1.8 (spec
+6.1.5) may code a tensor's zero flags under one of :data:`NUM_CLASSES` flag models, picked per
+symbol from flags already decoded; the nonzero symbols follow as in format 1.3.
 
 The symbols (after temporal differences, where the record has them) are read as planes: the
 last two dimensions are a plane's rows and columns (H, W), the leading ones, in C order, count
-the planes (a rank-2 tensor is one plane). Plane ``k``'s flags are decoded in two passes:
+the planes (a rank-2 tensor is one plane). Plane ``k``'s flags are decoded in three passes,
+``n`` being the number of 1-flags of plane ``k - 1`` at a site and its four neighbours (none
+before the first plane):
 
-1. its *anchors*, the sites with ``(row + column)`` even, each under class
-   ``min(2, n)``, ``n`` the number of 1-flags of plane ``k - 1`` at the site and its four
-   neighbours (none before the first plane);
-2. the other sites under class ``3 + 2 * a + b``: ``a`` (0..4) the number of the site's four
-   neighbours (all anchors) whose flag is 1, ``b`` 1 where plane ``k - 1`` has a 1-flag at the
-   site or one of its four neighbours, else 0.
+1. the sites with even row and even column, each under class ``min(2, n)``;
+2. the sites with odd row and odd column, under class ``3 + 2 * d + (n > 0)``, ``d`` (0..4) the
+   1-flags among their four diagonal neighbours (all of pass 1);
+3. the other sites, under class ``13 + 2 * a + (n > 0)``, ``a`` (0..4) the 1-flags among their
+   four neighbours (all of passes 1 and 2).
 
-Neighbours outside the plane count as 0. The classes of a whole pass depend only on flags
-decoded before it, so each pass is one vectorised call of the coder. This module is the pure
+Neighbours outside the plane count as 0. The classes of a pass depend only on flags decoded
+before it, so each pass is one vectorised call of the coder. This module is the pure
 arithmetic of the classes (no coder).
 """
 
@@ -25,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_CLASSES = 13  # 3 anchor classes, then 5 neighbour counts x 2 for the other sites
-ANCHOR_CLASSES = 3
+NUM_CLASSES = 23  # 3 for pass 1, then 5 neighbour counts x 2 for each of passes 2 and 3
+PASSES = 3
 
 
 def plane_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -37,18 +38,31 @@ def plane_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return planes, int(shape[-2]), int(shape[-1])
 
 
-def anchor_mask(rows: int, cols: int) -> np.ndarray:
-    """True at the sites coded first: (row + column) even."""
+def pass_masks(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sites of passes 1, 2 and 3: (even, even), (odd, odd), the rest."""
     r, c = np.indices((rows, cols))
-    return (r + c) % 2 == 0
+    first = (r % 2 == 0) & (c % 2 == 0)
+    second = (r % 2 == 1) & (c % 2 == 1)
+    return first, second, ~(first | second)
+
+
+def _padded(flags: np.ndarray) -> np.ndarray:
+    f = np.asarray(flags, dtype=np.int32)
+    return np.pad(f, [(0, 0)] * (f.ndim - 2) + [(1, 1), (1, 1)])
 
 
 def cross_count(flags: np.ndarray) -> np.ndarray:
     """For each site of the last two dimensions: the 1-flags among its four neighbours
     (outside the plane: 0), as int32."""
-    f = np.asarray(flags, dtype=np.int32)
-    pad = np.pad(f, [(0, 0)] * (f.ndim - 2) + [(1, 1), (1, 1)])
-    return pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1] + pad[..., 1:-1, :-2] + pad[..., 1:-1, 2:]
+    p = _padded(flags)
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+
+
+def diagonal_count(flags: np.ndarray) -> np.ndarray:
+    """For each site of the last two dimensions: the 1-flags among its four diagonal
+    neighbours (outside the plane: 0), as int32."""
+    p = _padded(flags)
+    return p[..., :-2, :-2] + p[..., :-2, 2:] + p[..., 2:, :-2] + p[..., 2:, 2:]
 
 
 def previous_plane_counts(prev: np.ndarray) -> np.ndarray:
@@ -57,14 +71,16 @@ def previous_plane_counts(prev: np.ndarray) -> np.ndarray:
     return p + cross_count(p)
 
 
-def anchor_classes(prev_counts: np.ndarray) -> np.ndarray:
-    """Class of each anchor from :func:`previous_plane_counts` there."""
-    return np.minimum(prev_counts, 2)
-
-
-def other_classes(anchor_neighbours: np.ndarray, prev_counts: np.ndarray) -> np.ndarray:
-    """Class of each non-anchor site from its 1-flag anchor neighbours and the plane before."""
-    return ANCHOR_CLASSES + 2 * anchor_neighbours + (prev_counts > 0)
+def pass_classes(step: int, decoded: np.ndarray, prev_counts: np.ndarray) -> np.ndarray:
+    """The class of every site as pass ``step`` (0, 1, 2) sees it, from the flags ``decoded``
+    before it (0 elsewhere) and :func:`previous_plane_counts`; only the pass's own sites mean
+    anything."""
+    before = (prev_counts > 0).astype(np.int32)
+    if step == 0:
+        return np.minimum(prev_counts, 2)
+    if step == 1:
+        return 3 + 2 * diagonal_count(decoded) + before
+    return 13 + 2 * cross_count(decoded) + before
 
 
 def flag_classes(flags: np.ndarray) -> np.ndarray:
@@ -73,15 +89,15 @@ def flag_classes(flags: np.ndarray) -> np.ndarray:
     f = np.asarray(flags, dtype=np.int32)
     prev = np.concatenate([np.zeros_like(f[:1]), f[:-1]], axis=0)
     counts = previous_plane_counts(prev)
-    anchors = anchor_mask(*f.shape[1:])
-    others = other_classes(cross_count(f * anchors), counts)
-    return np.where(anchors, anchor_classes(counts), others).astype(np.int32)
+    first, second, third = pass_masks(*f.shape[1:])
+    out = np.where(first, pass_classes(0, f, counts), 0)
+    out = np.where(second, pass_classes(1, f * first, counts), out)
+    return np.where(third, pass_classes(2, f * (first | second), counts), out).astype(np.int32)
 
 
 def decode_order(planes: int, rows: int, cols: int) -> np.ndarray:
     """The flat (C order) indices of a tensor's flags in the order the decoder takes them:
-    plane by plane, anchors then the other sites, each in C order."""
-    anchors = anchor_mask(rows, cols).reshape(-1)
+    plane by plane, its three passes, each in C order."""
     site = np.arange(rows * cols)
-    per_plane = np.concatenate([site[anchors], site[~anchors]])
+    per_plane = np.concatenate([site[m.reshape(-1)] for m in pass_masks(rows, cols)])
     return (np.arange(planes)[:, None] * (rows * cols) + per_plane[None, :]).reshape(-1)

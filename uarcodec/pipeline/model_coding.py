@@ -168,9 +168,8 @@ def plane_candidate(shape: tuple[int, ...]) -> bool:
     that may hold them, format 1.8): every tensor of rank 2 or more. A P-model's residuals
     cluster where the picture changed (latent grids, motion fields, per-frame embeddings) and
     where a kernel or a channel moved. 0.12.0's streams coded again: the README bench's latent
-    box 200k-l150 65,369 bytes, 62,858 with the grids under plane contexts, 62,464 with the
-    motion field too; HNeRV 0.2% (carphone) to 2.8% (cockatoo) fewer bytes
-    (docs/latent_grids.md, "Zero flags under plane contexts")."""
+    streams 0.6% to 9.1% fewer bytes (box 200k-l150: 65,369 → 61,445), HNeRV's 0.1% (carphone)
+    to 2.9% (cockatoo) (docs/latent_grids.md, "Zero flags under plane contexts")."""
     return len(shape) >= 2
 
 
