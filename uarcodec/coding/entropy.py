@@ -217,10 +217,18 @@ def decode_zero_flagged(
     ``words``; untrusted words decode to something or raise UarCodingError, and must be used
     up exactly."""
     n = _checked_count(num_elements, 1)
+    a32 = check_flag_param(flag_param)
+    return _decode_flagged(words, n, lambda coder: np.asarray(coder.decode(_flag_model(a32), n)),
+                           mean, std, min_symbol, max_symbol, model)
+
+
+def _decode_flagged(words: np.ndarray, n: int, decode_flags, mean: float, std: float, min_symbol: int,
+                    max_symbol: int, model: EntropyModel) -> np.ndarray:
+    """The ``n`` integers of a zero-flagged record: its flags (``decode_flags(coder)``, flat),
+    then its nonzero values, shifted, under ``model``; the words must be used up exactly."""
     mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
     if int(max_symbol) >= _INT32_MAX:
         raise UarCodingError(f"shifted symbols must stay below {_INT32_MAX}, got max_symbol {max_symbol}")
-    a32 = check_flag_param(flag_param)
     kind = entropy_model(model)
     words = checked_words(words)
     if words.size == 0 or words[-1] == 0:
@@ -228,7 +236,7 @@ def decode_zero_flagged(
 
     def work() -> tuple[np.ndarray, np.ndarray, bool]:
         coder = _AnsCoder(np.ascontiguousarray(words))
-        flags = np.asarray(coder.decode(_flag_model(a32), n))
+        flags = decode_flags(coder)
         k = int(np.count_nonzero(flags))
         if k and min_symbol < max_symbol:
             values = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), k))
@@ -582,31 +590,10 @@ def decode_plane_flagged(
     raise UarCodingError, and must be used up exactly."""
     planes, rows, cols = plane_flags.plane_shape(tuple(shape))
     n = _checked_count(planes * rows * cols, 1)
-    mean32, std32 = _check_model(mean, std, min_symbol, max_symbol, model)
-    if int(max_symbol) >= _INT32_MAX:
-        raise UarCodingError(f"shifted symbols must stay below {_INT32_MAX}, got max_symbol {max_symbol}")
     locs, scales = _class_locations_scales(check_flag_params(flag_params))
-    kind = entropy_model(model)
-    words = checked_words(words)
-    if words.size == 0 or words[-1] == 0:
-        raise UarCodingError("corrupt coded words: zero-flagged data is never empty and never ends in a zero word")
-
-    def work() -> tuple[np.ndarray, np.ndarray, bool]:
-        coder = _AnsCoder(np.ascontiguousarray(words))
-        flags = _decode_plane_flags(coder, planes, rows, cols, locs, scales).reshape(-1)
-        k = int(np.count_nonzero(flags))
-        if k and min_symbol < max_symbol:
-            values = np.asarray(coder.decode(_model(mean32, std32, min_symbol, max_symbol, kind), k))
-        else:
-            values = np.full(k, int(min_symbol), dtype=np.int64)
-        return flags, values, coder.is_empty()
-
-    flags, values, exhausted = run_coder("decoding", work)
-    if not exhausted:
-        raise UarCodingError("corrupt coded words: data left over after the last symbol")
-    out = np.zeros(n, dtype=np.int32)
-    out[flags != 0] = unshift_nonzero(values.astype(np.int64))
-    return out
+    return _decode_flagged(
+        words, n, lambda coder: _decode_plane_flags(coder, planes, rows, cols, locs, scales).reshape(-1),
+        mean, std, min_symbol, max_symbol, model)
 
 
 def plane_flag_bits(flags: np.ndarray, flag_params) -> float:
