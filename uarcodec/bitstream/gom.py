@@ -272,10 +272,6 @@ def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], co
         flag_param = out.float32(t.zero_flags, f"{what} flag parameter")
         if not (math.isfinite(flag_param) and flag_param != 0.0):
             raise out.fail(f"{what}: flag parameter {t.zero_flags!r} must be finite and nonzero (as float32)")
-        if hi >= I32_MAX:
-            raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
-        if not np.asarray(t.words).size:
-            raise out.fail(f"{what}: a zero-flagged record always has words (its flags)")
     plane_params = None
     if t.plane_flags is not None:
         if len(t.plane_flags) != PLANE_FLAG_CLASSES:
@@ -283,6 +279,7 @@ def _check_body(out: PayloadBuilder, t: TensorRecord, shape: tuple[int, ...], co
         plane_params = tuple(out.float32(a, f"{what} flag parameter") for a in t.plane_flags)
         if not all(math.isfinite(a) and a != 0.0 for a in plane_params):
             raise out.fail(f"{what}: flag parameters {t.plane_flags!r} must be finite and nonzero (as float32)")
+    if t.flagged:
         if hi >= I32_MAX:
             raise out.fail(f"{what}: a zero-flagged record's max_symbol must be below {I32_MAX}")
         if not np.asarray(t.words).size:

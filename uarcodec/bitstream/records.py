@@ -37,8 +37,8 @@ FORMAT_VERSION = (1, 8)
 # CONTEXT_FORMAT_VERSION when it may hold one (EntropyModel.CONTEXT needs the 1.5 layout),
 # MOTION_FORMAT_VERSION when its latent network has per-frame offsets (a 1.5 reader would not
 # know the architecture field), MOTION_FIELD_FORMAT_VERSION when they are a field of blocks,
-# PLANE_FLAGS_FORMAT_VERSION when it may hold a record with zero flags under plane contexts (the
-# latent family's streams).
+# PLANE_FLAGS_FORMAT_VERSION when it may hold a record with zero flags under plane contexts
+# (every stream the encoder writes since 0.13.0, pipeline/plan.py: WRITTEN_FORMAT_VERSION).
 BASE_FORMAT_VERSION = (1, 4)
 CONTEXT_FORMAT_VERSION = (1, 5)
 MOTION_FORMAT_VERSION = (1, 6)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import numpy as np
 
 NUM_CLASSES = 23  # 3 for pass 1, then 5 neighbour counts x 2 for each of passes 2 and 3
-PASSES = 3
 
 
 def plane_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
