@@ -195,3 +195,29 @@ def test_the_spec_states_the_record_layout():
     assert re.search(r"A PLANE_FLAGS record is `56 \+ \|dims\[0\]\|", text)
     assert "#### 6.1.5 Zero flags under plane contexts (format 1.8)" in SPEC.read_text(encoding="utf-8")
     assert PLANE_FLAG_PARAMS != SPEC_PARAMS  # the fuzzed sample's parameters are other values
+
+
+def test_an_encode_writes_plane_flagged_records_that_decode_to_its_report(tmp_path):
+    """Through the whole pipeline: a moving object's P-model has a plane-flagged record, the
+    1.8 stream decodes to exactly the quality the encoder reported, and `uar info -v` names
+    the coding."""
+    from conftest import tiny_settings
+    from test_latent_motion_field import _clip, _moving_square_luma, _write
+    from uarcodec import api
+
+    src, out = tmp_path / "square.y4m", tmp_path / "square.uar"
+    _write(src, _clip(_moving_square_luma(8)))
+    settings = tiny_settings(family="latent", gop_size=4, gom_size=2, model_size=20_000, epochs_i=3, epochs_p=2,
+                             latent_motion_block=16)
+    report = api.encode(src, out, settings, device="cpu")
+    with open(out, "rb") as f:
+        reader = UarReader(f)
+        assert reader.header.min_reader_version == (1, 8)
+        records = [t for e in reader.index for m in reader.read_gom(e.index).models for t in m.tensors]
+    assert any(t.plane_flags is not None for t in records)
+    api.decode(out, tmp_path / "all.y4m", device="cpu")
+    compared = api.compare_videos(src, tmp_path / "all.y4m", with_ms_ssim=False)
+    assert compared.quality.psnr_yuv == pytest.approx(report.psnr_yuv, abs=1e-6)
+    codings = [t["coding"] for g in api.stream_info(out, verbose=True)["goms"] for m in g["models"]
+               for t in m["tensors"]]
+    assert any("planeflags" in c for c in codings)
