@@ -206,8 +206,9 @@ def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
 class TrainingSettings:
     epochs_i: int = 30
     epochs_p: int = 20
-    # P-model epochs where the model's grids move (the latent family with a motion margin), until
-    # the encoder knows whether they do (EncoderSettings: latent_motion decided); None: epochs_p
+    # P-model epochs where the picture moves (the latent family with a motion margin, HNeRV before a
+    # moving camera), until the encoder knows whether it does (EncoderSettings: latent_motion or
+    # camera_moves decided); None: epochs_p
     epochs_p_moving: int | None = None
     lr: float = 2e-3
     batch_size: int = 1
