@@ -54,17 +54,59 @@ def test_plane_flags_round_trip_exactly(shape, model):
         assert np.array_equal(out.reshape(shape), q)
 
 
-def test_the_spec_test_vector():
-    classes = flag_classes((SPEC_SYMBOLS != 0).astype(np.int32))
+def test_the_spec_test_vectors():
+    classes = flag_classes((SPEC_SYMBOLS != 0).astype(np.int32))  # 12 sites a plane: not linked
     assert classes.tolist() == [[[0, 13, 0, 13], [13, 3, 13, 3], [0, 13, 0, 13]],
-                                [[1, 16, 2, 13], [15, 4, 16, 4], [0, 15, 1, 13]]]
-    assert decode_order(2, 3, 4).tolist() == [0, 2, 8, 10, 5, 7, 1, 3, 4, 6, 9, 11,
-                                              12, 14, 20, 22, 17, 19, 13, 15, 16, 18, 21, 23]
+                                [[0, 15, 0, 13], [15, 3, 15, 3], [0, 15, 0, 13]]]
+    assert decode_order(2, 3, 4).tolist() == [0, 2, 8, 10, 12, 14, 20, 22, 5, 7, 17, 19,
+                                              1, 3, 4, 6, 9, 11, 13, 15, 16, 18, 21, 23]
     enc = encode_plane_flagged(SPEC_SYMBOLS, -0.5, 1.0, SPEC_PARAMS, model=EntropyModel.LAPLACE)
     assert (enc.min_symbol, enc.max_symbol) == (-2, 2)
-    assert enc.words.tolist() == [3408117607, 4267150592, 2852]
+    assert enc.words.tolist() == [2727922205, 8617928, 26350]
+    k, r, c = np.indices((2, 8, 8))  # 64 sites a plane: linked
+    linked = np.where((r + 2 * c + k) % 4 == 0, (k + 2 * r + 3 * c) % 5 - 2, 0).astype(np.int32)
+    classes = flag_classes((linked != 0).astype(np.int32))
+    assert int(classes.sum()) == 1112 and classes[1, 1].tolist() == [16, 3, 16, 4, 15, 4, 18, 4]
+    enc = encode_plane_flagged(linked, -0.5, 1.0, SPEC_PARAMS)
+    assert (enc.min_symbol, enc.max_symbol) == (-2, 1)
+    words = [2752478167, 1640899537, 2063375809, 935509623, 209748382, 1845493496, 260293438, 3673992279,
+             3929208877]
+    assert enc.words.tolist() == words
     text = " ".join(SPEC.read_text(encoding="utf-8").split())
-    assert "the words are `[3408117607, 4267150592, 2852]`" in text
+    assert "the words `[2727922205, 8617928, 26350]`" in text
+    assert "`[" + ", ".join(map(str, words)) + "]`" in text
+
+
+def test_small_planes_do_not_see_the_plane_before_and_decode_in_three_calls(monkeypatch):
+    """Planes of fewer than 64 sites (a convolution's kernels) are not linked: their classes
+    ignore the plane before, and the decoder takes every plane's pass at once."""
+    import uarcodec.coding.entropy as entropy
+
+    rng = np.random.default_rng(3)
+    kernels = _sparse(rng, (40, 30, 5, 5), 0.2)
+    same_first = kernels.copy()
+    same_first[:-1] = kernels[1:]  # each plane's predecessor changed, the planes themselves kept
+    assert np.array_equal(flag_classes((kernels[1:] != 0).astype(np.int32).reshape(-1, 5, 5)),
+                          flag_classes((same_first[:-1] != 0).astype(np.int32).reshape(-1, 5, 5)))
+    calls = []
+    coder_type = entropy._AnsCoder
+
+    class Counting:  # constriction's coder, counting its decode calls
+        def __init__(self, *args):
+            self._coder = coder_type(*args)
+
+        def decode(self, *args):
+            calls.append(1)
+            return self._coder.decode(*args)
+
+        def __getattr__(self, name):
+            return getattr(self._coder, name)
+
+    monkeypatch.setattr(entropy, "_AnsCoder", Counting)
+    enc = encode_plane_flagged(kernels, 0.0, 2.0, SPEC_PARAMS)
+    out = decode_plane_flagged(enc.words, kernels.shape, 0.0, 2.0, SPEC_PARAMS, enc.min_symbol, enc.max_symbol)
+    assert np.array_equal(out.reshape(kernels.shape), kernels)
+    assert len(calls) == 3 + 1  # three passes, then the values
 
 
 def test_corrupt_words_and_bad_parameters_are_coding_errors():

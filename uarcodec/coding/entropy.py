@@ -564,10 +564,17 @@ def encode_plane_flagged(
 
 def _decode_plane_flags(coder, planes: int, rows: int, cols: int, locs: np.ndarray,
                         scales: np.ndarray) -> np.ndarray:
-    """The flags (planes, rows, cols), plane by plane, each in its vectorised passes."""
+    """The flags (planes, rows, cols): linked planes one by one, each in its vectorised passes;
+    other planes pass by pass, each pass over every plane in one call."""
     masks = plane_flags.pass_masks(rows, cols)
     family = _QuantizedLaplace(0, 1)
     flags = np.zeros((planes, rows, cols), dtype=np.int32)
+    if not plane_flags.linked(rows, cols):
+        none_before = np.zeros_like(flags)
+        for step, sites in enumerate(masks):
+            classes = plane_flags.pass_classes(step, flags, none_before)[:, sites].reshape(-1)
+            flags[:, sites] = np.asarray(coder.decode(family, locs[classes], scales[classes])).reshape(planes, -1)
+        return flags
     prev = np.zeros((rows, cols), dtype=np.int32)
     for k in range(planes):
         counts = plane_flags.previous_plane_counts(prev)

@@ -169,7 +169,7 @@ def plane_candidate(shape: tuple[int, ...]) -> bool:
     cluster where the picture changed (latent grids, motion fields, per-frame embeddings) and
     where a kernel or a channel moved. 0.12.0's streams coded again: the README bench's latent
     streams 0.6% to 9.1% fewer bytes (box 200k-l150: 65,369 → 61,445), HNeRV's 0.1% (carphone)
-    to 2.9% (cockatoo) (docs/latent_grids.md, "Zero flags under plane contexts")."""
+    to 2.8% (cockatoo) (docs/latent_grids.md, "Zero flags under plane contexts")."""
     return len(shape) >= 2
 
 

@@ -206,7 +206,7 @@ def choose_family(
     each family at the other's seconds (docs/latent_grids.md, "Which family, clip by clip" and,
     for 0.12.0's longer latent P-models, "The epochs of I- and P-models", and for 0.13.0's
     coding, "Zero flags under plane contexts"): the latent grids ahead on box, carphone,
-    megamind and vtest (19%, 24%, 7.3% and 2.9% fewer bytes), HNeRV ahead on cockatoo (a
+    megamind and vtest (19%, 24%, 7.5% and 2.9% fewer bytes), HNeRV ahead on cockatoo (a
     handheld camera). The latent family also where a latent option is given
     (``latent_options``); HNeRV where the latent grids cannot take the size asked for
     (``model_sizes``; none given: the size the encode would give them, for the target rate
