@@ -133,12 +133,18 @@ def test_a_moving_camera_keeps_one_offset_a_frame_even_where_things_move(tmp_pat
     assert (field_margin(352, 288), field_margin(176, 144)) == (16, 8)
 
 
-def test_a_clip_with_a_moving_object_codes_a_field_decodes_to_its_report_and_seeks(tmp_path):
+def encode_moving_square(tmp_path, gom_size: int):
+    """A small square moving over a still background, 8 frames, encoded by the latent family
+    with a field of 16-pixel blocks in GOPs of 4: (source, stream, report)."""
     src, out = tmp_path / "square.y4m", tmp_path / "square.uar"
     _write(src, _clip(_moving_square_luma(8)))
-    settings = tiny_settings(family="latent", gop_size=4, gom_size=1, model_size=20_000, epochs_i=3, epochs_p=2,
-                             latent_motion_block=16)
-    report = api.encode(src, out, settings, device="cpu")
+    settings = tiny_settings(family="latent", gop_size=4, gom_size=gom_size, model_size=20_000, epochs_i=3,
+                             epochs_p=2, latent_motion_block=16)
+    return src, out, api.encode(src, out, settings, device="cpu")
+
+
+def test_a_clip_with_a_moving_object_codes_a_field_decodes_to_its_report_and_seeks(tmp_path):
+    src, out, report = encode_moving_square(tmp_path, gom_size=1)
     with open(out, "rb") as f:
         header = UarReader(f).header
     assert header.writer_version == header.min_reader_version == (1, 8)  # 1.7 up to 0.12.0

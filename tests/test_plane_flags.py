@@ -243,15 +243,10 @@ def test_an_encode_writes_plane_flagged_records_that_decode_to_its_report(tmp_pa
     """Through the whole pipeline: a moving object's P-model has a plane-flagged record, the
     1.8 stream decodes to exactly the quality the encoder reported, and `uar info -v` names
     the coding."""
-    from conftest import tiny_settings
-    from test_latent_motion_field import _clip, _moving_square_luma, _write
+    from test_latent_motion_field import encode_moving_square
     from uarcodec import api
 
-    src, out = tmp_path / "square.y4m", tmp_path / "square.uar"
-    _write(src, _clip(_moving_square_luma(8)))
-    settings = tiny_settings(family="latent", gop_size=4, gom_size=2, model_size=20_000, epochs_i=3, epochs_p=2,
-                             latent_motion_block=16)
-    report = api.encode(src, out, settings, device="cpu")
+    src, out, report = encode_moving_square(tmp_path, gom_size=2)
     with open(out, "rb") as f:
         reader = UarReader(f)
         assert reader.header.min_reader_version == (1, 8)
