@@ -403,15 +403,16 @@ FAMILY_TRAINING: dict[ModelFamily, dict[str, object]] = {
 
 # Families whose P-models train another fraction of the I-model's epochs where the picture moves
 # (the latent family with a motion margin: per-frame offsets or a field; HNeRV before a moving
-# camera, as the motion survey finds it), TrainingSettings.epochs_p_moving. Such a P-model moves its grids, its offsets and its synthesis from the
-# previous model's and keeps gaining past half the I-model's steps: the README bench at preset
+# camera, as the motion survey finds it), TrainingSettings.epochs_p_moving. Such a latent
+# P-model moves its grids, its offsets and its synthesis from the previous model's and keeps
+# gaining past half the I-model's steps: the README bench at preset
 # fast with P-models at 0.75 (45 epochs) against 0.5, BD-rate box -7.2%, carphone -5.9%,
 # megamind -14.7% (a field), cockatoo -9.5% (per-frame offsets), in about a fifth more seconds a
 # point; on vtest (no offsets) -0.5%, on its own curve, where HNeRV given the same seconds coded
 # 14% fewer bytes (docs/latent_grids.md, "The epochs of I- and P-models"). HNeRV on cockatoo
 # (a handheld camera, the README bench's moving clip): -5.4% BD-rate against its curve at 30 P
-# epochs, and at equal time better than 70 and 35 epochs (docs/temporal_reuse.md, "HNeRV's
-# P-models at 0.75 of the I-model's epochs").
+# epochs (+517.7% against x265 with format 1.8, from +541.8%), and at equal time better than 70
+# and 35 epochs (docs/temporal_reuse.md, "HNeRV's P-models at 0.75 of the I-model's epochs").
 MOVING_P_EPOCH_FRACTION: dict[ModelFamily, float] = {ModelFamily.LATENT: 0.75, ModelFamily.HNERV: 0.75}
 
 
