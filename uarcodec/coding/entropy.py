@@ -603,13 +603,9 @@ def decode_plane_flagged(
         mean, std, min_symbol, max_symbol, model)
 
 
-def plane_flag_bits(flags: np.ndarray, flag_params) -> float:
-    """Ideal bits of a tensor's flags (planes, rows, cols) under plane contexts with these
-    class parameters (the coder's fixed-point probabilities)."""
-    classes = plane_flags.flag_classes(flags)
-    total = 0.0
-    for c, a in enumerate(check_flag_params(flag_params)):
-        in_class = classes == c
-        ones = int(np.count_nonzero(flags[in_class]))
-        total += flag_bits(int(np.count_nonzero(in_class)) - ones, ones, a)
-    return total
+def plane_flag_bits(sites: np.ndarray, ones: np.ndarray, flag_params) -> float:
+    """Ideal bits of a tensor's flags under plane contexts, given per class its sites and
+    1-flags (:func:`uarcodec.coding.plane_flags.class_counts`) and the class parameters (the
+    coder's fixed-point probabilities)."""
+    return sum(flag_bits(int(n) - int(k), int(k), a)
+               for n, k, a in zip(sites, ones, check_flag_params(flag_params)) if n)

@@ -108,6 +108,16 @@ def flag_classes(flags: np.ndarray) -> np.ndarray:
     return np.where(third, pass_classes(2, f * (first | second), counts), out).astype(np.int32)
 
 
+def class_counts(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per class (:data:`NUM_CLASSES` entries, int64): how many sites it holds, and how many of
+    them are 1-flags, given all flags of a tensor (planes, rows, cols)."""
+    f = np.asarray(flags, dtype=np.int32)
+    classes = flag_classes(f).reshape(-1)
+    sites = np.bincount(classes, minlength=NUM_CLASSES)
+    ones = np.bincount(classes, weights=f.reshape(-1), minlength=NUM_CLASSES).astype(np.int64)
+    return sites, ones
+
+
 def decode_order(planes: int, rows: int, cols: int) -> np.ndarray:
     """The flat (C order) indices of a tensor's flags in the order the decoder takes them:
     linked planes one by one, each in its three passes; otherwise pass by pass, each over every

@@ -32,7 +32,7 @@ from uarcodec.coding.entropy import (
     plane_flag_bits,
 )
 from uarcodec.coding.plane_flags import NUM_CLASSES as PLANE_FLAG_CLASSES
-from uarcodec.coding.plane_flags import flag_classes, plane_shape
+from uarcodec.coding.plane_flags import class_counts, plane_shape
 from uarcodec.coding.init import seeded_tensor
 from uarcodec.coding.latent_context import ContextLayout, IntegerContextNet, decode_latent, encode_latent
 from uarcodec.coding.quant import dequantize, estimate_bits, gaussian_params, laplace_params, quantize_residual
@@ -173,22 +173,16 @@ def plane_candidate(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 2
 
 
-def _flags_of(kept: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return (kept != 0).astype(np.int32).reshape(plane_shape(shape))
+def _plane_counts(kept: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per plane-context class: its sites and 1-flags among the symbols ``kept`` of ``shape``."""
+    return class_counts((kept != 0).astype(np.int32).reshape(plane_shape(shape)))
 
 
-def plane_flag_params(kept: np.ndarray, shape: tuple[int, ...]) -> tuple[float, ...]:
+def plane_flag_params(sites: np.ndarray, ones: np.ndarray, zero_share: float) -> tuple[float, ...]:
     """The flag parameter of each plane-context class, as stored (bfloat16): that of the
-    class's share of zeros (the tensor's where the class has no site)."""
-    flags = _flags_of(kept, shape)
-    classes = flag_classes(flags)
-    overall = _zero_share(kept)
-    params = []
-    for c in range(PLANE_FLAG_CLASSES):
-        sites = flags[classes == c]
-        share = overall if sites.size == 0 else 1.0 - float(np.count_nonzero(sites)) / sites.size
-        params.append(to_bf16(flag_param(share)))
-    return tuple(params)
+    class's share of zeros (``zero_share``, the tensor's, where the class has no site)."""
+    return tuple(to_bf16(flag_param(zero_share if n == 0 else 1.0 - float(k) / float(n)))
+                 for n, k in zip(sites, ones))
 
 
 def _symbol_params(symbols: np.ndarray, model: EntropyModel, min_std: float) -> tuple[np.float32, np.float32]:
@@ -224,7 +218,8 @@ def _cost(q: np.ndarray, choice: CodingChoice, min_std: float) -> float:
     zeros = kept.size - values.size
     mean, scale = _symbol_params(values, choice.model, min_std)
     if choice.plane_flags:
-        flags = plane_flag_bits(_flags_of(kept, q.shape), plane_flag_params(kept, q.shape))
+        sites, ones = _plane_counts(kept, q.shape)
+        flags = plane_flag_bits(sites, ones, plane_flag_params(sites, ones, _zero_share(kept)))
         flags += FLAG_PARAM_BITS * PLANE_FLAG_CLASSES
     else:
         flags = flag_bits(zeros, values.size, flag_param(_zero_share(kept))) + FLAG_PARAM_BITS
@@ -265,7 +260,7 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
     kept = _coded_symbols(q, choice)
     a = planes = None
     if choice.plane_flags:
-        planes = plane_flag_params(kept, shape)
+        planes = plane_flag_params(*_plane_counts(kept, shape), _zero_share(kept))
         mean, scale = _stored_params(shift_nonzero(kept[kept != 0]), choice.model, min_std)
         enc = encode_plane_flagged(kept.reshape(shape), mean, scale, planes, model=choice.model)
     elif choice.zero_flags:
@@ -371,19 +366,14 @@ def recode_tensor(record: TensorRecord, entropy: EntropyModel, temporal_candidat
     references for per-frame embeddings, so it can only do better). A context-coded record
     stays as it is unless its integers (``codes``, :func:`decode_model`'s) are given and
     another coding is cheaper than its words, as the encoder weighs them."""
-    if record.is_zero:
+    context = record.entropy_model == EntropyModel.CONTEXT
+    if record.is_zero or (context and codes is None):
         return record
-    if record.entropy_model == EntropyModel.CONTEXT:
-        if codes is None:
-            return record
-        q = np.asarray(codes, dtype=np.int32)
-        choices = _choices(q, entropy, temporal_candidate, planes)
-        cost, best = min(((_cost(q, c, min_std), c) for c in choices), key=lambda c: c[0])
-        if cost >= 32.0 * record.words.size + CONTEXT_RECORD_BITS:
-            return record
-        return code_tensor(q, record.ref_mode, np.float32(record.step), best, min_std)
-    q = tensor_codes(record)
-    best = min(_choices(q, entropy, temporal_candidate, planes), key=lambda c: _cost(q, c, min_std))
+    q = np.asarray(codes, dtype=np.int32) if context else tensor_codes(record)
+    cost, best = min(((_cost(q, c, min_std), c) for c in _choices(q, entropy, temporal_candidate, planes)),
+                     key=lambda c: c[0])
+    if context and cost >= 32.0 * record.words.size + CONTEXT_RECORD_BITS:
+        return record
     return code_tensor(q, record.ref_mode, np.float32(record.step), best, min_std)
 
 
