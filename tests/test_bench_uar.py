@@ -198,6 +198,21 @@ def test_an_interrupted_point_resumes_from_its_complete_goms(sample, tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())["resumed_goms"] == 0
 
 
+def test_curves_cached_before_the_i_models_adam_setting_still_match_and_latent_ones_do_not():
+    """``beta2_i`` (0.14.0) at Adam's default is left out of a curve's settings, so an HNeRV curve
+    cached before it existed keeps matching; the latent family's 0.995 is in, so its curves
+    cached before are encoded again; read back, a missing value is the default."""
+    from uarcodec.bench.settings_json import settings_from_dict
+
+    hnerv = UarRunnerConfig(gop_size=30, points=(RatePoint(88_000),)).encoder_settings(RatePoint(88_000))
+    latent = UarRunnerConfig(gop_size=30, points=(RatePoint(200_000),), training=TrainingOptions(family="latent"),
+                             ).encoder_settings(RatePoint(200_000))
+    assert "beta2_i" not in settings_to_dict(hnerv)["training"]
+    assert settings_to_dict(latent)["training"]["beta2_i"] == 0.995
+    assert settings_from_dict(settings_to_dict(hnerv)) == hnerv
+    assert settings_from_dict(settings_to_dict(latent)) == latent
+
+
 # ---------------------------------------------------------------------- ablation
 
 

@@ -202,6 +202,9 @@ def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
     return np.clip(1.0 - a * np.exp(-b * mse + c), 0.0, 1.0)
 
 
+ADAM_BETA2 = 0.999  # Adam's second-moment decay (torch's default): P-models, and I-models unless a family says
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     epochs_i: int = 30
@@ -231,6 +234,8 @@ class TrainingSettings:
     lr_p_scale: float = 1.0
     warmup_p: float = 0.0
     lambda_p_scale: float = 0.75  # measured: docs/temporal_reuse.md (0.6.1: 0.75 for 0.5, fewer bits at equal quality)
+    # Adam's second-moment decay in an I-model's fit; P-models keep ADAM_BETA2 (for_p_models)
+    beta2_i: float = ADAM_BETA2
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
     compile: bool = False  # torch.compile the network's forward (off: slower on this CPU, docs/training_speed.md)
 
@@ -238,9 +243,11 @@ class TrainingSettings:
         _coerce_choices(self)
 
     def for_p_models(self) -> "TrainingSettings":
-        """The settings a P-model trains with: its learning rate, warm-up and lambda."""
+        """The settings a P-model trains with: its learning rate, warm-up and lambda, and
+        Adam's default second-moment decay (:data:`ADAM_BETA2`)."""
         return dataclasses.replace(
-            self, lr=self.lr * self.lr_p_scale, warmup=self.warmup_p, lmbda=self.lmbda * self.lambda_p_scale
+            self, lr=self.lr * self.lr_p_scale, warmup=self.warmup_p, lmbda=self.lmbda * self.lambda_p_scale,
+            beta2_i=ADAM_BETA2,
         )
 
     def for_motion(self, moving: bool) -> "TrainingSettings":
@@ -278,6 +285,8 @@ class TrainingSettings:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise UarSettingsError(f"{name} must be positive, got {value}")
+        if not 0 < self.beta2_i < 1:
+            raise UarSettingsError(f"beta2_i must be in (0, 1), got {self.beta2_i}")
 
 
 @dataclass(frozen=True)
@@ -397,8 +406,12 @@ def _field_value(name: str, value: Any) -> FieldValue:
 # 29.77 dB at 42,436, x64 30.04 dB at 48,915 (docs/latent_grids.md). Their P-models train
 # at the I-models' learning rate: 60 frames, p = 30, m = 2, the P-model coded 13,821 bytes at
 # 31.75 dB against 15,939 at 31.30 at half the rate (the short presets' rule for HNeRV).
+# Their I-models' Adam forgets its gradients' scale faster (beta2 0.995): 60 frames, p = 30,
+# preset fast, lambda 150, one I- and one P-model, box -3.5% bytes +0.13 dB, megamind -3.4%
+# +0.14 dB, carphone -1.4% +0.20 dB, vtest +2.2% +0.03 dB, cockatoo +2.9% +0.06 dB; in their
+# P-models too it cost bytes on box and vtest (docs/latent_grids.md, "Adam's second moment").
 FAMILY_TRAINING: dict[ModelFamily, dict[str, object]] = {
-    ModelFamily.LATENT: {"grid_lr_scale": 16.0, "lr_p_scale": 1.0},
+    ModelFamily.LATENT: {"grid_lr_scale": 16.0, "lr_p_scale": 1.0, "beta2_i": 0.995},
 }
 
 # Families whose P-models train another fraction of the I-model's epochs where the picture moves
