@@ -25,7 +25,6 @@ from test_bitstream_samples import (
     sample_goms,
     sample_header,
     sample_header_1_0,
-    sample_header_1_1,
     spec_example_1_1_records,
     spec_example_1_1_stream,
     spec_example_bytes,

@@ -98,7 +98,6 @@ def test_a_frame_reads_each_level_at_its_offset():
         for b, (dy, dx) in enumerate([(3, -2), (-4, 4)]):
             expected = model.grids[0][b, 0, 5 + dy:5 + dy + 16, 5 + dx:5 + dx + 20]
             assert torch.allclose(maps[0][b, 0], expected, atol=1e-4)  # float32 positions
-        coarse = model.grids[1][:, :, 3:-3, 3:-3]  # the frame's part of level 1 (margin 3 samples)
         shifted = model.grids[1][:, :, 1:-5, 5:-1]  # the same, 2 samples up and 2 right
         still = torch.nn.functional.interpolate(shifted, size=(16, 20), mode="bilinear", align_corners=False)
         assert torch.allclose(maps[1][1, 0, 2:-2, 2:-2], still[0, 0, 2:-2, 2:-2], atol=1e-4)
