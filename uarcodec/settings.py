@@ -359,7 +359,9 @@ class EncoderSettings:
         of these settings and of their training settings, by field name, except those the
         coding parameters already hold (p, m, family). ``resolved`` overrides a value with the
         one actually used (e.g. ``precision="bf16"`` where the settings say ``auto``) or adds
-        one (``device="cpu"``). ``None`` values (e.g. no fixed eps) are left out."""
+        one (``device="cpu"``). ``None`` values (e.g. no fixed eps) are left out, and so are
+        the settings added after 0.13.0 at the value that trains as before
+        (:data:`_NEW_FIELDS_LEFT_OUT_AT`): a stream they do not touch is 0.13.0's byte for byte."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in _CODING_FIELDS:
@@ -370,7 +372,7 @@ class EncoderSettings:
             else:
                 values[f.name] = value
         values.update(resolved)
-        return {k: _field_value(k, v) for k, v in values.items() if v is not None}
+        return {k: _field_value(k, v) for k, v in values.items() if not _left_out(k, v)}
 
 
 def _check_latent_setting(family: ModelFamily, value: int | None, name: str, limit: int) -> None:
@@ -382,6 +384,15 @@ def _check_latent_setting(family: ModelFamily, value: int | None, name: str, lim
     if not 0 <= value <= limit:
         raise UarSettingsError(f"the {name} must be 0 to {limit}, got {value}")
 
+
+# Settings added to the stream's informational fields after 0.13.0, left out at the value that
+# trains as 0.13.0 did (spec 5.1.1: absent means that value).
+_NEW_FIELDS_LEFT_OUT_AT: dict[str, object] = {"beta2_i": ADAM_BETA2}
+
+
+def _left_out(name: str, value: Any) -> bool:
+    """Whether the stream leaves setting ``name`` out (:meth:`EncoderSettings.informational_fields`)."""
+    return value is None or (name in _NEW_FIELDS_LEFT_OUT_AT and value == _NEW_FIELDS_LEFT_OUT_AT[name])
 
 # Settings the stream's coding parameters hold already (and camera_moves, which the P-models'
 # epochs record).
