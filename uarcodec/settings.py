@@ -361,7 +361,7 @@ class EncoderSettings:
         one actually used (e.g. ``precision="bf16"`` where the settings say ``auto``) or adds
         one (``device="cpu"``). ``None`` values (e.g. no fixed eps) are left out, and so are
         the settings added after 0.13.0 at the value that trains as before
-        (:data:`_NEW_FIELDS_LEFT_OUT_AT`): a stream they do not touch is 0.13.0's byte for byte."""
+        (:data:`LATER_TRAINING_DEFAULTS`): a stream they do not touch is 0.13.0's byte for byte."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in _CODING_FIELDS:
@@ -385,14 +385,16 @@ def _check_latent_setting(family: ModelFamily, value: int | None, name: str, lim
         raise UarSettingsError(f"the {name} must be 0 to {limit}, got {value}")
 
 
-# Settings added to the stream's informational fields after 0.13.0, left out at the value that
-# trains as 0.13.0 did (spec 5.1.1: absent means that value).
-_NEW_FIELDS_LEFT_OUT_AT: dict[str, object] = {"beta2_i": ADAM_BETA2}
+# Training settings added after 0.13.0, with the value that trains as 0.13.0 did: at that value
+# the stream leaves them out (spec 5.1.1: absent means that value), and so does a bench curve's
+# cache key (bench/settings_json.py).
+LATER_TRAINING_DEFAULTS: dict[str, object] = {"beta2_i": ADAM_BETA2}
 
 
 def _left_out(name: str, value: Any) -> bool:
     """Whether the stream leaves setting ``name`` out (:meth:`EncoderSettings.informational_fields`)."""
-    return value is None or (name in _NEW_FIELDS_LEFT_OUT_AT and value == _NEW_FIELDS_LEFT_OUT_AT[name])
+    return value is None or (name in LATER_TRAINING_DEFAULTS and value == LATER_TRAINING_DEFAULTS[name])
+
 
 # Settings the stream's coding parameters hold already (and camera_moves, which the P-models'
 # epochs record).

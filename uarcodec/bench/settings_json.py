@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from uarcodec.settings import ADAM_BETA2, EncoderSettings, EpsLaw, TrainingSettings
+from uarcodec.settings import LATER_TRAINING_DEFAULTS, EncoderSettings, EpsLaw, TrainingSettings
 
 
 # Settings added after results were first cached, with the value that behaves as before they
@@ -14,7 +14,7 @@ from uarcodec.settings import ADAM_BETA2, EncoderSettings, EpsLaw, TrainingSetti
 # settings that made it; read back, a missing field takes its dataclass default.
 LATER_ENCODER_FIELDS: dict[str, Any] = {"target_bpp": None, "camera_moves": None}
 LATER_TRAINING_FIELDS: dict[str, Any] = {"grid_lr_scale": 1.0, "compile": False, "epochs_p_moving": None,
-                                         "beta2_i": ADAM_BETA2}
+                                         **LATER_TRAINING_DEFAULTS}
 
 
 def settings_to_dict(settings: EncoderSettings) -> dict[str, Any]:
