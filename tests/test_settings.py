@@ -172,20 +172,25 @@ def test_latent_p_models_train_three_quarters_of_the_i_models_epochs_where_the_g
         assert "epochs_p_moving" not in decided.informational_fields()
 
 
-def test_latent_i_models_train_with_a_faster_adam_second_moment_and_p_models_with_the_default(
+def test_i_models_of_short_presets_train_with_a_faster_adam_second_moment_and_p_models_with_the_default(
         sample, tmp_path, monkeypatch):
-    """The latent family's I-models fit with Adam's beta2 at 0.995 (docs/latent_grids.md,
-    "Adam's second moment"), its P-models and every other family's models at torch's 0.999;
-    the stream records the I-models' value, and a value outside (0, 1) is refused."""
+    """Every family's I-models fit with Adam's beta2 at 0.995 at the short presets, the latent
+    family's at every preset (docs/training_speed.md, "Adam's second moment in every family's
+    I-models"); P-models, and HNeRV's and HiNeRV's I-models at slow and veryslow (the paper's
+    training), at torch's 0.999; the stream records the I-models' value, and a value outside
+    (0, 1) is refused."""
     from uarcodec.pipeline import fit
     from uarcodec.settings import ADAM_BETA2, Preset, preset_training
     from uarcodec.sizing import default_model_size
 
+    short = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST, Preset.MEDIUM)
     for preset in Preset:
         latent = preset_training(preset, 30, "latent")
         assert (latent.beta2_i, latent.for_p_models().beta2_i) == (0.995, ADAM_BETA2) == (0.995, 0.999)
         for family in ("hnerv", "hinerv"):
-            assert preset_training(preset, 30, family).beta2_i == ADAM_BETA2
+            training = preset_training(preset, 30, family)
+            assert training.beta2_i == (0.995 if preset in short else 0.999)
+            assert training.for_p_models().beta2_i == 0.999
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(UarSettingsError, match="beta2_i"):
             TrainingSettings(beta2_i=bad).validate()
@@ -198,10 +203,12 @@ def test_latent_i_models_train_with_a_faster_adam_second_moment_and_p_models_wit
         return real(groups, lr, beta2)
 
     monkeypatch.setattr(fit, "make_optimizer", spy)
-    training = preset_training(Preset.ULTRAFAST, 4, "latent", epochs_i=1, epochs_p=1)
-    settings = EncoderSettings(gop_size=4, gom_size=2, family="latent", training=training,
-                               model_size=default_model_size("latent", 176, 144, 4))
-    out = tmp_path / "latent.uar"
-    api.encode(sample, out, settings, frames=8, device="cpu")
-    assert used == [0.995, 0.999]  # the I-model, then its P-model
-    assert api.stream_info(out)["coding"]["encoder_settings"]["beta2_i"] == 0.995
+    for family in ("latent", "hnerv"):
+        used.clear()
+        training = preset_training(Preset.ULTRAFAST, 4, family, epochs_i=1, epochs_p=1)
+        settings = EncoderSettings(gop_size=4, gom_size=2, family=family, training=training,
+                                   model_size=default_model_size(family, 176, 144, 4))
+        out = tmp_path / f"{family}.uar"
+        api.encode(sample, out, settings, frames=8, device="cpu")
+        assert used == [0.995, 0.999]  # the I-model, then its P-model
+        assert api.stream_info(out)["coding"]["encoder_settings"]["beta2_i"] == 0.995

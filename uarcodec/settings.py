@@ -160,6 +160,17 @@ _SHORT_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FA
 PRESET_LR_SCALE: dict[Preset, float] = {p: 4.0 for p in _SHORT_PRESETS}
 PRESET_LR_P_SCALE: dict[Preset, float] = {p: 2.0 / PRESET_LR_SCALE[p] for p in _SHORT_PRESETS}
 
+# Adam's second-moment decay in the I-models' fits of the short presets: torch's 0.999 averages
+# squared gradients over about 1,000 steps, more than half of an I-model's fit at preset fast
+# (60 epochs of 30 frames); 0.995 forgets them over 200. At preset fast, 60 frames, p = 30, one
+# I- and one P-model, lambda 150 (docs/training_speed.md, "Adam's second moment in every
+# family's I-models"), 0.995 against 0.999: HNeRV (88k, carphone 54k) box +0.1% bytes +0.32 dB,
+# vtest -4.0% +0.05 dB, megamind -0.4% +0.48 dB, carphone +3.1% +0.35 dB; HiNeRV box (88k)
+# +4.1% +0.39 dB; HNeRV on cockatoo's four bench points -7.4% BD-rate. P-models keep 0.999
+# (TrainingSettings.for_p_models). The latent family trains its I-models so at every preset
+# (FAMILY_TRAINING); slow and veryslow keep the paper's Adam (not measured).
+PRESET_BETA2_I: dict[Preset, float] = {p: 0.995 for p in _SHORT_PRESETS}
+
 # Every preset trains an I-model for at least this many steps, so that even the shortest ones
 # give a usable picture on a short clip: carphone QCIF, 30 frames, at 27k parameters and lambda
 # 500, gives 25.6 dB PSNR-YUV at 300 steps, 26.7 at 450 (13 s) and 27.3 at 600; at 110k with 16
@@ -202,7 +213,7 @@ def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
     return np.clip(1.0 - a * np.exp(-b * mse + c), 0.0, 1.0)
 
 
-ADAM_BETA2 = 0.999  # Adam's second-moment decay (torch's default): P-models, and I-models unless a family says
+ADAM_BETA2 = 0.999  # Adam's second-moment decay (torch's default): P-models, and I-models at the slow presets (PRESET_BETA2_I)
 
 
 @dataclass(frozen=True)
@@ -419,7 +430,7 @@ def _field_value(name: str, value: Any) -> FieldValue:
 # 29.77 dB at 42,436, x64 30.04 dB at 48,915 (docs/latent_grids.md). Their P-models train
 # at the I-models' learning rate: 60 frames, p = 30, m = 2, the P-model coded 13,821 bytes at
 # 31.75 dB against 15,939 at 31.30 at half the rate (the short presets' rule for HNeRV).
-# Their I-models' Adam forgets its gradients' scale faster (beta2 0.995): 60 frames, p = 30,
+# Their I-models' Adam forgets its gradients' scale faster (beta2 0.995, at every preset): 60 frames, p = 30,
 # preset fast, lambda 150, one I- and one P-model, box -3.5% bytes +0.13 dB, megamind -3.4%
 # +0.14 dB, carphone -1.4% +0.20 dB, vtest +2.2% +0.03 dB, cockatoo +2.9% +0.06 dB; in their
 # P-models too it cost bytes on box and vtest (docs/latent_grids.md, "Adam's second moment").
@@ -462,6 +473,7 @@ def preset_training(
         epochs_p_moving=None if moving is None or "epochs_p" in overrides else max(2, round(moving * epochs_i)),
         lr=(2e-3, 2e-3, 1e-3)[k] * PRESET_LR_SCALE.get(chosen, 1.0),
         lr_p_scale=PRESET_LR_P_SCALE.get(chosen, TrainingSettings.lr_p_scale),
+        beta2_i=PRESET_BETA2_I.get(chosen, ADAM_BETA2),
     )
     base = dataclasses.replace(base, **FAMILY_TRAINING.get(model_family, {}))
     return dataclasses.replace(base, **overrides)
