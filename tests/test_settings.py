@@ -172,18 +172,18 @@ def test_latent_p_models_train_three_quarters_of_the_i_models_epochs_where_the_g
         assert "epochs_p_moving" not in decided.informational_fields()
 
 
-def test_i_models_of_short_presets_train_with_a_faster_adam_second_moment_and_p_models_with_the_default(
+def test_i_models_of_fast_presets_train_with_a_faster_adam_second_moment_and_p_models_with_the_default(
         sample, tmp_path, monkeypatch):
-    """Every family's I-models fit with Adam's beta2 at 0.995 at the short presets, the latent
-    family's at every preset (docs/training_speed.md, "Adam's second moment in every family's
-    I-models"); P-models, and HNeRV's and HiNeRV's I-models at slow and veryslow (the paper's
-    training), at torch's 0.999; the stream records the I-models' value, and a value outside
+    """Every family's I-models fit with Adam's beta2 at 0.995 at the presets up to fast, the
+    latent family's at every preset (docs/training_speed.md, "Adam's second moment in every
+    family's I-models"); P-models, and HNeRV's and HiNeRV's I-models from medium up, at torch's
+    0.999; the stream records the I-models' value, and a value outside
     (0, 1) is refused."""
     from uarcodec.pipeline import fit
     from uarcodec.settings import ADAM_BETA2, Preset, preset_training
     from uarcodec.sizing import default_model_size
 
-    short = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST, Preset.MEDIUM)
+    short = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST)
     for preset in Preset:
         latent = preset_training(preset, 30, "latent")
         assert (latent.beta2_i, latent.for_p_models().beta2_i) == (0.995, ADAM_BETA2) == (0.995, 0.999)

@@ -160,16 +160,18 @@ _SHORT_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FA
 PRESET_LR_SCALE: dict[Preset, float] = {p: 4.0 for p in _SHORT_PRESETS}
 PRESET_LR_P_SCALE: dict[Preset, float] = {p: 2.0 / PRESET_LR_SCALE[p] for p in _SHORT_PRESETS}
 
-# Adam's second-moment decay in the I-models' fits of the short presets: torch's 0.999 averages
-# squared gradients over about 1,000 steps, more than half of an I-model's fit at preset fast
-# (60 epochs of 30 frames); 0.995 forgets them over 200. At preset fast, 60 frames, p = 30, one
-# I- and one P-model, lambda 150 (docs/training_speed.md, "Adam's second moment in every
-# family's I-models"), 0.995 against 0.999: HNeRV (88k, carphone 54k) box +0.1% bytes +0.32 dB,
-# vtest -4.0% +0.05 dB, megamind -0.4% +0.48 dB, carphone +3.1% +0.35 dB; HiNeRV box (88k)
-# +4.1% +0.39 dB; HNeRV on cockatoo's four bench points -7.4% BD-rate. P-models keep 0.999
-# (TrainingSettings.for_p_models). The latent family trains its I-models so at every preset
-# (FAMILY_TRAINING); slow and veryslow keep the paper's Adam (not measured).
-PRESET_BETA2_I: dict[Preset, float] = {p: 0.995 for p in _SHORT_PRESETS}
+# Adam's second-moment decay in the I-models' fits of the presets up to fast: torch's 0.999
+# averages squared gradients over about 1,000 steps, more than half of an I-model's fit at
+# preset fast (60 epochs of 30 frames); 0.995 forgets them over 200. At preset fast, 60 frames,
+# p = 30, one I- and one P-model, lambda 150 (docs/training_speed.md, "Adam's second moment in
+# every family's I-models"), 0.995 against 0.999: HNeRV (88k, carphone 54k) box +0.1% bytes
+# +0.32 dB, vtest -4.0% +0.05 dB, megamind -0.4% +0.48 dB, carphone +3.1% +0.35 dB; HiNeRV box
+# (88k) +4.1% +0.39 dB; HNeRV on cockatoo's four bench points -7.4% BD-rate; carphone at
+# ultrafast +2.2% +0.38 dB, veryfast +7.3% +0.63 dB, but at medium (5,000 steps) +6.7% +0.08 dB,
+# so medium and up keep 0.999. P-models keep 0.999 (TrainingSettings.for_p_models). The latent
+# family trains its I-models so at every preset (FAMILY_TRAINING).
+_FAST_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST)
+PRESET_BETA2_I: dict[Preset, float] = {p: 0.995 for p in _FAST_PRESETS}
 
 # Every preset trains an I-model for at least this many steps, so that even the shortest ones
 # give a usable picture on a short clip: carphone QCIF, 30 frames, at 27k parameters and lambda
@@ -213,7 +215,7 @@ def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
     return np.clip(1.0 - a * np.exp(-b * mse + c), 0.0, 1.0)
 
 
-ADAM_BETA2 = 0.999  # Adam's second-moment decay (torch's default): P-models, and I-models at the slow presets (PRESET_BETA2_I)
+ADAM_BETA2 = 0.999  # Adam's second-moment decay (torch's default): P-models, and I-models from preset medium up (PRESET_BETA2_I)
 
 
 @dataclass(frozen=True)
