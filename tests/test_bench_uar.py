@@ -200,20 +200,23 @@ def test_an_interrupted_point_resumes_from_its_complete_goms(sample, tmp_path):
 
 def test_curves_cached_before_the_i_models_adam_setting_match_only_where_it_trains_as_before():
     """``beta2_i`` (0.14.0) at Adam's default is left out of a curve's settings, so a curve cached
-    before it existed keeps matching where the I-models still train so (HNeRV at preset medium);
-    at 0.995 it is in (HNeRV at the presets up to fast since 0.15.0, the latent family at every
-    preset), so their curves cached before are encoded again; read back, a missing value is the
-    default."""
+    before it existed keeps matching where the I-models still train so (from preset medium up);
+    at 0.995 it is in (the latent family at the presets up to fast since 0.14.0, HNeRV and
+    HiNeRV since 0.15.0), so their curves cached before are encoded again; read back, a missing
+    value is the default."""
     from uarcodec.bench.settings_json import settings_from_dict
 
     def curve(family: str, preset: str, size: int):
         return UarRunnerConfig(gop_size=30, points=(RatePoint(size),),
                                training=TrainingOptions(family=family, preset=preset)).encoder_settings(RatePoint(size))
 
-    slow, fast, latent = curve("hnerv", "medium", 88_000), curve("hnerv", "fast", 88_000), curve("latent", "medium", 200_000)
-    assert "beta2_i" not in settings_to_dict(slow)["training"]
-    assert settings_to_dict(fast)["training"]["beta2_i"] == settings_to_dict(latent)["training"]["beta2_i"] == 0.995
-    for settings in (slow, fast, latent):
+    medium, fast = curve("hnerv", "medium", 88_000), curve("hnerv", "fast", 88_000)
+    latent_medium, latent_fast = curve("latent", "medium", 200_000), curve("latent", "fast", 200_000)
+    for settings in (medium, latent_medium):
+        assert "beta2_i" not in settings_to_dict(settings)["training"]
+    for settings in (fast, latent_fast):
+        assert settings_to_dict(settings)["training"]["beta2_i"] == 0.995
+    for settings in (medium, fast, latent_medium, latent_fast):
         assert settings_from_dict(settings_to_dict(settings)) == settings
 
 

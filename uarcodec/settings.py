@@ -163,13 +163,15 @@ PRESET_LR_P_SCALE: dict[Preset, float] = {p: 2.0 / PRESET_LR_SCALE[p] for p in _
 # Adam's second-moment decay in the I-models' fits of the presets up to fast: torch's 0.999
 # averages squared gradients over about 1,000 steps, more than half of an I-model's fit at
 # preset fast (60 epochs of 30 frames); 0.995 forgets them over 200. At preset fast, 60 frames,
-# p = 30, one I- and one P-model, lambda 150 (docs/training_speed.md, "Adam's second moment in
-# every family's I-models"), 0.995 against 0.999: HNeRV (88k, carphone 54k) box +0.1% bytes
-# +0.32 dB, vtest -4.0% +0.05 dB, megamind -0.4% +0.48 dB, carphone +3.1% +0.35 dB; HiNeRV box
-# (88k) +4.1% +0.39 dB; HNeRV on cockatoo's four bench points -7.4% BD-rate; carphone at
-# ultrafast +2.2% +0.38 dB, veryfast +7.3% +0.63 dB, but at medium (5,000 steps) +6.7% +0.08 dB,
-# so medium and up keep 0.999. P-models keep 0.999 (TrainingSettings.for_p_models). The latent
-# family trains its I-models so at every preset (FAMILY_TRAINING).
+# p = 30, one I- and one P-model, lambda 150, 0.995 against 0.999 (docs/training_speed.md,
+# "Adam's second moment in every family's I-models"; docs/latent_grids.md): latent (200k,
+# carphone 53k, cockatoo 490k) box -3.5% bytes +0.13 dB, megamind -3.4% +0.14 dB, carphone -1.4%
+# +0.20 dB, vtest +2.2% +0.03 dB, cockatoo +2.9% +0.06 dB; HNeRV (88k, carphone 54k) box +0.1%
+# +0.32 dB, vtest -4.0% +0.05 dB, megamind -0.4% +0.48 dB, carphone +3.1% +0.35 dB, and its
+# cockatoo curve -7.4% BD-rate; HiNeRV box (88k) +4.1% +0.39 dB. HNeRV's carphone at ultrafast
+# +2.2% +0.38 dB, veryfast +7.3% +0.63 dB. At medium (5,000 steps) it loses: HNeRV carphone +6.7%
+# +0.08 dB, latent carphone -5.4% -0.33 dB, latent box +7.1% -0.26 dB; medium and up keep 0.999.
+# P-models keep 0.999 (TrainingSettings.for_p_models; latent box and vtest lost bytes with 0.995).
 _FAST_PRESETS = (Preset.ULTRAFAST, Preset.SUPERFAST, Preset.VERYFAST, Preset.FAST)
 PRESET_BETA2_I: dict[Preset, float] = {p: 0.995 for p in _FAST_PRESETS}
 
@@ -432,12 +434,8 @@ def _field_value(name: str, value: Any) -> FieldValue:
 # 29.77 dB at 42,436, x64 30.04 dB at 48,915 (docs/latent_grids.md). Their P-models train
 # at the I-models' learning rate: 60 frames, p = 30, m = 2, the P-model coded 13,821 bytes at
 # 31.75 dB against 15,939 at 31.30 at half the rate (the short presets' rule for HNeRV).
-# Their I-models' Adam forgets its gradients' scale faster (beta2 0.995, at every preset): 60 frames, p = 30,
-# preset fast, lambda 150, one I- and one P-model, box -3.5% bytes +0.13 dB, megamind -3.4%
-# +0.14 dB, carphone -1.4% +0.20 dB, vtest +2.2% +0.03 dB, cockatoo +2.9% +0.06 dB; in their
-# P-models too it cost bytes on box and vtest (docs/latent_grids.md, "Adam's second moment").
 FAMILY_TRAINING: dict[ModelFamily, dict[str, object]] = {
-    ModelFamily.LATENT: {"grid_lr_scale": 16.0, "lr_p_scale": 1.0, "beta2_i": 0.995},
+    ModelFamily.LATENT: {"grid_lr_scale": 16.0, "lr_p_scale": 1.0},
 }
 
 # Families whose P-models train another fraction of the I-model's epochs where the picture moves
