@@ -176,8 +176,8 @@ def test_i_models_of_fast_presets_train_with_a_faster_adam_second_moment_and_p_m
         sample, tmp_path, monkeypatch):
     """Every family's I-models fit with Adam's beta2 at 0.995 at the presets up to fast
     (docs/training_speed.md, "Adam's second moment in every family's I-models"); P-models, and
-    I-models from medium up, at torch's 0.999; the stream records the I-models' value, and a value outside
-    (0, 1) is refused."""
+    I-models from medium up, at torch's 0.999; the stream records the I-models' value, and a
+    value outside (0, 1) is refused."""
     from uarcodec.pipeline import fit
     from uarcodec.settings import ADAM_BETA2, Preset, preset_training
     from uarcodec.sizing import default_model_size

@@ -217,7 +217,9 @@ def law_eps(a: Any, b: Any, c: Any, mse: Any) -> Any:
     return np.clip(1.0 - a * np.exp(-b * mse + c), 0.0, 1.0)
 
 
-ADAM_BETA2 = 0.999  # Adam's second-moment decay (torch's default): P-models, and I-models from preset medium up (PRESET_BETA2_I)
+# Adam's second-moment decay (torch's default): P-models, and I-models from preset medium up
+# (PRESET_BETA2_I)
+ADAM_BETA2 = 0.999
 
 
 @dataclass(frozen=True)
