@@ -32,7 +32,8 @@ DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest_
 
 def measure(family: str, size: int, frames: int, epochs: int, clip: str, device_name: str = "cpu",
             top: int = 0, cudnn_benchmark: bool = False, channels_last: bool = True,
-            latent_motion: int | None = None, latent_motion_block: int | None = None) -> dict[str, object]:
+            latent_motion: int | None = None, latent_motion_block: int | None = None,
+            compile: bool = False) -> dict[str, object]:
     """One configuration in this process: ms per step of each phase and of the whole step (on
     CUDA: the host's time, which bounds a step of kernels this small), of a step without the
     profiler, the seconds of the GOP's coding before the timed epochs (setup and the warm-up
@@ -40,7 +41,9 @@ def measure(family: str, size: int, frames: int, epochs: int, clip: str, device_
     next two arguments are experiments: cuDNN's autotuner on, and the family's channels-last
     training layout (chosen for the CPU's oneDNN) off; ``latent_motion``: the latent grids'
     motion margin in pixels (none by default), ``latent_motion_block``: their motion field's
-    block (none by default; the field starts from the block-matching estimate)."""
+    block (none by default; the field starts from the block-matching estimate); ``compile``: the
+    network's forward through ``torch.compile``, as ``uar encode --compile`` trains (compiled in
+    the warm-up epoch, so its seconds are in ``seconds_before_epochs``)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -60,7 +63,8 @@ def measure(family: str, size: int, frames: int, epochs: int, clip: str, device_
     with open_video(clip) as reader:
         video, info = reader.read(0, frames), reader.info
     settings = EncoderSettings(gop_size=frames, gom_size=1, family=family, model_size=size,
-                               training=TrainingSettings(epochs_i=epochs + 2, batch_size=1), latent_motion=latent_motion,
+                               training=TrainingSettings(epochs_i=epochs + 2, batch_size=1, compile=compile),
+                               latent_motion=latent_motion,
                                latent_motion_block=latent_motion_block)
     device = torch.device(device_name)
     coder = GopCoder(stream_header(info, frames, settings, device), settings, device)
@@ -129,13 +133,15 @@ def main() -> None:
     parser.add_argument("--latent-motion", type=int, help="--families latent: a motion margin in pixels")
     parser.add_argument("--latent-motion-block", type=int,
                         help="--families latent: a motion field's block in pixels (with --latent-motion)")
+    parser.add_argument("--compile", action="store_true",
+                        help="experiment: the network's forward through torch.compile (uar encode --compile)")
     parser.add_argument("--json")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.frames, args.epochs, args.clip,
                                  args.device, args.top, args.cudnn_benchmark, args.channels_last,
-                                 args.latent_motion, args.latent_motion_block)))
+                                 args.latent_motion, args.latent_motion_block, args.compile)))
         return
     rows = []
     for family in args.families:
@@ -144,6 +150,7 @@ def main() -> None:
                    "--epochs", str(args.epochs), "--clip", args.clip, "--device", args.device,
                    "--top", str(args.top)] + (["--cudnn-benchmark"] if args.cudnn_benchmark else []) \
                 + ([] if args.channels_last else ["--no-channels-last"]) \
+                + (["--compile"] if args.compile else []) \
                 + _latent_options(family, args)
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
@@ -151,7 +158,8 @@ def main() -> None:
             rows.append({"family": family, "size": size, **json.loads(done.stdout.strip().splitlines()[-1])})
             print(f"  done {family} {size}", file=sys.stderr, flush=True)
     experiments = [e for e, on in (("cuDNN autotuner on", args.cudnn_benchmark),
-                                   ("channels-last off", not args.channels_last)) if on]
+                                   ("channels-last off", not args.channels_last),
+                                   ("torch.compile", args.compile)) if on]
     print(f"device {args.device}" + "".join(f", {e}" for e in experiments) + "\n")
     print(markdown(rows))
     if args.json:

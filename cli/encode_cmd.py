@@ -68,7 +68,8 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
     if show:
         stderr.print(
             f"[bold]uar encode[/] {input_path} -> {output}: {v.width}x{v.height}, {plan.num_frames} frames, "
-            f"p={gop_size} m={gom_size} ({plan.num_goms} GOM{'s' if plan.num_goms != 1 else ''}), "
+            f"p={gop_size} m={gom_size} ({plan.num_goms} GOM{'s' if plan.num_goms != 1 else ''}"
+            f"{_cuts_note(settings.scene_cuts)}), "
             f"{settings.family}{'' if choice is None else f' (auto: {choice.reason})'} {settings.model_size} params"
             f"{'' if settings.target_bpp is None else f', target {settings.target_bpp:g} bpp'}, "
             f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs"
@@ -101,6 +102,13 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
             f"PSNR-YUV {report.psnr_yuv:.2f} dB (Y {report.psnr_y:.2f}), {report.encode_seconds:.1f} s, "
             f"peak memory {report.peak_memory_mb:.0f} MB"
         )
+
+
+def _cuts_note(cuts: tuple[int, ...] | None) -> str:
+    """The banner's word on scene cuts, where there are any."""
+    if not cuts:
+        return ""
+    return f"; scene cut{'s' if len(cuts) > 1 else ''} at frame{'s' if len(cuts) > 1 else ''} {', '.join(map(str, cuts))}"
 
 
 def _what_moves(settings) -> str:

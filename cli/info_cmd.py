@@ -49,7 +49,8 @@ def _overview(info: dict[str, Any]) -> Table:
     t.add_row("video", f"{v['width']}x{v['height']}, {v['frames']} frames, {v['fps']} fps, {v['pix_fmt']}, "
               f"{v['color_matrix']} {v['color_range']}")
     t.add_row("size", f"{info['file_bytes']} bytes, {v['bpp']:.4f} bpp")
-    t.add_row("coding", f"p={c['gop_size']} m={c['gom_size']}, {c['family']} (id {c['family_id']}), "
+    cuts = f", scene cuts at {', '.join(map(str, c['scene_cuts']))}" if c["scene_cuts"] else ""
+    t.add_row("coding", f"p={c['gop_size']} m={c['gom_size']}{cuts}, {c['family']} (id {c['family_id']}), "
               f"output {c['output_space']}, quantizer {c['quantizer_id']}, coder {c['coder_id']} ({c['coder_version']})")
     t.add_row("architecture", ", ".join(f"{k}={v}" for k, v in c["arch"].items()))
     t.add_row("encoder", ", ".join(f"{k}={v}" for k, v in c["encoder_settings"].items()))

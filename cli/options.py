@@ -35,6 +35,21 @@ def _choice(enum_type: type) -> click.Choice:
     return click.Choice(enum_type.choices())
 
 
+def _scene_cuts(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    """``--scene-cuts``: auto (None: the encoder finds them), none, or frames F1,F2,..."""
+    if value is None or value.strip().lower() == "auto":
+        return None
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        cuts = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use auto, none or increasing frame numbers such as 97,240") from None
+    if any(not a < b for a, b in zip((0, *cuts), cuts)):
+        raise click.BadParameter(f"{value!r}: scene cuts must be increasing frames after frame 0")
+    return cuts
+
+
 # Every option names the TrainingOptions field it sets (its click parameter name).
 _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--preset", type=_choice(Preset), default=DEFAULT_PRESET.value, show_default=True,
@@ -71,6 +86,10 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                  help=f"--model latent: the offsets as a field of one per block of this many pixels ({MIN_MOTION_BLOCK} "
                       f"to {MAX_MOTION_BLOCK}; local motion, stream format 1.7; 0: one offset per frame). "
                       "Default: the encoder's choice."),
+    click.option("--scene-cuts", "scene_cuts", metavar="auto|none|F1,F2,...", callback=_scene_cuts,
+                 help="Frames that start a new scene, each a new GOP and GOM (an I-model), as a classic "
+                      "encoder starts an intra frame (stream format 1.9). auto (the default): found in the "
+                      "video; none: the GOPs of p frames alone."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Base seed of the models' initialisation."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),

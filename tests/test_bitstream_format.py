@@ -132,8 +132,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 8)
-    for version in [(2, 0), (1, 9), (300, 0)]:
+    assert FORMAT_VERSION == (1, 9)
+    for version in [(2, 0), (1, 10), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:
@@ -146,10 +146,10 @@ def test_newer_min_reader_version_is_a_version_error():
 def test_newer_writer_with_old_min_reader_is_read():
     for min_reader, layout in [((1, 0), 0), ((1, 1), 1), ((1, 2), 2), ((1, 3), 3), ((1, 4), 4), ((1, 5), 5),
                                ((1, 6), 5), ((1, 7), 5), ((1, 8), 6)]:  # 1.6 and 1.7 changed no record layout
-        header = sample_header(writer_version=(1, 9), min_reader_version=min_reader)
+        header = sample_header(writer_version=(1, 10), min_reader_version=min_reader)
         goms = sample_goms(layout=layout)
         reader = UarReader(io.BytesIO(write_stream(header, goms)))
-        assert reader.header.writer_version == (1, 9)
+        assert reader.header.writer_version == (1, 10)
         assert reader.header.tensor_layout == layout
         for k in range(3):
             assert_goms_equal(reader.read_gom(k), goms[k], layout=layout)

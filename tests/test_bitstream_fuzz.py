@@ -1,7 +1,7 @@
 """Fuzzing: truncated, bit-flipped and overwritten streams end in a format error or a correct
 read, never in another exception (and never in a wrong GOM).
 
-Nine streams are fuzzed: "sample", a format 1.4 stream (varint fields, bfloat16 parameters,
+Ten streams are fuzzed: "sample", a format 1.4 stream (varint fields, bfloat16 parameters,
 cut words, compact field lists) whose GOMs use every field of 1.1 (channel masks of one and two
 bytes, temporal differences, Laplace and Gaussian models, ZERO records, LAST references) with
 small values and with dimensions and symbols that need 32 bits, some records zero-flagged
@@ -12,6 +12,7 @@ every second coded one context-coded (format 1.5: head bit 6, no mean, std or ma
 new architecture field); "sample_1_7", those in a format 1.7 stream of a latent network with a
 motion field (another architecture field); "sample_1_8", a format 1.8 stream whose records are
 those of "sample_1_5" with some made plane-flagged (head bits 6 and 7, 23 flag parameters);
+"sample_1_9", those in a format 1.9 stream with two scene cuts at the end of its HEAD;
 "sample_1_1", the same records
 without zero flags in a format 1.1 stream; "spec_1_2", the 1.2 example of bitstream_spec.md,
 section 6.1.2; and "spec", the format 1.0 stream of Appendix B (read in the 1.0 tensor layout)."""
@@ -35,6 +36,7 @@ from test_bitstream_samples import (
     sample_header_1_6,
     sample_header_1_7,
     sample_header_1_8,
+    sample_header_1_9,
     spec_example_1_2_records,
     spec_example_1_2_stream,
     spec_example_bytes,
@@ -50,6 +52,7 @@ _HEADER_1_3 = sample_header(writer_version=(1, 3), min_reader_version=(1, 3))
 _HEADER_1_5, _GOMS_1_5 = sample_header_1_5(), sample_goms_1_5()
 _HEADER_1_6, _HEADER_1_7 = sample_header_1_6(), sample_header_1_7()
 _HEADER_1_8, _GOMS_1_8 = sample_header_1_8(), sample_goms_1_8()
+_HEADER_1_9 = sample_header_1_9()
 _STREAMS = {
     "sample": (write_stream(_HEADER, _GOMS), _HEADER, _GOMS),
     "sample_1_3": (write_stream(_HEADER_1_3, _GOMS), _HEADER_1_3, _GOMS),
@@ -57,6 +60,7 @@ _STREAMS = {
     "sample_1_6": (write_stream(_HEADER_1_6, _GOMS_1_5), _HEADER_1_6, _GOMS_1_5),
     "sample_1_7": (write_stream(_HEADER_1_7, _GOMS_1_5), _HEADER_1_7, _GOMS_1_5),
     "sample_1_8": (write_stream(_HEADER_1_8, _GOMS_1_8), _HEADER_1_8, _GOMS_1_8),
+    "sample_1_9": (write_stream(_HEADER_1_9, _GOMS_1_8), _HEADER_1_9, _GOMS_1_8),
     "sample_1_1": (write_stream(sample_header_1_1(), _GOMS_1_2), sample_header_1_1(), _GOMS_1_2),
     "spec_1_2": (spec_example_1_2_stream(), spec_example_1_2_records()[0], [spec_example_1_2_records()[1]]),
     "spec": (spec_example_bytes(), spec_example_records()[0], [spec_example_records()[1]]),
@@ -126,6 +130,9 @@ def test_the_fuzzed_streams_cover_every_layout_and_every_field():
     assert {t.entropy_model for t in planes} == {EntropyModel.GAUSSIAN, EntropyModel.LAPLACE}
     assert any(t.temporal for t in planes) and any(len(t.shape) > 2 for t in planes)
     assert any(t.entropy_model == EntropyModel.CONTEXT for g in goms for m in g.models for t in m.tensors)
+    _, header, goms = _STREAMS["sample_1_9"]
+    assert header.tensor_layout == 6 and header.min_reader_version == (1, 9)
+    assert header.coding.scene_cuts == (12, 24) == tuple(g.first_frame for g in goms[1:])
 
 
 def _check_read(name: str, data: bytes) -> None:

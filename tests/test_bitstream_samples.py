@@ -232,6 +232,14 @@ def sample_header_1_8(**changes) -> StreamHeader:
     return sample_header(writer_version=(1, 8), min_reader_version=(1, 8), coding=base.coding, **changes)
 
 
+def sample_header_1_9(**changes) -> StreamHeader:
+    """The sample header of a format 1.9 stream: 1.8's, with scene cuts at frames 12 and 24,
+    which the sample GOMs follow (each cut starts a GOM)."""
+    base = sample_header_1_8()
+    coding = replace(base.coding, scene_cuts=(12, 24))
+    return sample_header(writer_version=(1, 9), min_reader_version=(1, 9), coding=coding, **changes)
+
+
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)

@@ -39,3 +39,28 @@ def test_goms_for_frames_selects_only_overlapping_goms():
 def test_bad_partition_is_a_settings_error(t, p, m):
     with pytest.raises(UarSettingsError):
         GopPartition(t, p, m)
+
+
+@pytest.mark.parametrize(
+    "t,p,m,cuts,gop_lengths,gom_models",
+    [
+        (120, 30, 5, (97,), [30, 30, 30, 7, 23], [4, 1]),  # megamind's cut: a new GOM at 97
+        (120, 30, 2, (97,), [30, 30, 30, 7, 23], [2, 2, 1]),
+        (20, 4, 2, (5, 6), [4, 1, 1, 4, 4, 4, 2], [2, 1, 2, 2]),  # a one-frame scene
+        (10, 4, 3, (), [4, 4, 2], [3]),
+    ],
+)
+def test_a_scene_cut_starts_a_gop_and_a_gom(t, p, m, cuts, gop_lengths, gom_models):
+    part = GopPartition(t, p, m, cuts)
+    assert [g.num_frames for g in part.gops] == gop_lengths
+    assert [len(g.gops) for g in part.goms] == gom_models
+    assert [g.index for g in part.gops] == list(range(len(gop_lengths)))
+    assert set(cuts) <= {g.first_frame for g in part.goms}
+    frames = [f for gom in part.goms for gop in gom.gops for f in range(gop.first_frame, gop.stop)]
+    assert frames == list(range(t))
+
+
+@pytest.mark.parametrize("cuts", [(0,), (10,), (5, 5), (6, 5), (3, 12)])
+def test_scene_cuts_outside_the_video_or_out_of_order_are_a_settings_error(cuts):
+    with pytest.raises(UarSettingsError, match="scene cuts"):
+        GopPartition(10, 4, 2, cuts)

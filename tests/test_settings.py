@@ -65,11 +65,11 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     api.encode(sample, out, settings, frames=4, device="cpu")
     recorded = api.stream_info(out)["coding"]["encoder_settings"]
     training = {f.name for f in dataclasses.fields(TrainingSettings)}
-    # the coding parameters hold p, m, the family and (as architecture fields) the latent context width,
-    # margin and motion block; whether the camera moves, the P-models' epochs
+    # the coding parameters hold p, m, the family, the scene cuts and (as architecture fields) the latent
+    # context width, margin and motion block; whether the camera moves, the P-models' epochs
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {
         "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block",
-        "camera_moves"}
+        "camera_moves", "scene_cuts"}
     # None: the eps law, no target rate; the P-model epochs where grids move, resolved into epochs_p;
     # beta2_i at Adam's default (0.14.0's field, left out where it trains as 0.13.0 did)
     assert (training | encoder) - {"eps", "target_bpp", "epochs_p_moving", "beta2_i"} <= set(recorded)

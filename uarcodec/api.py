@@ -28,10 +28,11 @@ from uarcodec.pipeline.conceal import ConcealedGom, concealed_clips
 from uarcodec.pipeline.decoder import decode_frames, gom_parts, serial_outcomes
 from uarcodec.pipeline.encoder import EncodeEvents, EncodeReport, VideoSource, check_output, encode_stream
 from uarcodec.pipeline.fit import resolve_device
-from uarcodec.pipeline.partition import GopPartition
+from uarcodec.pipeline.partition import GopPartition, stream_partition
 from uarcodec.pipeline.plan import EncodePlan, FamilyChoice
 from uarcodec.pipeline.plan import choose_family as choose_video_family
 from uarcodec.pipeline.plan import plan_encode as plan_video_encode
+from uarcodec.pipeline.plan import plan_scene_cuts
 from uarcodec.settings import EncoderSettings, TrainingOptions
 from uarcodec.video import VideoReader, open_video, open_writer
 from uarcodec.video.frames import YuvClip
@@ -86,10 +87,12 @@ def plan_encode(
     written: the input's parameters, the frames coded, the settings with the model size
     resolved (with ``fitted_size``: the size that targets ``bpp`` when given, else the one that
     fits the frame size and p; :func:`uarcodec.sizing.operating_point`), the target rate
-    (``bpp``: rate-controlled) and the GOM count. Raises as :func:`encode` would for a
-    bad input, bad settings or an output it may not write."""
+    (``bpp``: rate-controlled), the scene cuts (found in the video where the settings leave them
+    to it) and the GOM count. Raises as :func:`encode` would for a bad input, bad settings or an
+    output it may not write."""
     with _open_input(input_path, input_options) as reader:
         plan = plan_video_encode(reader.info, settings, frames=frames, bpp=bpp, fitted_size=fitted_size)
+        plan = plan_scene_cuts(reader, plan)
     check_output(Path(output_path), overwrite)
     return plan
 
@@ -171,8 +174,7 @@ class UarStream:
 
     @property
     def partition(self) -> GopPartition:
-        c = self.header.coding
-        return GopPartition(self.header.video.num_frames, c.gop_size, c.gom_size)
+        return stream_partition(self.header)
 
     def read_gom(self, k: int) -> GomRecord:
         return self.reader.read_gom(k)
@@ -200,7 +202,7 @@ def select_frames(
     """The frames ``uar decode --gom K / -ss T / -frames N`` asks for."""
     total = header.video.num_frames
     if gom is not None:
-        goms = GopPartition(total, header.coding.gop_size, header.coding.gom_size).goms
+        goms = stream_partition(header).goms
         if not 0 <= gom < len(goms):
             raise UarInputError(f"GOM {gom} does not exist (the stream has GOMs 0..{len(goms) - 1})")
         start, count = goms[gom].first_frame, goms[gom].num_frames
@@ -347,6 +349,7 @@ def stream_info(
                 "family": _family_name(c.family_id), "arch": c.arch, "quantizer_id": c.quantizer_id,
                 "coder_id": c.coder_id, "coder_version": c.coder_version, "init_id": c.init_id,
                 "output_space": c.output_space.name.lower(), "encoder_settings": c.encoder_settings,
+                "scene_cuts": list(c.scene_cuts),
             },
             "goms": [],
         }

@@ -336,9 +336,15 @@ class EncoderSettings:
     # (TrainingSettings.epochs_p_moving); None: not decided yet. Not recorded: the stream
     # records the P-models' epochs it led to.
     camera_moves: bool | None = None
+    # the frames that start a new scene, and so a new GOP and GOM (format 1.9); None: the
+    # encoder finds them in the video (pipeline/plan.py: plan_scene_cuts), () for none. The
+    # stream's coding parameters hold them.
+    scene_cuts: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _coerce_choices(self)
+        if self.scene_cuts is not None:  # a list read back from JSON
+            object.__setattr__(self, "scene_cuts", tuple(int(c) for c in self.scene_cuts))
         # the P-models' epochs, once it is decided whether the picture moves (pipeline/plan.py:
         # plan_motion decides latent_motion, or camera_moves, from the video); the stream
         # records the epochs used
@@ -369,6 +375,8 @@ class EncoderSettings:
                 f"got {self.latent_motion_block}")
         if self.latent_motion_block and self.latent_motion == 0:
             raise UarSettingsError("a latent motion block needs offsets: not with a latent motion margin of 0")
+        if self.scene_cuts and any(not a < b for a, b in zip((0, *self.scene_cuts), self.scene_cuts)):
+            raise UarSettingsError(f"scene cuts must be increasing frames after frame 0, got {list(self.scene_cuts)}")
         self.training.validate()
 
     def informational_fields(self, **resolved: Any) -> dict[str, FieldValue]:
@@ -416,7 +424,7 @@ def _left_out(name: str, value: Any) -> bool:
 # Settings the stream's coding parameters hold already (and camera_moves, which the P-models'
 # epochs record).
 _CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block",
-                            "camera_moves"})
+                            "camera_moves", "scene_cuts"})
 
 
 def _field_value(name: str, value: Any) -> FieldValue:
@@ -511,6 +519,7 @@ class TrainingOptions:
     latent_context: int | None = None  # EncoderSettings.latent_context
     latent_motion: int | None = None  # EncoderSettings.latent_motion
     latent_motion_block: int | None = None  # EncoderSettings.latent_motion_block
+    scene_cuts: tuple[int, ...] | None = None  # EncoderSettings.scene_cuts (None: found in the video)
 
     # The fields that decide what is trained (all but where and how fast it runs).
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -548,7 +557,7 @@ class TrainingOptions:
             gop_size=gop_size, gom_size=gom_size, family=self._chosen_family(), model_size=model_size,
             training=self.training(gop_size), seed=self.seed, preset=self.preset,
             latent_context=self.latent_context, latent_motion=self.latent_motion,
-            latent_motion_block=self.latent_motion_block, **coding,
+            latent_motion_block=self.latent_motion_block, scene_cuts=self.scene_cuts, **coding,
         )
         settings.validate()
         return settings

@@ -8,6 +8,7 @@ from uarcodec.bitstream.fields import read_fields, write_fields
 from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
 from uarcodec.bitstream.records import (
     FORMAT_VERSION,
+    SCENE_CUTS_FORMAT_VERSION,
     CodingParams,
     ColorMatrix,
     ColorRange,
@@ -79,7 +80,42 @@ def serialize_header(header: StreamHeader) -> bytes:
     out.u8(_code(out, OutputSpace, coding.output_space, "output_space"), "output_space")
     baseline = settings_baseline(header.min_reader_version)
     write_fields(out, coding.encoder_settings, "encoder_settings", baseline, compact=compact)
+    _write_scene_cuts(out, header)
     return out.bytes()
+
+
+def _write_scene_cuts(out: PayloadBuilder, header: StreamHeader) -> None:
+    """Format 1.9's scene cuts (spec 5): their count and the frames, each a uvar; a stream of
+    an earlier version has none and no such fields."""
+    cuts = header.coding.scene_cuts
+    if header.min_reader_version < SCENE_CUTS_FORMAT_VERSION:
+        if cuts:
+            raise out.fail(f"scene cuts need format {SCENE_CUTS_FORMAT_VERSION[0]}.{SCENE_CUTS_FORMAT_VERSION[1]}")
+        return
+    frames = header.video.num_frames
+    if any(not isinstance(c, int) or not before < c < frames for before, c in zip((0, *cuts), cuts)):
+        raise out.fail(f"scene cuts {list(cuts)} must be increasing frames of 1..{frames - 1}")
+    out.uvar(len(cuts), "scene_cut_count")
+    for cut in cuts:
+        out.uvar(cut, "scene_cut")
+
+
+def _read_scene_cuts(src: PayloadReader, min_reader: tuple[int, int], num_frames: int) -> tuple[int, ...]:
+    if min_reader < SCENE_CUTS_FORMAT_VERSION:
+        return ()
+    at = src.offset
+    count = src.uvar("scene_cut_count")
+    if count >= num_frames:
+        raise src.error(f"scene_cut_count {count} must be below num_frames {num_frames}", at=at)
+    cuts: list[int] = []
+    for _ in range(count):
+        at = src.offset
+        cut = src.uvar("scene_cut")
+        if not (cuts[-1] if cuts else 0) < cut < num_frames:
+            raise src.error(f"scene cut {cut} must follow {cuts[-1] if cuts else 0} and be below "
+                            f"num_frames {num_frames}", at=at)
+        cuts.append(cut)
+    return tuple(cuts)
 
 
 def check_reader_version(min_reader: tuple[int, int], writer: tuple[int, int], offset: int) -> None:
@@ -141,6 +177,7 @@ def parse_header(payload: bytes, offset: int) -> StreamHeader:
     init_id = src.u16("init_id")
     output_space = _enum(src, OutputSpace, "output_space")
     settings = read_fields(src, "encoder_settings", settings_baseline(min_reader), compact=compact)
+    scene_cuts = _read_scene_cuts(src, min_reader, num_frames)
     src.expect_end()
     coding = CodingParams(
         gop_size=gop_size,
@@ -153,5 +190,6 @@ def parse_header(payload: bytes, offset: int) -> StreamHeader:
         init_id=init_id,
         output_space=output_space,
         encoder_settings=settings,
+        scene_cuts=scene_cuts,
     )
     return StreamHeader(video=video, coding=coding, writer_version=writer, min_reader_version=min_reader)

@@ -30,20 +30,24 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 # field lists (spec 2); 1.5: context-coded tensor records (head bit 6, spec 6.1 and 16); 1.6:
 # the latent family's per-frame offsets (architecture field motion_margin, spec 5.1 and 5.2),
 # with 1.5's record layout; 1.7: their motion field (architecture field motion_block), the
-# same layout; 1.8: zero flags under plane contexts (head bits 6 and 7, spec 6.1.5).
-FORMAT_VERSION = (1, 8)
+# same layout; 1.8: zero flags under plane contexts (head bits 6 and 7, spec 6.1.5); 1.9: scene
+# cuts at the end of the HEAD payload (spec 3 and 5), with 1.8's record layout.
+FORMAT_VERSION = (1, 9)
 # What a stream is written as (writer = min_reader version, spec 5.2): BASE_FORMAT_VERSION when
 # it holds no context-coded tensor record (byte for byte what a 1.4 writer writes), and
 # CONTEXT_FORMAT_VERSION when it may hold one (EntropyModel.CONTEXT needs the 1.5 layout),
 # MOTION_FORMAT_VERSION when its latent network has per-frame offsets (a 1.5 reader would not
 # know the architecture field), MOTION_FIELD_FORMAT_VERSION when they are a field of blocks,
 # PLANE_FLAGS_FORMAT_VERSION when it may hold a record with zero flags under plane contexts
-# (every stream the encoder writes since 0.13.0, pipeline/plan.py: WRITTEN_FORMAT_VERSION).
+# (every stream the encoder writes since 0.13.0, pipeline/plan.py: WRITTEN_FORMAT_VERSION), and
+# SCENE_CUTS_FORMAT_VERSION when its partition has scene cuts (a 1.8 reader would cut its GOPs
+# elsewhere).
 BASE_FORMAT_VERSION = (1, 4)
 CONTEXT_FORMAT_VERSION = (1, 5)
 MOTION_FORMAT_VERSION = (1, 6)
 MOTION_FIELD_FORMAT_VERSION = (1, 7)
 PLANE_FLAGS_FORMAT_VERSION = (1, 8)
+SCENE_CUTS_FORMAT_VERSION = (1, 9)
 
 # The first format version of each GOM tensor-record layout 1 .. 6 (layout 0 is format 1.0).
 _LAYOUT_VERSIONS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 8))
@@ -92,6 +96,8 @@ class CodingParams:
     output_space: OutputSpace = OutputSpace.YUV  # u8 in the header; needed to decode
     # Informational encoder settings (lambda, preset, eps law, ...): not needed to decode.
     encoder_settings: dict[str, FieldValue] = field(default_factory=dict)
+    # The frames that start a new scene, and so a new GOP and GOM (format 1.9; none before).
+    scene_cuts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import torch
 from uarcodec.bitstream import UarReader
 from uarcodec.bitstream.records import GomRecord, StreamHeader
 from uarcodec.errors import UarFormatError, UarInputError
-from uarcodec.pipeline.partition import GopPartition
+from uarcodec.pipeline.partition import stream_partition
 from uarcodec.pipeline.rebuild import load_model, rebuild_params
 from uarcodec.pipeline.render import render_gop
 from uarcodec.video.frames import YuvClip, concatenate
@@ -50,7 +50,7 @@ def _local_frames(gop_frames: range, wanted: range | None) -> range | None:
 
 def check_gom(header: StreamHeader, gom: GomRecord, expected_index: int) -> None:
     """The GOM record agrees with the partition the header implies."""
-    part = GopPartition(header.video.num_frames, header.coding.gop_size, header.coding.gom_size)
+    part = stream_partition(header)
     goms = part.goms
     if not 0 <= expected_index < len(goms):
         raise UarFormatError(f"GOM {expected_index} is outside the video's {len(goms)} GOMs")
@@ -71,7 +71,7 @@ def decode_frames(reader: UarReader, start: int, count: int, device: torch.devic
     if start < 0 or start >= total:
         raise UarInputError(f"start frame {start} is outside the video (0..{total - 1})")
     count = min(count, total - start)
-    part = GopPartition(total, header.coding.gop_size, header.coding.gom_size)
+    part = stream_partition(header)
     wanted = range(start, start + count)
     for gom in part.goms_for_frames(start, count):
         record = reader.read_gom(gom.index)
@@ -98,7 +98,7 @@ def gom_parts(header: StreamHeader, start: int, count: int) -> list[GomPart]:
     if start < 0 or start >= total:
         raise UarInputError(f"start frame {start} is outside the video (0..{total - 1})")
     stop = min(start + count, total)
-    part = GopPartition(total, header.coding.gop_size, header.coding.gom_size)
+    part = stream_partition(header)
     return [
         GomPart(g.index, max(g.first_frame, start), min(g.stop, stop) - max(g.first_frame, start))
         for g in part.goms_for_frames(start, stop - start)

@@ -32,8 +32,8 @@ from uarcodec.parallel.gom_job import (
 from uarcodec.parallel.gom_store import FinishedGomStore
 from uarcodec.pipeline.decoder import decode_gom_clips
 from uarcodec.pipeline.fit import FitProgress, resolve_device
-from uarcodec.pipeline.partition import Gom, Gop, GopPartition
-from uarcodec.pipeline.plan import plan_encode, plan_motion, stream_header
+from uarcodec.pipeline.partition import Gom, Gop, GopPartition, stream_partition
+from uarcodec.pipeline.plan import plan_encode, plan_motion, plan_scene_cuts, stream_header
 from uarcodec.settings import Device, EncoderSettings, parse_choice
 from uarcodec.sysinfo import peak_rss_mb
 from uarcodec.video import VideoReader
@@ -128,12 +128,12 @@ def encode_stream(
     events = events or EncodeEvents()
     parallel.validate()
     with source.open() as reader:
-        plan = plan_motion(reader, plan_encode(reader.info, settings, frames=frames))
+        plan = plan_motion(reader, plan_scene_cuts(reader, plan_encode(reader.info, settings, frames=frames)))
         check_output(output, overwrite)
         dev = job_device(device, parallel)
         settings = plan.settings
         header = stream_header(reader.info, plan.num_frames, settings, dev)
-        partition = GopPartition(plan.num_frames, settings.gop_size, settings.gom_size)
+        partition = stream_partition(header)
         out = _OrderedOutput(partial_path(output), header, partition, resume)
         try:
             quality = out.measure_kept(reader, dev)

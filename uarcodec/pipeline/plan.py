@@ -12,6 +12,7 @@ import torch
 
 from uarcodec.bitstream.records import (
     PLANE_FLAGS_FORMAT_VERSION,
+    SCENE_CUTS_FORMAT_VERSION,
     CodingParams,
     OutputSpace,
     StreamHeader,
@@ -28,6 +29,7 @@ from uarcodec.sizing import operating_point
 from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
+from uarcodec.video.scene_cuts import find_scene_cuts, frame_differences
 from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
@@ -92,8 +94,26 @@ def plan_encode(
     target = settings.target_bpp if bpp is None else point.target_bpp  # a planned plan keeps its target
     settings = dataclasses.replace(settings, model_size=point.model_size, target_bpp=target)
     settings.validate()
-    goms = len(GopPartition(num_frames, settings.gop_size, settings.gom_size).goms)
-    return EncodePlan(video, num_frames, settings, goms)
+    return EncodePlan(video, num_frames, settings, len(plan_partition(num_frames, settings).goms))
+
+
+def plan_partition(num_frames: int, settings: EncoderSettings) -> GopPartition:
+    """The GOPs and GOMs of an encode of ``num_frames`` frames with ``settings`` (scene cuts
+    not decided yet count as none)."""
+    return GopPartition(num_frames, settings.gop_size, settings.gom_size, settings.scene_cuts or ())
+
+
+def plan_scene_cuts(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
+    """``plan`` with its scene cuts found in the video where the settings leave them to it
+    (``scene_cuts`` None): one pass over the luma, a GOP at a time
+    (:mod:`uarcodec.video.scene_cuts`). Cuts given by the settings stay (:func:`plan_encode`
+    checked them against the frames coded)."""
+    settings = plan.settings
+    if settings.scene_cuts is not None:
+        return plan
+    cuts = find_scene_cuts(frame_differences(reader.iter_chunks(settings.gop_size, 0, plan.num_frames)))
+    chosen = dataclasses.replace(settings, scene_cuts=cuts)
+    return dataclasses.replace(plan, settings=chosen, num_goms=len(plan_partition(plan.num_frames, chosen).goms))
 
 
 def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
@@ -164,26 +184,27 @@ class MotionSurvey:
 
     @classmethod
     def of(cls, reader: VideoReader, plan: EncodePlan, blocks: bool = True) -> "MotionSurvey":
-        return cls.measure(reader, plan.settings.gop_size, plan.settings.gom_size, plan.num_frames, blocks)
+        return cls.measure(reader, plan_partition(plan.num_frames, plan.settings), blocks)
 
     @classmethod
-    def measure(cls, reader: VideoReader, gop_size: int, gom_size: int, num_frames: int,
-                blocks: bool = True) -> "MotionSurvey":
-        """The survey of the first ``num_frames`` frames cut into GOPs of ``gop_size``, GOMs of
-        ``gom_size`` models."""
+    def measure(cls, reader: VideoReader, partition: GopPartition, blocks: bool = True) -> "MotionSurvey":
+        """The survey of the first ``partition.num_frames`` frames cut as ``partition`` says."""
         reach = gain = moving = 0.0
-        last = None
-        for index, clip in enumerate(reader.iter_chunks(gop_size, 0, num_frames)):
-            translation = estimate_translation(clip.y)
-            path = translation.offsets
-            weight = clip.num_frames / num_frames
-            gain += translation.gain * weight
-            if blocks:
-                moving += _moving_share(clip.y, path) * weight
-            if index % gom_size and last is not None:  # a P-model: continued
-                path = chained(path, last)
-            last = path[-1]
-            reach = max(reach, float(np.abs(path).max()))
+        num_frames = partition.num_frames
+        for gom in partition.goms:
+            last = None
+            for gop in gom.gops:
+                clip = reader.read(gop.first_frame, gop.num_frames)
+                translation = estimate_translation(clip.y)
+                path = translation.offsets
+                weight = clip.num_frames / num_frames
+                gain += translation.gain * weight
+                if blocks:
+                    moving += _moving_share(clip.y, path) * weight
+                if last is not None:  # a P-model: continued
+                    path = chained(path, last)
+                last = path[-1]
+                reach = max(reach, float(np.abs(path).max()))
         return cls(reach, gain, moving)
 
 
@@ -224,7 +245,7 @@ def choose_family(
     except UarSettingsError:
         return FamilyChoice(ModelFamily.HNERV,
                             f"the latent grids cannot take this size at {width}x{height}, {gop_frames} frames a GOP")
-    survey = MotionSurvey.measure(reader, gop_size, gom_size, num_frames, blocks=False)
+    survey = MotionSurvey.measure(reader, GopPartition(num_frames, gop_size, gom_size), blocks=False)
     if survey.gain >= MIN_CLIP_GAIN:
         return FamilyChoice(ModelFamily.HNERV, f"a moving camera, motion gain {survey.gain:.2f}")
     return FamilyChoice(ModelFamily.LATENT, f"a still camera, motion gain {survey.gain:.2f}")
@@ -261,14 +282,16 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
         arch=config.to_fields(), quantizer_id=QUANTIZER_ID, coder_id=CODER_ID, coder_version=coder_version(),
         output_space=space,
         encoder_settings=settings.informational_fields(precision=precision, device=device.type),
+        scene_cuts=settings.scene_cuts or (),
     )
-    return StreamHeader(video=coded, coding=coding, writer_version=WRITTEN_FORMAT_VERSION,
-                        min_reader_version=WRITTEN_FORMAT_VERSION)
+    version = SCENE_CUTS_FORMAT_VERSION if coding.scene_cuts else WRITTEN_FORMAT_VERSION
+    return StreamHeader(video=coded, coding=coding, writer_version=version, min_reader_version=version)
 
 
 # The format every stream is written in (spec 5.2): 1.8, whatever the network, since any tensor
 # of rank 2 or more may have its zero flags under plane contexts (1.8 holds 1.5's context-coded
 # records and 1.6's and 1.7's architecture fields too). Until 0.12.0 the encoder wrote 1.4
 # (HNeRV, HiNeRV, the latent grids without a context network), 1.5, 1.6 or 1.7 (the latent
-# grids, by their context network and motion): a 1.8 reader reads them all.
+# grids, by their context network and motion): a 1.8 reader reads them all. A stream with scene
+# cuts is written as 1.9 (SCENE_CUTS_FORMAT_VERSION); without, it stays 1.8, byte for byte.
 WRITTEN_FORMAT_VERSION = PLANE_FLAGS_FORMAT_VERSION
