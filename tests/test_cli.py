@@ -215,3 +215,17 @@ def test_encode_says_when_p_models_train_longer(sample, tmp_path, family, says):
                "--size", "40k", "--epochs-i", "1", "--device", "cpu")
     assert done.exit_code == 0, done.output
     assert says in " ".join(done.stderr.split())
+
+
+@pytest.mark.parametrize("cuts", ["5,3", "0", "abc", "4,,6"])
+def test_bad_scene_cuts_are_a_usage_error(sample, tmp_path, cuts):
+    result = run("encode", str(sample), "-o", str(tmp_path / "o.uar"), *TINY, "--scene-cuts", cuts)
+    assert_one_line_error(result, code=(2,))
+    assert "scene" in result.stderr.lower() or "scene-cuts" in result.stderr
+
+
+def test_scene_cuts_beyond_the_frames_coded_are_one_line_exit_1(sample, tmp_path):
+    result = run("encode", str(sample), "-o", str(tmp_path / "o.uar"), *TINY, "-frames", "8", "--scene-cuts", "9")
+    assert_one_line_error(result, code=(1,))
+    assert "scene cuts must be increasing frames of 1..7, got [9]" in result.stderr
+    assert not (tmp_path / "o.uar").exists()
