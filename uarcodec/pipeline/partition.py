@@ -3,7 +3,7 @@
 Any T works: the last GOP and the last GOM may be shorter; each model is built for its own GOP
 length. Scene cuts (format 1.9) split the video into scenes first: each scene is cut as a video
 of its own, so a cut starts a new GOP and a new GOM (an I-model), and the GOP before it may be
-shorter than p (bitstream_spec.md, section 3).
+shorter than p (bitstream_spec.md, section 3.1).
 """
 
 from __future__ import annotations
