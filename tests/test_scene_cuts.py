@@ -18,6 +18,7 @@ from uarcodec import api
 from uarcodec.bitstream import UarReader, header as header_module, parse_header, serialize_header
 from uarcodec.bitstream.records import ModelKind
 from uarcodec.errors import UarFormatError, UarSettingsError, UarVersionError
+from uarcodec.pipeline.encoder import EncodeEvents
 from uarcodec.video import open_video, open_writer
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.scene_cuts import find_scene_cuts, frame_differences
@@ -139,3 +140,25 @@ def test_without_cuts_the_stream_stays_1_8_and_given_cuts_are_kept(tmp_path):
             assert [(g.first_frame, [p.num_frames for p in g.gops]) for g in stream.partition.goms] == goms
     with pytest.raises(UarSettingsError, match=r"scene cuts must be increasing frames of 1..11, got \[12\]"):
         api.encode(src, tmp_path / "late.uar", tiny_settings(scene_cuts=(12,)), device="cpu")
+
+
+def test_an_encode_interrupted_after_the_first_scene_resumes_into_the_same_file(tmp_path):
+    """The cut found again on --resume: the first scene's GOM is kept, only the second scene's
+    models train, and the file is the uninterrupted encode's."""
+    src = tmp_path / "two_scenes.y4m"
+    _write(src, np.concatenate([_scene(1, 7), _scene(2, 5)]))
+    out, settings = tmp_path / "r.uar", tiny_settings(epochs_i=1, epochs_p=1)
+
+    def stop_after_first_gom(gom, skipped):
+        if gom.index == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.encode(src, out, settings, device="cpu", events=EncodeEvents(on_gom_done=stop_after_first_gom))
+    trained = []
+    report = api.encode(src, out, settings, device="cpu", resume=True,
+                        events=EncodeEvents(on_model_start=lambda gom, gop, kind, epochs: trained.append(gop.first_frame)))
+    assert report.resumed_goms == 1 and trained == [7, 11]
+    uninterrupted = tmp_path / "u.uar"
+    api.encode(src, uninterrupted, settings, device="cpu")
+    assert out.read_bytes() == uninterrupted.read_bytes()
