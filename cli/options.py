@@ -26,6 +26,7 @@ from uarcodec.settings import (
 )
 from uarcodec.vocabulary import (
     AUTO_FAMILY, MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ModelFamily,
+    scene_cuts_in_order,
 )
 
 from uarcodec_cli.common import names_list
@@ -45,7 +46,7 @@ def _scene_cuts(ctx: click.Context, param: click.Parameter, value: str | None) -
         cuts = tuple(int(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r}: use auto, none or increasing frame numbers such as 97,240") from None
-    if any(not a < b for a, b in zip((0, *cuts), cuts)):
+    if not scene_cuts_in_order(cuts):
         raise click.BadParameter(f"{value!r}: scene cuts must be increasing frames after frame 0")
     return cuts
 

@@ -23,6 +23,7 @@ import numpy as np
 from uarcodec.errors import UarSettingsError
 from uarcodec.vocabulary import (
     MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ChoiceEnum, FieldValue, ModelFamily,
+    scene_cuts_in_order,
 )
 
 
@@ -375,7 +376,7 @@ class EncoderSettings:
                 f"got {self.latent_motion_block}")
         if self.latent_motion_block and self.latent_motion == 0:
             raise UarSettingsError("a latent motion block needs offsets: not with a latent motion margin of 0")
-        if self.scene_cuts and any(not a < b for a, b in zip((0, *self.scene_cuts), self.scene_cuts)):
+        if self.scene_cuts and not scene_cuts_in_order(self.scene_cuts):
             raise UarSettingsError(f"scene cuts must be increasing frames after frame 0, got {list(self.scene_cuts)}")
         self.training.validate()
 

@@ -73,6 +73,13 @@ MAX_MOTION_MARGIN = 256
 MIN_MOTION_BLOCK, MAX_MOTION_BLOCK = 4, 256
 
 
+def scene_cuts_in_order(cuts: tuple[int, ...], num_frames: int | None = None) -> bool:
+    """Whether scene cuts (format 1.9) are increasing frames after frame 0, and below
+    ``num_frames`` where it is given: the rule the settings, the partition and the stream share."""
+    stop = math.inf if num_frames is None else num_frames
+    return all(before < cut < stop for before, cut in zip((0, *cuts), cuts))
+
+
 class InitKind(enum.IntEnum):
     """Rules of the seeded initialisation (``coding/init.py``, ``bitstream_spec.md``)."""
 

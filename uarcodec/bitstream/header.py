@@ -19,6 +19,7 @@ from uarcodec.bitstream.records import (
 )
 from uarcodec.bitstream.settings_baseline import settings_baseline
 from uarcodec.errors import UarSettingsError, UarVersionError
+from uarcodec.vocabulary import scene_cuts_in_order
 
 MAX_DIMENSION = 65535
 _NAME = "HEAD"
@@ -93,7 +94,7 @@ def _write_scene_cuts(out: PayloadBuilder, header: StreamHeader) -> None:
             raise out.fail(f"scene cuts need format {SCENE_CUTS_FORMAT_VERSION[0]}.{SCENE_CUTS_FORMAT_VERSION[1]}")
         return
     frames = header.video.num_frames
-    if any(not isinstance(c, int) or not before < c < frames for before, c in zip((0, *cuts), cuts)):
+    if not all(isinstance(c, int) for c in cuts) or not scene_cuts_in_order(cuts, frames):
         raise out.fail(f"scene cuts {list(cuts)} must be increasing frames of 1..{frames - 1}")
     out.uvar(len(cuts), "scene_cut_count")
     for cut in cuts:

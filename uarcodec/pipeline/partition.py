@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from uarcodec.bitstream.records import StreamHeader
 from uarcodec.errors import UarSettingsError
+from uarcodec.vocabulary import scene_cuts_in_order
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,15 @@ class GopPartition:
 
     @property
     def gops(self) -> list[Gop]:
-        spans = [span for gom in self._scene_goms() for span in gom]
-        return [Gop(k, s, n) for k, (s, n) in enumerate(spans)]
+        return [gop for gom in self.goms for gop in gom.gops]
 
     @property
     def goms(self) -> list[Gom]:
-        gops = iter(self.gops)
-        return [Gom(k, tuple(next(gops) for _ in spans)) for k, spans in enumerate(self._scene_goms())]
+        goms, first_gop = [], 0
+        for index, spans in enumerate(self._scene_goms()):
+            goms.append(Gom(index, tuple(Gop(first_gop + i, s, n) for i, (s, n) in enumerate(spans))))
+            first_gop += len(spans)
+        return goms
 
     def goms_for_frames(self, start: int, count: int) -> list[Gom]:
         """The GOMs holding any of frames ``start .. start + count - 1``."""
@@ -95,10 +98,8 @@ class GopPartition:
 
 def check_scene_cuts(cuts: tuple[int, ...], num_frames: int) -> None:
     """Scene cuts must be increasing frames of 1 .. ``num_frames - 1``."""
-    for before, cut in zip((0, *cuts), cuts):
-        if not before < cut < num_frames:
-            raise UarSettingsError(
-                f"scene cuts must be increasing frames of 1..{num_frames - 1}, got {list(cuts)}")
+    if not scene_cuts_in_order(cuts, num_frames):
+        raise UarSettingsError(f"scene cuts must be increasing frames of 1..{num_frames - 1}, got {list(cuts)}")
 
 
 def stream_partition(header: StreamHeader) -> GopPartition:
