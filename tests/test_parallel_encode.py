@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import tiny_settings
 from uarcodec import api
 from uarcodec.errors import UarWorkerError
-from uarcodec.parallel.executors import JobDied, JobFinished, SerialExecutor, run_jobs
-from uarcodec.parallel.gom_job import GomJob, run_gom_job
+from uarcodec.parallel.executors import JobDied, JobFinished, ProcessExecutor, SerialExecutor, run_jobs
+from uarcodec.parallel.gom_job import GomJob, JobFaults, run_gom_job
 from uarcodec.pipeline import encoder
 from uarcodec.pipeline.encoder import EncodeEvents, partial_path
 from uarcodec.pipeline.partition import GopPartition
@@ -178,6 +178,22 @@ def test_run_jobs_retries_a_dead_worker_then_gives_up():
     assert results == [0, 1, 2, 3] and retried == [0, 1, 2, 3]
     with pytest.raises(UarWorkerError, match="no retry is left"):
         list(run_jobs(DiesOnce(lambda e: None), header_free, 0))
+
+
+def test_a_pool_worker_that_died_holding_a_job_is_not_reused_before_its_death_is_reported():
+    """A worker dies with its GOM while the driver is busy elsewhere (another GOM finished
+    first); the next submit must go to another worker, and the dead one's GOM must come back
+    as died, so it is retried and not lost."""
+    crashes = JobFaults(crash_on_first_attempt=True)
+    first, second = (GomJob(None, None, None, gom, faults=crashes) for gom in GopPartition(2, 1, 1).goms)
+    with ProcessExecutor(workers=2, threads=1, sink=lambda event: None) as pool:
+        pool.submit(first)
+        pool._slots[0].process.join(timeout=120)  # its worker is gone, its death not yet seen
+        assert pool._slots[0].process.exitcode == 86
+        pool.submit(second)
+        outcomes = [pool.next_outcome(), pool.next_outcome()]
+    assert all(isinstance(o, JobDied) for o in outcomes)
+    assert sorted(o.job.gom.index for o in outcomes) == [0, 1]
 
 
 def test_missing_ray_is_a_one_line_error(sample, tmp_path, monkeypatch):

@@ -159,12 +159,19 @@ class ProcessExecutor(GomExecutor):
         self._slots: list[_WorkerSlot | None] = [None] * workers
 
     def submit(self, job: GomJob) -> None:
+        """Give ``job`` to a free worker, starting one where a slot is empty or its worker
+        exited idle. A slot whose worker died holding a job stays as it is until
+        :meth:`next_outcome` reports that job as :class:`JobDied`: replacing it here would
+        lose the job."""
         for i, slot in enumerate(self._slots):
+            if slot is not None and slot.job is not None:
+                continue
             if slot is None or not slot.process.is_alive():
+                if slot is not None:
+                    slot.stop(terminate=True)
                 self._slots[i] = slot = _WorkerSlot.start(self._context, self._threads)
-            if slot.job is None:
-                slot.give(job)
-                return
+            slot.give(job)
+            return
         raise UarSettingsError("every worker is busy: wait for an outcome before submitting")
 
     def next_outcome(self) -> JobOutcome:
@@ -210,8 +217,13 @@ class _WorkerSlot:
         return cls(process, here)
 
     def give(self, job: GomJob) -> None:
+        """Send ``job`` to the worker; if it has just died, the job stays here and its death
+        is reported by the sentinel like any other."""
         self.job = job
-        self.conn.send(job)
+        try:
+            self.conn.send(job)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def receive(self, sink: EventSink) -> JobOutcome | None:
         """One message from the worker: an event (passed on; None returned) or the outcome."""
