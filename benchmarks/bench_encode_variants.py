@@ -16,6 +16,14 @@ PSNR-YUV on its GOP (the I-model first)::
     python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --frames 60 --size 88000 --lambda 150 --variants "" "lr_p_scale=1.0"
     python benchmarks/bench_encode_variants.py ../shared/data/box_cif_120f.y4m --model hinerv --variants "" "grid_lr_scale=5"
 
+With ``--seeds N`` every variant is encoded N times, seeds 0 to N - 1 (the models'
+initialisation and the frame order), and one more JSON line per variant gives the mean file
+bytes and PSNR-YUV and their spread (largest minus smallest): a 60-frame file moves by about 1 to
+2% of its bytes or 0.1 dB from one run to the next (docs/latent_grids.md, "How far one run is
+from the next"), so a variant that moves it by less than that needs several seeds::
+
+    python benchmarks/bench_encode_variants.py ../shared/data/vtest_cif_120f.y4m --model latent --size 200000 --seeds 3 --variants "" "step_lr_scale=10"
+
 The encodes run one after another; run clips side by side in separate processes, one per core.
 """
 
@@ -77,11 +85,11 @@ def network_shape(family: str, size: int, height: int, width: int, frames: int) 
     return {"widths": getattr(config, "channels", None)}
 
 
-def run(args: argparse.Namespace, text: str, out: Path) -> dict:
+def run(args: argparse.Namespace, text: str, out: Path, seed: int = 0) -> dict:
     variant = parse_variant(text)
     if variant.kernels is not None and args.model != "hnerv":
         raise SystemExit("kernels=... is a variant of HNeRV's size solver only")
-    settings = TrainingOptions(family=args.model, preset=args.preset, lmbda=args.lmbda).encoder_settings(
+    settings = TrainingOptions(family=args.model, preset=args.preset, lmbda=args.lmbda, seed=seed).encoder_settings(
         args.gop_size, args.gom_size, args.size)
     settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, **variant.training))
     start = time.perf_counter()
@@ -90,10 +98,22 @@ def run(args: argparse.Namespace, text: str, out: Path) -> dict:
         shape = network_shape(args.model, args.size, report.height, report.width, min(args.gop_size, report.num_frames))
     return {
         "clip": Path(args.clip).name, "frames": report.num_frames, "model": args.model, "size": args.size,
-        "lambda": args.lmbda, "variant": text, **shape, "bytes": report.file_bytes,
+        "lambda": args.lmbda, "variant": text, "seed": seed, **shape, "bytes": report.file_bytes,
         "bpp": round(report.bpp, 5), "psnr_yuv": round(report.psnr_yuv, 3),
         "models": [(m.coded_bytes, round(m.psnr_yuv, 2)) for m in report.models],
         "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+
+
+def summary(text: str, runs: list[dict]) -> dict:
+    """The mean and spread (largest minus smallest) of a variant's runs over seeds."""
+    sizes, psnrs = [r["bytes"] for r in runs], [r["psnr_yuv"] for r in runs]
+    mean_bytes = sum(sizes) / len(sizes)
+    return {
+        "variant": text, "runs": len(runs), "bytes_mean": round(mean_bytes),
+        "bytes_spread_percent": round(100.0 * (max(sizes) - min(sizes)) / mean_bytes, 2),
+        "psnr_yuv_mean": round(sum(psnrs) / len(psnrs), 3), "psnr_yuv_spread": round(max(psnrs) - min(psnrs), 3),
+        "seconds_mean": round(sum(r["seconds"] for r in runs) / len(runs), 1),
     }  # fmt: skip
 
 
@@ -106,15 +126,23 @@ def main() -> None:
     parser.add_argument("-p", "--gop-size", type=int, default=30)
     parser.add_argument("-m", "--gom-size", type=int, default=5)
     parser.add_argument("--preset", default="fast")
-    parser.add_argument("--model", default="hnerv", help="INR family (hnerv, hinerv)")
+    parser.add_argument("--model", default="hnerv", help="INR family (hnerv, hinerv, latent)")
     parser.add_argument("--variants", nargs="+", default=[""], help='e.g. "kernels=1,5,5,5,3" or "lr_p_scale=1.0"')
+    parser.add_argument("--seeds", type=int, default=1, help="encodes per variant, seeds 0 to N - 1")
     parser.add_argument("--out", type=Path, default=Path("variants_out"))
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(args.variants):
-        stream = args.out / f"{Path(args.clip).stem}_{args.model}_{args.size}_{i}.uar"
-        print(json.dumps(run(args, text, stream)), flush=True)
+        runs = []
+        for seed in range(args.seeds):
+            stream = args.out / f"{Path(args.clip).stem}_{args.model}_{args.size}_{i}_s{seed}.uar"
+            runs.append(run(args, text, stream, seed))
+            print(json.dumps(runs[-1]), flush=True)
+        if args.seeds > 1:
+            print(json.dumps(summary(text, runs)), flush=True)
 
 
 if __name__ == "__main__":

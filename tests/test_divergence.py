@@ -144,3 +144,30 @@ def test_an_encode_reports_each_models_undone_epochs(sample, tmp_path, monkeypat
     _distortion_broken_in(monkeypatch, {2}, lambda mse: mse * float("nan"))  # the I-model's 2nd epoch
     report = api.encode(sample, tmp_path / "s.uar", tiny_settings(epochs_i=3, epochs_p=2), frames=8, device="cpu")
     assert [m.rollbacks for m in report.models] == [1, 0]  # 8 frames: one I- and one P-model
+
+
+def test_a_late_epoch_that_went_wrong_is_not_the_one_coded(clip, monkeypatch):
+    """An epoch late in a fit that makes the model worse without blowing up (here the last, its
+    loss half again the one before, no spike) is not what the fit ends on: it goes back to the
+    epoch with the lowest loss and codes that."""
+    taken, restored = [], []
+
+    class Recorded(TrainingSnapshot):
+        @classmethod
+        def take(cls, *args):
+            taken.append(super().take(*args))
+            return taken[-1]
+
+        def restore(self, *args):
+            restored.append(self)
+            super().restore(*args)
+
+    monkeypatch.setattr(fit_module, "TrainingSnapshot", Recorded)
+    clean, _ = _code(clip)
+    assert restored == []  # the last epoch is the best one: kept as it is
+    _distortion_broken_in(monkeypatch, {EPOCHS}, lambda mse: mse * 1.5)
+    taken.clear()
+    coded, _ = _code(clip)
+    objective = [fit_module.epoch_objective(p, p.lmbda) for p in coded.history]
+    assert objective[-1] > min(objective) == objective[-2]
+    assert restored == [taken[EPOCHS - 1]]  # taken before the first epoch and after each one

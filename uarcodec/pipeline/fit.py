@@ -162,6 +162,13 @@ class NetworkForward:
         return self._eager(params, idx)
 
 
+def epoch_objective(report: FitProgress, lmbda: float) -> float:
+    """An epoch's mean loss at ``lmbda`` (under a target rate the lambda of each epoch moves;
+    this prices every epoch at the same one): its bits per pixel plus ``lmbda`` times the MSE
+    its PSNR stands for."""
+    return report.bpp + lmbda * 10.0 ** (-report.psnr / 10.0)
+
+
 def _roll_back(
     snapshot: TrainingSnapshot, thetas: list[torch.Tensor], kept: list[torch.nn.Module],
     optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LambdaLR,
@@ -297,6 +304,7 @@ def fit_model(
     kept = [*quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
     snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
     good: FitProgress | None = None
+    best: tuple[FitProgress, TrainingSnapshot] | None = None  # the good epoch to keep (end_of_fit_choice)
     rollbacks = 0
     model.train()
     for epoch in range(epochs):
@@ -372,6 +380,8 @@ def fit_model(
             continue
         good = report
         snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
+        best = (report, snapshot) if best is None or epoch_objective(report, lmbda) <= epoch_objective(best[0], lmbda) \
+            else best
         history.append(report)
         if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, epochs):
             rate = report.bpp
@@ -381,6 +391,9 @@ def fit_model(
             lmbda = steer_lambda(lmbda, rate, target_bpp, settings.lmbda)
         if progress is not None:
             progress(report)
+    if best is not None and best[0] is not good:  # a late epoch went wrong: back to the best one
+        best[1].restore(thetas, kept, optimizer)
+        good = best[0]
     model.eval()
     if computed:
         encoder.eval()
