@@ -18,9 +18,10 @@ PSNR-YUV on its GOP (the I-model first)::
 
 With ``--seeds N`` every variant is encoded N times, seeds 0 to N - 1 (the models'
 initialisation and the frame order), and one more JSON line per variant gives the mean file
-bytes and PSNR-YUV and their spread (largest minus smallest): a 60-frame file moves by about 1 to
-2% of its bytes or 0.1 dB from one run to the next (docs/latent_grids.md, "How far one run is
-from the next"), so a variant that moves it by less than that needs several seeds::
+bytes and PSNR-YUV and their spread (largest minus smallest): float rounding alone moves a
+60-frame latent file by 1 to 2% of its bytes or 0.1 dB, another seed by up to a quarter of its
+bytes (docs/latent_grids.md, "How far one run is from the next"), so a variant that moves it by
+a few percent needs several seeds::
 
     python benchmarks/bench_encode_variants.py ../shared/data/vtest_cif_120f.y4m --model latent --size 200000 --seeds 3 --variants "" "step_lr_scale=10"
 
