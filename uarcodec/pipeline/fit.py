@@ -162,6 +162,17 @@ class NetworkForward:
         return self._eager(params, idx)
 
 
+# How much worse than the best epoch the last one must be for the fit to go back to the best:
+# an epoch's loss is the mean over its steps while the parameters move, so a last epoch a little
+# above an earlier one is that mean's noise, not a model gone wrong (the case that made the rule:
+# 8% above, pipeline/divergence.py).
+WORSE_THAN_BEST = 1.05
+# The epochs a fit may go back to: its last quarter, where the schedule's learning rate is low
+# and the loss should only fall. Earlier a fit's loss may rise and fall again as it should (a
+# P-model leaving its reference: a tiny encode's 2-epoch P-model rose 14% in its second epoch).
+LATE_EPOCHS = 0.75
+
+
 def epoch_objective(report: FitProgress, lmbda: float) -> float:
     """An epoch's mean loss at ``lmbda`` (under a target rate the lambda of each epoch moves;
     this prices every epoch at the same one): its bits per pixel plus ``lmbda`` times the MSE
@@ -304,7 +315,7 @@ def fit_model(
     kept = [*quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
     snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
     good: FitProgress | None = None
-    best: tuple[FitProgress, TrainingSnapshot] | None = None  # the good epoch to keep (end_of_fit_choice)
+    best: tuple[FitProgress, TrainingSnapshot] | None = None  # the late good epoch of lowest loss
     rollbacks = 0
     model.train()
     for epoch in range(epochs):
@@ -380,8 +391,9 @@ def fit_model(
             continue
         good = report
         snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
-        best = (report, snapshot) if best is None or epoch_objective(report, lmbda) <= epoch_objective(best[0], lmbda) \
-            else best
+        if epoch + 1 > LATE_EPOCHS * epochs and (
+                best is None or epoch_objective(report, lmbda) <= epoch_objective(best[0], lmbda)):
+            best = (report, snapshot)
         history.append(report)
         if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, epochs):
             rate = report.bpp
@@ -391,8 +403,8 @@ def fit_model(
             lmbda = steer_lambda(lmbda, rate, target_bpp, settings.lmbda)
         if progress is not None:
             progress(report)
-    if best is not None and best[0] is not good:  # a late epoch went wrong: back to the best one
-        best[1].restore(thetas, kept, optimizer)
+    if best is not None and epoch_objective(good, lmbda) > WORSE_THAN_BEST * epoch_objective(best[0], lmbda):
+        best[1].restore(thetas, kept, optimizer)  # a late epoch went wrong: back to the best one
         good = best[0]
     model.eval()
     if computed:
