@@ -18,9 +18,9 @@ A late epoch can also go wrong without blowing up: a latent-grid I-model of vtes
 frames, preset fast, lambda 150) trained to 32.66 dB at 0.0961 bpp by epoch 56 of 60, then fell
 to 31.60 dB at 0.1163 bpp in epoch 58 as the schedule ended, with too little learning rate left
 to come back. So a fit whose last epoch's loss is more than ``fit.WORSE_THAN_BEST`` times the
-lowest of its last quarter's good epochs (``fit.LATE_EPOCHS``; every epoch priced at the last
-epoch's lambda: ``fit.epoch_objective``) ends on that epoch, whose snapshot it keeps; any other
-fit, nearly every one, is unchanged.
+lowest of its last quarter's good epochs (``fit.LATE_EPOCHS``; under a target rate lambda moves
+from epoch to epoch, so each comparison prices both epochs at one lambda: ``fit.epoch_objective``)
+ends on that epoch, whose snapshot it keeps; any other fit, nearly every one, is unchanged.
 """
 
 from __future__ import annotations
