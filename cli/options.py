@@ -93,6 +93,10 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
                       "video; none: the GOPs of p frames alone."),
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Base seed of the models' initialisation."),
+    click.option("--seed-trials", "seed_trials", type=click.IntRange(1, 8),
+                 help="I-models: start this many fits from different seeds, train each a quarter of its "
+                      "epochs, then finish the one of lowest loss (default 1: one fit). A bad start can cost "
+                      "a quarter of the bytes; N trials cost about (N + 4) / 4 times an I-model's seconds."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),
     click.option("--threads", type=click.IntRange(min=1),
                  help="Torch threads of the training (default: torch's; 1 is faster on a busy machine)."),

@@ -254,6 +254,9 @@ class TrainingSettings:
     lambda_p_scale: float = 0.75  # measured: docs/temporal_reuse.md (0.6.1: 0.75 for 0.5, fewer bits at equal quality)
     # Adam's second-moment decay in an I-model's fit; P-models keep ADAM_BETA2 (for_p_models)
     beta2_i: float = ADAM_BETA2
+    # I-model fits started from different seeds, each trained a quarter of its schedule, before
+    # the one of lowest loss is trained in full (pipeline/seed_trials.py); 1: one fit, no trial
+    seed_trials: int = 1
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
     compile: bool = False  # torch.compile the network's forward (off: slower on this CPU, docs/training_speed.md)
 
@@ -305,6 +308,8 @@ class TrainingSettings:
                 raise UarSettingsError(f"{name} must be positive, got {value}")
         if not 0 < self.beta2_i < 1:
             raise UarSettingsError(f"beta2_i must be in (0, 1), got {self.beta2_i}")
+        if self.seed_trials < 1:
+            raise UarSettingsError(f"seed trials must be at least 1, got {self.seed_trials}")
 
 
 @dataclass(frozen=True)
@@ -414,7 +419,7 @@ def _check_latent_setting(family: ModelFamily, value: int | None, name: str, lim
 # Training settings added after 0.13.0, with the value that trains as 0.13.0 did: at that value
 # the stream leaves them out (spec 5.1.1: absent means that value), and so does a bench curve's
 # cache key (bench/settings_json.py).
-LATER_TRAINING_DEFAULTS: dict[str, object] = {"beta2_i": ADAM_BETA2}
+LATER_TRAINING_DEFAULTS: dict[str, object] = {"beta2_i": ADAM_BETA2, "seed_trials": 1}
 
 
 def _left_out(name: str, value: Any) -> bool:
@@ -514,6 +519,7 @@ class TrainingOptions:
     rate_model: RateModel | None = None
     lambda_p_scale: float | None = None
     compile: bool | None = None
+    seed_trials: int | None = None
     seed: int = 0
     device: Device = Device.AUTO
     threads: int | None = None  # torch threads (None: torch's choice)
@@ -526,7 +532,7 @@ class TrainingOptions:
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
         "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed", "latent_context",
-        "latent_motion", "latent_motion_block",
+        "latent_motion", "latent_motion_block", "seed_trials",
     )
 
     def __post_init__(self) -> None:

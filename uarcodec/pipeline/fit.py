@@ -249,6 +249,7 @@ def fit_model(
     target_bpp: float | None = None,
     rate_probe: RateProbe | None = None,
     context_rate: bool = True,
+    schedule_epochs: int | None = None,
 ) -> FitResult:
     """Train the coded tensors of ``model`` (a skeleton: only its structure is used, through
     ``functional_call``) from ``init`` towards ``target``; the rate is measured on
@@ -262,7 +263,11 @@ def fit_model(
     starts at ``settings.lmbda`` and is steered after every epoch so that the rate settles on
     the target (:func:`~uarcodec.pipeline.rate_control.steer_lambda`): the rate as coded,
     from ``rate_probe``, where given (the coder picks cheaper codings than training prices,
-    and adds per-tensor fields), else the training estimate."""
+    and adds per-tensor fields), else the training estimate.
+
+    ``schedule_epochs`` (at least ``epochs``): the length of the learning-rate schedule when the
+    fit runs only its first ``epochs`` (a seed trial, pipeline/seed_trials.py); its first epochs
+    are then those of the whole fit, step for step."""
     start = time.perf_counter()
     specs = model.coded_specs()
     names = [s.name for s in specs]
@@ -298,7 +303,8 @@ def fit_model(
     n = target.num_frames
     pixels = float(target.y.shape[1] * target.y.shape[2] * n)
     batches_per_epoch = math.ceil(n / settings.batch_size)
-    total_steps = epochs * batches_per_epoch
+    scheduled = max(epochs, schedule_epochs or epochs)
+    total_steps = scheduled * batches_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
     )
@@ -391,11 +397,11 @@ def fit_model(
             continue
         good = report
         snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
-        if epoch + 1 > LATE_EPOCHS * epochs and (
+        if epoch + 1 > LATE_EPOCHS * scheduled and (
                 best is None or epoch_objective(report, lmbda) <= epoch_objective(best[0], lmbda)):
             best = (report, snapshot)
         history.append(report)
-        if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, epochs):
+        if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, scheduled):
             rate = report.bpp
             if rate_probe is not None:
                 with torch.no_grad():

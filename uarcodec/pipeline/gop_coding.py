@@ -19,10 +19,11 @@ import torch
 from uarcodec.bitstream import parse_model, serialize_model
 from uarcodec.bitstream.records import PLANE_FLAGS_LAYOUT, ModelKind, ModelRecord, StreamHeader
 from uarcodec.vocabulary import CodedTensorSpec
-from uarcodec.pipeline.fit import FitProgress, ProgressCallback, RateProbe, fit_model
+from uarcodec.pipeline.fit import FitProgress, FitResult, ProgressCallback, RateProbe, fit_model
 from uarcodec.pipeline.model_coding import ModelPlan, code_model, plan_model
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
 from uarcodec.pipeline.render import render_gop
+from uarcodec.pipeline.seed_trials import best_seed
 from uarcodec.pipeline.training_target import make_target
 from uarcodec.settings import EncoderSettings, Precision, TrainingSettings, derive_seed
 from uarcodec.video.frames import YuvClip
@@ -81,21 +82,29 @@ class GopCoder:
         previous = None if prev_hat is None else {spec.name: t for spec, t in zip(specs, prev_hat)}
         content = {name: t.detach().cpu().numpy()
                    for name, t in skeleton.content_init(target.network_input_frames(), previous).items()}
-        seed = derive_seed(s.seed, gop_index)
-        plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content, s.training.rate_model)
         training = _as_recorded(s.training if prev is None else s.training.for_p_models(), self.header)
         epochs = training.epochs_i if prev is None else training.epochs_p
+
+        def fit_from(seed: int, run_epochs: int, progress: ProgressCallback | None) -> tuple[ModelPlan, FitResult]:
+            """The model's plan from ``seed`` and its fit's first ``run_epochs`` of ``epochs``."""
+            plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content, s.training.rate_model)
+            return plan, fit_model(
+                skeleton, target, plan.init, plan.refs, training, run_epochs,
+                init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
+                entropy=plan.entropy, temporal=plan.temporal, context_rate=plan.context_rate,
+                device=self.device, seed=seed, progress=progress,
+                encoder_state=None if prev is None else prev.encoder_state,
+                target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
+                rate_probe=None if target_bits is None else self._rate_probe(specs, plan, prev_hat, position,
+                                                                             clip.num_frames),
+                schedule_epochs=epochs,
+            )
+
+        trials = training.seed_trials if kind == ModelKind.I else 1
+        seed = best_seed(derive_seed(s.seed, gop_index), trials, epochs, lambda k, n: fit_from(k, n, None)[1])
         if on_start:
             on_start(kind, epochs)
-        fit = fit_model(
-            skeleton, target, plan.init, plan.refs, training, epochs,
-            init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
-            entropy=plan.entropy, temporal=plan.temporal, context_rate=plan.context_rate,
-            device=self.device, seed=seed, progress=on_epoch,
-            encoder_state=None if prev is None else prev.encoder_state,
-            target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
-            rate_probe=None if target_bits is None else self._rate_probe(specs, plan, prev_hat, position, clip.num_frames),
-        )
+        plan, fit = fit_from(seed, epochs, on_epoch)
         coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std,
                            self.plane_flags)
         record_bytes = serialize_model(coded, position, self.header)
