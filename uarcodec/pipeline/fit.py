@@ -14,6 +14,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,6 +232,253 @@ def _context_bits(
     return context_rate_bits(values, codes, network)
 
 
+class ModelFit:
+    """One model's fit, run epoch by epoch: :meth:`run` trains its next epochs and :meth:`result`
+    ends it. Setting up draws nothing; a fit run for ``k`` epochs and then for the rest is the
+    same fit, step for step, as one run for all of them (a seed trial is a fit's first epochs,
+    and the trial that wins goes on from where it stopped: pipeline/seed_trials.py).
+
+    The fit trains the coded tensors of ``model`` (a skeleton: only its structure is used,
+    through ``functional_call``) from ``init`` towards ``target``; the rate is measured on
+    ``theta - ref`` per tensor under the ``entropy`` model (on first-dimension differences of
+    the codes where ``temporal`` says so; with ``context_rate``, a model's latent grids through
+    its context network instead, where it has one: ``coding/latent_context.py``). Its result is
+    the float tensors and steps; quantizing and coding them is the encoder's job (numpy,
+    exactly as the decoder rebuilds).
+
+    With ``target_bpp`` (this model's share of a target rate, over its GOP's pixels) lambda
+    starts at ``settings.lmbda`` and is steered after every epoch so that the rate settles on
+    the target (:func:`~uarcodec.pipeline.rate_control.steer_lambda`): the rate as coded,
+    from ``rate_probe``, where given (the coder picks cheaper codings than training prices,
+    and adds per-tensor fields), else the training estimate."""
+
+    def __init__(
+        self,
+        model: InrModel,
+        target: GopTarget,
+        init: list[np.ndarray],
+        refs: list[np.ndarray],
+        settings: TrainingSettings,
+        epochs: int,
+        *,
+        init_steps: list[float | None] | None = None,
+        entropy: EntropyModel = EntropyModel.GAUSSIAN,
+        temporal: list[bool] | None = None,
+        device: torch.device = torch.device("cpu"),
+        seed: int = 0,
+        encoder_state: dict[str, torch.Tensor] | None = None,
+        target_bpp: float | None = None,
+        rate_probe: RateProbe | None = None,
+        context_rate: bool = True,
+    ):
+        start = time.perf_counter()
+        self.model, self.target, self.settings, self.epochs = model, target, settings, epochs
+        self.entropy, self.temporal, self.device, self.seed = entropy, temporal, device, seed
+        self.target_bpp, self.rate_probe = target_bpp, rate_probe
+        self.specs = specs = model.coded_specs()
+        self.names = [s.name for s in specs]
+        layout = conv_layout if model.channels_last_training else (lambda t: t)
+        thetas = [torch.nn.Parameter(layout(torch.from_numpy(np.array(t, np.float32)).to(device))) for t in init]
+        self.ref_t = [layout(torch.from_numpy(np.asarray(r, np.float32)).to(device)) for r in refs]
+        self.quantizers = [
+            q.to(device)
+            for q in _make_quantizers(specs, init, refs, init_steps or [None] * len(specs), settings)
+        ]
+        encoder = model.training_encoder() if settings.use_encoder else None
+        computed: dict[int, str] = {}
+        self.frames_all: torch.Tensor | None = None
+        if encoder is not None:
+            encoder = encoder.to(device)
+            if encoder_state is not None:
+                encoder.load_state_dict(encoder_state)
+            self.frames_all = target.network_input_frames()
+            with torch.no_grad():
+                rows = encoder(self.frames_all)
+            computed = {i: s.name for i, s in enumerate(specs) if s.name in rows}
+            for i, name in computed.items():
+                thetas[i] = torch.nn.Parameter(rows[name].detach().float().clone(), requires_grad=False)
+        self.thetas, self.encoder, self.computed = thetas, encoder, computed
+        trainable = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role not in GRID_ROLES]
+        groups = [{"params": trainable + ([] if encoder is None else list(encoder.parameters()))}]
+        grids = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role in GRID_ROLES]
+        if grids:  # feature grids move on their own learning rate
+            groups.append({"params": grids, "lr": settings.lr * settings.grid_lr_scale})
+        step_params = [p for q in self.quantizers for p in q.parameters()]
+        if step_params:  # log-steps move on their own (faster) learning rate
+            groups.append({"params": step_params, "lr": settings.lr * settings.step_lr_scale})
+        self.optimizer = make_optimizer(groups, settings.lr, settings.beta2_i)
+
+        n = target.num_frames
+        self.pixels = float(target.y.shape[1] * target.y.shape[2] * n)
+        self.batches_per_epoch = math.ceil(n / settings.batch_size)
+        total_steps = epochs * self.batches_per_epoch
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
+        )
+        self.gen = torch.Generator().manual_seed(seed)  # frame order: the same on every device
+        # the rate term's noise is drawn where the codes live (no host copy per step on CUDA)
+        self.noise_gen = self.gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
+        self.autocast = resolve_precision(settings.precision, device) == Precision.BF16
+        self.history: list[FitProgress] = []
+        self.context = ContextLayout.of(specs) if settings.quant == QuantMode.RQEC and context_rate else None
+        # priced on their own
+        self.alone = [i for i in range(len(specs)) if self.context is None or i not in self.context.grids]
+        self.priced = _frame_rows_priced(model, specs, n, computed, temporal).intersection(self.alone)
+        self.forward = NetworkForward(model, settings.compile)
+        self.lmbda = settings.lmbda
+        self.kept = [*self.quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
+        self.snapshot = TrainingSnapshot.take(thetas, self.kept, self.optimizer)
+        self.good: FitProgress | None = None
+        self.best: tuple[FitProgress, TrainingSnapshot] | None = None  # the late good epoch of lowest loss
+        self.rollbacks = 0
+        self.seconds = time.perf_counter() - start
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    def run(self, epochs: int, progress: ProgressCallback | None = None) -> ModelFit:
+        """Train the fit's next ``epochs`` epochs (no further than its last), reporting each."""
+        start = time.perf_counter()
+        self.model.train()
+        for _ in range(min(epochs, self.epochs - self.epochs_run)):
+            report = self._epoch()
+            if progress is not None:
+                progress(report)
+        self.model.eval()
+        self.seconds += time.perf_counter() - start
+        return self
+
+    def _epoch(self) -> FitProgress:
+        """One epoch over the GOP's frames in a random order; undone if it blew up."""
+        settings, epoch = self.settings, self.epochs_run
+        order = torch.randperm(self.target.num_frames, generator=self.gen).to(self.device)
+        sums = torch.zeros(3, device=self.device)
+        for b in range(self.batches_per_epoch):
+            sums += self._step(order[b * settings.batch_size : (b + 1) * settings.batch_size])
+        sum_loss, sum_mse, sum_bpp = sums.tolist()
+        finite = math.isfinite(sum_loss)
+        if not finite and self.rollbacks == MAX_ROLLBACKS:
+            raise UarSettingsError(
+                f"training diverged in epoch {epoch + 1} of {self.epochs} (the loss is not finite); "
+                f"try a lower --lr (now {settings.lr:g}) or --lambda (now {self.lmbda:g})"
+            )
+        report = FitProgress(
+            epoch=epoch + 1,
+            epochs=self.epochs,
+            loss=sum_loss / self.batches_per_epoch,
+            psnr=psnr_from_mse(sum_mse / self.batches_per_epoch) if finite else float("nan"),
+            bpp=sum_bpp / self.batches_per_epoch,
+            lmbda=self.lmbda,
+        )
+        good = self.good
+        blew_up = not finite or (good is not None and is_spike(report.loss, report.psnr, good.loss, good.psnr))
+        if blew_up and self.rollbacks < MAX_ROLLBACKS:
+            _roll_back(self.snapshot, self.thetas, self.kept, self.optimizer, self.schedule)
+            self.rollbacks += 1
+            report = dataclasses.replace(report, rolled_back=True)
+            self.history.append(report)
+            return report
+        self.good = report
+        self.snapshot = TrainingSnapshot.take(self.thetas, self.kept, self.optimizer)
+        if epoch + 1 > LATE_EPOCHS * self.epochs and (
+                self.best is None or epoch_objective(report, self.lmbda) <= epoch_objective(self.best[0], self.lmbda)):
+            self.best = (report, self.snapshot)
+        self.history.append(report)
+        if self.target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, self.epochs):
+            rate = report.bpp
+            if self.rate_probe is not None:
+                with torch.no_grad():
+                    rate = self.rate_probe(_floats(self.thetas), _steps(self.quantizers, self.thetas, self.ref_t))
+                    rate /= self.pixels
+            self.lmbda = steer_lambda(self.lmbda, rate, self.target_bpp, settings.lmbda)
+        return report
+
+    def _step(self, idx: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on the frames ``idx``; returns (loss, MSE, bpp), not synced to the host."""
+        settings, device = self.settings, self.device
+        current = list(self.thetas)
+        if self.computed:
+            with record_function("uar.training_encoder"):
+                rows = self.encoder(self.frames_all[idx])
+                for i, name in self.computed.items():
+                    current[i] = self.thetas[i].detach().index_put((idx,), rows[name].float())
+                    self.thetas[i].data[idx] = rows[name].detach().float()
+        with record_function("uar.quantizer"):
+            quantized = {
+                name: q.quantize_ste(t, r) for name, q, t, r in zip(self.names, self.quantizers, current, self.ref_t)
+            }
+        with record_function("uar.forward"), torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            out = self.forward(quantized, idx)
+        with record_function("uar.distortion"):
+            mse = distortion_mse(out, self.target, idx)
+        with record_function("uar.rate"):
+            bpp = self._rate(current, quantized, idx) if settings.quant == QuantMode.RQEC \
+                else torch.zeros((), device=device)
+        loss = bpp + self.lmbda * mse
+        with record_function("uar.backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with record_function("uar.optimizer"):
+            self.optimizer.step()
+            self.schedule.step()
+        return torch.stack([loss.detach(), mse.detach(), bpp.detach()]).float()
+
+    def _rate(self, current: list[torch.Tensor], quantized: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        """The step's estimated bits per pixel of every coded tensor (the per-frame ones priced
+        on the batch's rows, weighted up to all rows)."""
+        n, alone, priced, ref_t = self.target.num_frames, self.alone, self.priced, self.ref_t
+        values, centres, weights = current, ref_t, None
+        if priced:
+            values = [t[idx] if i in priced else t for i, t in enumerate(current)]
+            centres = [r[idx] if i in priced else r for i, r in enumerate(ref_t)]
+            weights = [n / len(idx) if i in priced else 1.0 for i in range(len(self.specs))]
+        flags = self.temporal or [False] * len(self.specs)
+        bits = rate_bits_together([self.quantizers[i] for i in alone], [values[i] for i in alone],
+                                  [centres[i] for i in alone], noise=self.settings.rate_noise, model=self.entropy,
+                                  temporal=[flags[i] for i in alone], generator=self.noise_gen,
+                                  weights=None if weights is None else [weights[i] for i in alone])
+        if self.context is not None:
+            network = [quantized[self.names[i]] for i in self.context.network]
+            bits = bits + _context_bits(self.context, self.quantizers, current, ref_t, network,
+                                        self.settings.rate_noise, self.noise_gen)
+        return bits / self.pixels
+
+    def result(self) -> FitResult:
+        """The fit as it ends: on its best late epoch where the last one is more than
+        :data:`WORSE_THAN_BEST` worse; the training encoder's rows computed once more."""
+        start = time.perf_counter()
+        good, lmbda = self.good, self.lmbda
+        if self.best is not None and good is not None \
+                and epoch_objective(good, lmbda) > WORSE_THAN_BEST * epoch_objective(self.best[0], lmbda):
+            self.best[1].restore(self.thetas, self.kept, self.optimizer)  # a late epoch went wrong: back to the best
+            good = self.best[0]
+        if self.computed:
+            self.encoder.eval()
+            with torch.no_grad():
+                for i, name in self.computed.items():
+                    self.thetas[i].data = torch.cat(
+                        [self.encoder(self.frames_all[s : s + 8])[name].float()
+                         for s in range(0, self.target.num_frames, 8)]
+                    )
+        if good is None:  # no epoch, or every epoch undone: nothing was trained
+            raise UarSettingsError(
+                "a fit needs at least one epoch" if not self.history else
+                f"training blew up in each of its {self.epochs_run} epochs; try a lower --lr (now "
+                f"{self.settings.lr:g}) or --lambda (now {self.settings.lmbda:g})"
+            )
+        return FitResult(
+            theta=_floats(self.thetas),
+            steps=_steps(self.quantizers, self.thetas, self.ref_t),
+            psnr=good.psnr,
+            bpp=good.bpp,
+            seconds=self.seconds + time.perf_counter() - start,
+            history=list(self.history),
+            encoder_state=None if self.encoder is None
+            else {k: v.detach().clone() for k, v in self.encoder.state_dict().items()},
+        )
+
+
 def fit_model(
     model: InrModel,
     target: GopTarget,
@@ -239,199 +487,8 @@ def fit_model(
     settings: TrainingSettings,
     epochs: int,
     *,
-    init_steps: list[float | None] | None = None,
-    entropy: EntropyModel = EntropyModel.GAUSSIAN,
-    temporal: list[bool] | None = None,
-    device: torch.device = torch.device("cpu"),
-    seed: int = 0,
     progress: ProgressCallback | None = None,
-    encoder_state: dict[str, torch.Tensor] | None = None,
-    target_bpp: float | None = None,
-    rate_probe: RateProbe | None = None,
-    context_rate: bool = True,
-    schedule_epochs: int | None = None,
+    **options: Any,
 ) -> FitResult:
-    """Train the coded tensors of ``model`` (a skeleton: only its structure is used, through
-    ``functional_call``) from ``init`` towards ``target``; the rate is measured on
-    ``theta - ref`` per tensor under the ``entropy`` model (on first-dimension differences of
-    the codes where ``temporal`` says so; with ``context_rate``, a model's latent grids through
-    its context network instead, where it has one: ``coding/latent_context.py``). Returns the
-    float tensors and steps; quantizing and coding
-    them is the encoder's job (numpy, exactly as the decoder rebuilds).
-
-    With ``target_bpp`` (this model's share of a target rate, over its GOP's pixels) lambda
-    starts at ``settings.lmbda`` and is steered after every epoch so that the rate settles on
-    the target (:func:`~uarcodec.pipeline.rate_control.steer_lambda`): the rate as coded,
-    from ``rate_probe``, where given (the coder picks cheaper codings than training prices,
-    and adds per-tensor fields), else the training estimate.
-
-    ``schedule_epochs`` (at least ``epochs``): the length of the learning-rate schedule when the
-    fit runs only its first ``epochs`` (a seed trial, pipeline/seed_trials.py); its first epochs
-    are then those of the whole fit, step for step."""
-    start = time.perf_counter()
-    specs = model.coded_specs()
-    names = [s.name for s in specs]
-    layout = conv_layout if model.channels_last_training else (lambda t: t)
-    thetas = [torch.nn.Parameter(layout(torch.from_numpy(np.array(t, np.float32)).to(device))) for t in init]
-    ref_t = [layout(torch.from_numpy(np.asarray(r, np.float32)).to(device)) for r in refs]
-    quantizers = [
-        q.to(device)
-        for q in _make_quantizers(specs, init, refs, init_steps or [None] * len(specs), settings)
-    ]
-    encoder = model.training_encoder() if settings.use_encoder else None
-    computed: dict[int, str] = {}
-    if encoder is not None:
-        encoder = encoder.to(device)
-        if encoder_state is not None:
-            encoder.load_state_dict(encoder_state)
-        frames_all = target.network_input_frames()
-        with torch.no_grad():
-            rows = encoder(frames_all)
-        computed = {i: s.name for i, s in enumerate(specs) if s.name in rows}
-        for i, name in computed.items():
-            thetas[i] = torch.nn.Parameter(rows[name].detach().float().clone(), requires_grad=False)
-    trainable = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role not in GRID_ROLES]
-    groups = [{"params": trainable + ([] if encoder is None else list(encoder.parameters()))}]
-    grids = [t for i, t in enumerate(thetas) if i not in computed and specs[i].role in GRID_ROLES]
-    if grids:  # feature grids move on their own learning rate
-        groups.append({"params": grids, "lr": settings.lr * settings.grid_lr_scale})
-    step_params = [p for q in quantizers for p in q.parameters()]
-    if step_params:  # log-steps move on their own (faster) learning rate
-        groups.append({"params": step_params, "lr": settings.lr * settings.step_lr_scale})
-    optimizer = make_optimizer(groups, settings.lr, settings.beta2_i)
-
-    n = target.num_frames
-    pixels = float(target.y.shape[1] * target.y.shape[2] * n)
-    batches_per_epoch = math.ceil(n / settings.batch_size)
-    scheduled = max(epochs, schedule_epochs or epochs)
-    total_steps = scheduled * batches_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, total_steps, settings.warmup)
-    )
-    gen = torch.Generator().manual_seed(seed)  # frame order: the same on every device
-    # the rate term's noise is drawn where the codes live (no host copy per step on CUDA)
-    noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
-    autocast = resolve_precision(settings.precision, device) == Precision.BF16
-    history: list[FitProgress] = []
-    context = ContextLayout.of(specs) if settings.quant == QuantMode.RQEC and context_rate else None
-    alone = [i for i in range(len(specs)) if context is None or i not in context.grids]  # priced on their own
-    priced = _frame_rows_priced(model, specs, n, computed, temporal).intersection(alone)
-    forward = NetworkForward(model, settings.compile)
-    lmbda = settings.lmbda
-    kept = [*quantizers] + ([] if encoder is None else [encoder])  # modules a rollback restores
-    snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
-    good: FitProgress | None = None
-    best: tuple[FitProgress, TrainingSnapshot] | None = None  # the late good epoch of lowest loss
-    rollbacks = 0
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=gen).to(device)
-        sums = torch.zeros(3, device=device)
-        for b in range(batches_per_epoch):
-            idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
-            current = list(thetas)
-            if computed:
-                with record_function("uar.training_encoder"):
-                    rows = encoder(frames_all[idx])
-                    for i, name in computed.items():
-                        current[i] = thetas[i].detach().index_put((idx,), rows[name].float())
-                        thetas[i].data[idx] = rows[name].detach().float()
-            with record_function("uar.quantizer"):
-                quantized = {
-                    name: q.quantize_ste(t, r) for name, q, t, r in zip(names, quantizers, current, ref_t)
-                }
-            with record_function("uar.forward"), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                out = forward(quantized, idx)
-            with record_function("uar.distortion"):
-                mse = distortion_mse(out, target, idx)
-            with record_function("uar.rate"):
-                if settings.quant == QuantMode.RQEC:
-                    values, centres, weights = current, ref_t, None
-                    if priced:  # the batch's rows of the per-frame tensors, weighted up to all rows
-                        values = [t[idx] if i in priced else t for i, t in enumerate(current)]
-                        centres = [r[idx] if i in priced else r for i, r in enumerate(ref_t)]
-                        weights = [n / len(idx) if i in priced else 1.0 for i in range(len(specs))]
-                    flags = temporal or [False] * len(specs)
-                    bits = rate_bits_together([quantizers[i] for i in alone], [values[i] for i in alone],
-                                              [centres[i] for i in alone], noise=settings.rate_noise, model=entropy,
-                                              temporal=[flags[i] for i in alone], generator=noise_gen,
-                                              weights=None if weights is None else [weights[i] for i in alone])
-                    if context is not None:
-                        network = [quantized[names[i]] for i in context.network]
-                        bits = bits + _context_bits(context, quantizers, current, ref_t, network,
-                                                    settings.rate_noise, noise_gen)
-                    bpp = bits / pixels
-                else:
-                    bpp = torch.zeros((), device=device)
-            loss = bpp + lmbda * mse
-            with record_function("uar.backward"):
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            with record_function("uar.optimizer"):
-                optimizer.step()
-                schedule.step()
-            sums += torch.stack([loss.detach(), mse.detach(), bpp.detach()]).float()  # no host sync per step
-        sum_loss, sum_mse, sum_bpp = sums.tolist()
-        finite = math.isfinite(sum_loss)
-        if not finite and rollbacks == MAX_ROLLBACKS:
-            raise UarSettingsError(
-                f"training diverged in epoch {epoch + 1} of {epochs} (the loss is not finite); "
-                f"try a lower --lr (now {settings.lr:g}) or --lambda (now {lmbda:g})"
-            )
-        report = FitProgress(
-            epoch=epoch + 1,
-            epochs=epochs,
-            loss=sum_loss / batches_per_epoch,
-            psnr=psnr_from_mse(sum_mse / batches_per_epoch) if finite else float("nan"),
-            bpp=sum_bpp / batches_per_epoch,
-            lmbda=lmbda,
-        )
-        blew_up = not finite or (good is not None and is_spike(report.loss, report.psnr, good.loss, good.psnr))
-        if blew_up and rollbacks < MAX_ROLLBACKS:
-            _roll_back(snapshot, thetas, kept, optimizer, schedule)
-            rollbacks += 1
-            report = dataclasses.replace(report, rolled_back=True)
-            history.append(report)
-            if progress is not None:
-                progress(report)
-            continue
-        good = report
-        snapshot = TrainingSnapshot.take(thetas, kept, optimizer)
-        if epoch + 1 > LATE_EPOCHS * scheduled and (
-                best is None or epoch_objective(report, lmbda) <= epoch_objective(best[0], lmbda)):
-            best = (report, snapshot)
-        history.append(report)
-        if target_bpp is not None and settings.quant == QuantMode.RQEC and steers_after(epoch + 1, scheduled):
-            rate = report.bpp
-            if rate_probe is not None:
-                with torch.no_grad():
-                    rate = rate_probe(_floats(thetas), _steps(quantizers, thetas, ref_t)) / pixels
-            lmbda = steer_lambda(lmbda, rate, target_bpp, settings.lmbda)
-        if progress is not None:
-            progress(report)
-    if best is not None and epoch_objective(good, lmbda) > WORSE_THAN_BEST * epoch_objective(best[0], lmbda):
-        best[1].restore(thetas, kept, optimizer)  # a late epoch went wrong: back to the best one
-        good = best[0]
-    model.eval()
-    if computed:
-        encoder.eval()
-        with torch.no_grad():
-            for i, name in computed.items():
-                thetas[i].data = torch.cat(
-                    [encoder(frames_all[s : s + 8])[name].float() for s in range(0, n, 8)]
-                )
-    if good is None:  # no epoch, or every epoch undone: nothing was trained
-        raise UarSettingsError(
-            "a fit needs at least one epoch" if not history else
-            f"training blew up in each of its {epochs} epochs; try a lower --lr (now {settings.lr:g}) "
-            f"or --lambda (now {settings.lmbda:g})"
-        )
-    return FitResult(
-        theta=_floats(thetas),
-        steps=_steps(quantizers, thetas, ref_t),
-        psnr=good.psnr,
-        bpp=good.bpp,
-        seconds=time.perf_counter() - start,
-        history=history,
-        encoder_state=None if encoder is None else {k: v.detach().clone() for k, v in encoder.state_dict().items()},
-    )
+    """A whole :class:`ModelFit` (its keyword ``options``) of ``epochs`` epochs, run and ended."""
+    return ModelFit(model, target, init, refs, settings, epochs, **options).run(epochs, progress).result()

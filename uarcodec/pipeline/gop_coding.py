@@ -10,6 +10,7 @@ decoder's own path.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,11 +20,11 @@ import torch
 from uarcodec.bitstream import parse_model, serialize_model
 from uarcodec.bitstream.records import PLANE_FLAGS_LAYOUT, ModelKind, ModelRecord, StreamHeader
 from uarcodec.vocabulary import CodedTensorSpec
-from uarcodec.pipeline.fit import FitProgress, FitResult, ProgressCallback, RateProbe, fit_model
+from uarcodec.pipeline.fit import FitProgress, ModelFit, ProgressCallback, RateProbe
 from uarcodec.pipeline.model_coding import ModelPlan, code_model, plan_model
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
 from uarcodec.pipeline.render import render_gop
-from uarcodec.pipeline.seed_trials import best_seed
+from uarcodec.pipeline.seed_trials import winning_fit
 from uarcodec.pipeline.training_target import make_target
 from uarcodec.settings import EncoderSettings, Precision, TrainingSettings, derive_seed
 from uarcodec.video.frames import YuvClip
@@ -85,33 +86,41 @@ class GopCoder:
         training = _as_recorded(s.training if prev is None else s.training.for_p_models(), self.header)
         epochs = training.epochs_i if prev is None else training.epochs_p
 
-        def fit_from(seed: int, run_epochs: int, progress: ProgressCallback | None) -> tuple[ModelPlan, FitResult]:
-            """The model's plan from ``seed`` and its fit's first ``run_epochs`` of ``epochs``."""
-            plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content, s.training.rate_model)
-            return plan, fit_model(
-                skeleton, target, plan.init, plan.refs, training, run_epochs,
+        plans: dict[int, ModelPlan] = {}
+
+        def start_fit(seed: int) -> ModelFit:
+            """The model's fit from ``seed``'s plan, set up, no epoch run."""
+            plans[seed] = plan = plan_model(specs, kind, seed, eps, prev_hat, s.use_ref, content,
+                                            s.training.rate_model)
+            return ModelFit(
+                skeleton, target, plan.init, plan.refs, training, epochs,
                 init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
                 entropy=plan.entropy, temporal=plan.temporal, context_rate=plan.context_rate,
-                device=self.device, seed=seed, progress=progress,
+                device=self.device, seed=seed,
                 encoder_state=None if prev is None else prev.encoder_state,
                 target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
                 rate_probe=None if target_bits is None else self._rate_probe(specs, plan, prev_hat, position,
                                                                              clip.num_frames),
-                schedule_epochs=epochs,
             )
 
         trials = training.seed_trials if kind == ModelKind.I else 1
-        seed = best_seed(derive_seed(s.seed, gop_index), trials, epochs, lambda k, n: fit_from(k, n, None)[1])
+        started = time.perf_counter()
+        model_fit = winning_fit(derive_seed(s.seed, gop_index), trials, start_fit)
+        plan = plans[model_fit.seed]
         if on_start:
             on_start(kind, epochs)
-        plan, fit = fit_from(seed, epochs, on_epoch)
+        if on_epoch:
+            for report in model_fit.history:  # a won trial's epochs, already run
+                on_epoch(report)
+        fit = model_fit.run(epochs, on_epoch).result()
+        seconds = time.perf_counter() - started  # the trials' too
         coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std,
                            self.plane_flags)
         record_bytes = serialize_model(coded, position, self.header)
         record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
         recon = render_gop(rebuilt.model, clip.num_frames, c.output_space, v.color_matrix, v.color_range, self.device)
-        return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, fit.seconds, fit.history,
+        return CodedGop(record, rebuilt.theta_hat, fit.steps, fit.encoder_state, recon, seconds, fit.history,
                         len(record_bytes))
 
     def _rate_probe(self, specs: list[CodedTensorSpec], plan: ModelPlan, prev_hat: list[np.ndarray] | None,

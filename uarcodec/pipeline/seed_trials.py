@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from uarcodec.pipeline.fit import FitResult, epoch_objective
+from uarcodec.pipeline.fit import ModelFit, epoch_objective
 from uarcodec.settings import derive_seed
 
 TRIAL_FRACTION = 0.25
 
-TrialFit = Callable[[int, int], FitResult]  # (seed, epochs) -> that fit's first epochs
+StartFit = Callable[[int], ModelFit]  # seed -> the model's fit set up from it, no epoch run yet
 
 
 def candidate_seeds(seed: int, trials: int) -> list[int]:
@@ -36,15 +36,22 @@ def trial_epochs(epochs: int) -> int:
     return max(1, math.ceil(TRIAL_FRACTION * epochs))
 
 
-def best_seed(seed: int, trials: int, epochs: int, fit: TrialFit) -> int:
-    """The candidate seed whose trial (``fit(seed, trial_epochs(epochs))``) ends at the lowest
-    loss, every trial's last epoch priced at one lambda (the first trial's last); ``seed``
-    itself when there is one trial."""
+def winning_fit(seed: int, trials: int, start: StartFit) -> ModelFit:
+    """The fit (``start(s)``) of the candidate seed whose trial ends at the lowest loss, left
+    where its trial stopped, every trial's last epoch priced at one lambda (the first trial's);
+    with one trial, the fit from ``seed`` itself, not yet run. Only the best trial so far is
+    kept while the next one runs."""
+    best = start(seed)
     if trials <= 1:
-        return seed
-    ends = [(s, fit(s, trial_epochs(epochs)).history[-1]) for s in candidate_seeds(seed, trials)]
-    lmbda = ends[0][1].lmbda
-    return min(ends, key=lambda end: epoch_objective(end[1], lmbda))[0]
+        return best
+    epochs = trial_epochs(best.epochs)
+    best.run(epochs)
+    lmbda = best.history[-1].lmbda
+    for other in candidate_seeds(seed, trials)[1:]:
+        fit = start(other).run(epochs)
+        if epoch_objective(fit.history[-1], lmbda) < epoch_objective(best.history[-1], lmbda):
+            best = fit
+    return best
 
 
-__all__ = ["TRIAL_FRACTION", "best_seed", "candidate_seeds", "trial_epochs"]
+__all__ = ["TRIAL_FRACTION", "StartFit", "candidate_seeds", "trial_epochs", "winning_fit"]
