@@ -96,7 +96,7 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--seed-trials", "seed_trials", type=click.IntRange(1, 8),
                  help="I-models: start this many fits from different seeds, train each a quarter of its "
                       "epochs, then finish the one of lowest loss (default 1: one fit). A bad start can cost "
-                      "a quarter of the bytes; N trials cost about (N + 4) / 4 times an I-model's seconds."),
+                      "a quarter of the bytes; N trials cost about 1 + (N - 1) / 4 times an I-model's seconds."),
     click.option("--device", type=_choice(Device), default=Device.AUTO.value, show_default=True),
     click.option("--threads", type=click.IntRange(min=1),
                  help="Torch threads of the training (default: torch's; 1 is faster on a busy machine)."),

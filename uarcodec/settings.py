@@ -255,7 +255,7 @@ class TrainingSettings:
     # Adam's second-moment decay in an I-model's fit; P-models keep ADAM_BETA2 (for_p_models)
     beta2_i: float = ADAM_BETA2
     # I-model fits started from different seeds, each trained a quarter of its schedule, before
-    # the one of lowest loss is trained in full (pipeline/seed_trials.py); 1: one fit, no trial
+    # the one of lowest loss goes on to the end (pipeline/seed_trials.py); 1: one fit, no trial
     seed_trials: int = 1
     use_encoder: bool = True  # train a family's training-only encoder jointly (HNeRV embeddings; see hnerv.py)
     compile: bool = False  # torch.compile the network's forward (off: slower on this CPU, docs/training_speed.md)

@@ -5,12 +5,12 @@ I-model by up to a quarter of its bytes or a dB at equal bytes, and a fit's loss
 the way through tells the good starts from the bad ones (vtest, seven seeds:
 docs/training_speed.md, "A late epoch that goes wrong"). With ``seed_trials`` N > 1 an I-model
 is fitted from N seeds for :data:`TRIAL_FRACTION` of its epochs each, on the whole fit's
-schedule (so each trial is the first quarter of that fit, step for step), and the seed whose
-trial ends at the lowest loss is fitted in full. The first candidate is the model's own seed;
-the model record carries the seed that won (an I-model's tensors refer to nothing, so the
-decoder does not use it). With one trial, nothing changes. Two trials on six seeds of vtest's
-I-model: 2.2% fewer bytes at 0.06 dB more on average, for about 1.6 times its seconds (the
-winner's first quarter is fitted twice); an option, not a default.
+schedule (each trial is the first part of that fit, step for step: :class:`ModelFit`), and the
+trial that ends at the lowest loss goes on from where it stopped to the end of its fit, so N
+trials cost ``1 + (N - 1) * TRIAL_FRACTION`` of an I-model's fit. The first candidate is the
+model's own seed; the model record carries the seed that won (an I-model's tensors refer to
+nothing, so the decoder does not use it). With one trial, nothing changes. Two trials on six
+seeds of vtest's I-model: 2.2% fewer bytes at 0.06 dB more on average; an option, not a default.
 """
 
 from __future__ import annotations
