@@ -12,7 +12,7 @@ import torch
 from uarcodec.bitstream.records import ModelKind, OutputSpace
 from uarcodec.errors import UarInputError
 from uarcodec.models.hnerv import HNeRV, HNeRVEncoder
-from uarcodec.pipeline.fit import fit_model
+from uarcodec.pipeline.fit import ModelFit
 from uarcodec.pipeline.model_coding import plan_model
 from uarcodec.pipeline.training_target import distortion_mse, make_target
 from uarcodec.settings import TrainingSettings
@@ -117,7 +117,7 @@ def test_joint_fit_trains_the_encoder_and_codes_its_outputs():
     start_theta[embed] = start_rows
     before = decoded_psnr(model, start_theta, target)
 
-    fit = fit_model(model, target, plan.init, plan.refs, settings, epochs=40, seed=1)
+    fit = ModelFit(model, target, plan.init, plan.refs, settings, 40, seed=1).run(40).result()
     after = decoded_psnr(model, fit.theta, target)
     assert after > before + 4.0, (before, after)
 

@@ -14,7 +14,7 @@ from conftest import SAMPLE, code_sample_as_i_model
 from uarcodec.bitstream.records import ModelKind
 from uarcodec.models.latent import LatentGrids
 from uarcodec.pipeline import gop_coding
-from uarcodec.pipeline.fit import ModelFit, epoch_objective, fit_model
+from uarcodec.pipeline.fit import ModelFit, epoch_objective
 from uarcodec.pipeline.model_coding import plan_model
 from uarcodec.pipeline.seed_trials import candidate_seeds, trial_epochs, winning_fit
 from uarcodec.pipeline.training_target import make_target
@@ -82,7 +82,7 @@ def test_a_fit_run_in_two_parts_is_the_fit_run_at_once(clip):
     plan = plan_model(model.coded_specs(), ModelKind.I, seed=5, eps=1.0, prev_hat=None, use_ref=True, content={})
     target = make_target(clip, OutputSpace.YUV, info.color_matrix, info.color_range, torch.device("cpu"))
     settings = TrainingSettings(lr=5e-3, batch_size=2)
-    whole = fit_model(model, target, plan.init, plan.refs, settings, 6, seed=5)
+    whole = ModelFit(model, target, plan.init, plan.refs, settings, 6, seed=5).run(6).result()
     parts = ModelFit(model, target, plan.init, plan.refs, settings, 6, seed=5).run(2).run(10).result()
     assert [p.loss for p in parts.history] == [p.loss for p in whole.history] and len(parts.history) == 6
     for a, b in zip(parts.theta, whole.theta, strict=True):

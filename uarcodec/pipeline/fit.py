@@ -14,7 +14,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -478,17 +477,3 @@ class ModelFit:
             else {k: v.detach().clone() for k, v in self.encoder.state_dict().items()},
         )
 
-
-def fit_model(
-    model: InrModel,
-    target: GopTarget,
-    init: list[np.ndarray],
-    refs: list[np.ndarray],
-    settings: TrainingSettings,
-    epochs: int,
-    *,
-    progress: ProgressCallback | None = None,
-    **options: Any,
-) -> FitResult:
-    """A whole :class:`ModelFit` (its keyword ``options``) of ``epochs`` epochs, run and ended."""
-    return ModelFit(model, target, init, refs, settings, epochs, **options).run(epochs, progress).result()
