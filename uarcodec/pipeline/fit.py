@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +56,6 @@ class FitResult:
     steps: list[float]  # trained quantization step per tensor
     psnr: float
     bpp: float
-    seconds: float
     history: list[FitProgress] = field(default_factory=list)  # rolled_back marks undone epochs
     encoder_state: dict[str, torch.Tensor] | None = None  # the training encoder, for warm starts
 
@@ -270,7 +268,6 @@ class ModelFit:
         rate_probe: RateProbe | None = None,
         context_rate: bool = True,
     ):
-        start = time.perf_counter()
         self.model, self.target, self.settings, self.epochs = model, target, settings, epochs
         self.entropy, self.temporal, self.device, self.seed = entropy, temporal, device, seed
         self.target_bpp, self.rate_probe = target_bpp, rate_probe
@@ -330,7 +327,6 @@ class ModelFit:
         self.good: FitProgress | None = None
         self.best: tuple[FitProgress, TrainingSnapshot] | None = None  # the late good epoch of lowest loss
         self.rollbacks = 0
-        self.seconds = time.perf_counter() - start
 
     @property
     def epochs_run(self) -> int:
@@ -338,14 +334,12 @@ class ModelFit:
 
     def run(self, epochs: int, progress: ProgressCallback | None = None) -> ModelFit:
         """Train the fit's next ``epochs`` epochs (no further than its last), reporting each."""
-        start = time.perf_counter()
         self.model.train()
         for _ in range(min(epochs, self.epochs - self.epochs_run)):
             report = self._epoch()
             if progress is not None:
                 progress(report)
         self.model.eval()
-        self.seconds += time.perf_counter() - start
         return self
 
     def _epoch(self) -> FitProgress:
@@ -446,7 +440,6 @@ class ModelFit:
     def result(self) -> FitResult:
         """The fit as it ends: on its best late epoch where the last one is more than
         :data:`WORSE_THAN_BEST` worse; the training encoder's rows computed once more."""
-        start = time.perf_counter()
         good, lmbda = self.good, self.lmbda
         if self.best is not None and good is not None \
                 and epoch_objective(good, lmbda) > WORSE_THAN_BEST * epoch_objective(self.best[0], lmbda):
@@ -471,7 +464,6 @@ class ModelFit:
             steps=_steps(self.quantizers, self.thetas, self.ref_t),
             psnr=good.psnr,
             bpp=good.bpp,
-            seconds=self.seconds + time.perf_counter() - start,
             history=list(self.history),
             encoder_state=None if self.encoder is None
             else {k: v.detach().clone() for k, v in self.encoder.state_dict().items()},
