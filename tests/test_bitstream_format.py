@@ -132,8 +132,8 @@ def test_not_a_uar_file():
 
 
 def test_newer_min_reader_version_is_a_version_error():
-    assert FORMAT_VERSION == (1, 9)
-    for version in [(2, 0), (1, 10), (300, 0)]:
+    assert FORMAT_VERSION == (1, 10)
+    for version in [(2, 0), (1, 11), (300, 0)]:
         header = sample_header(writer_version=version, min_reader_version=version)
         data = write_stream(header, sample_goms())
         with pytest.raises(UarVersionError, match=f"{version[0]}.{version[1]}") as err:

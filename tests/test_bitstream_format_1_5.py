@@ -107,7 +107,7 @@ def _spec_size(t: TensorRecord) -> int:
 
 
 def test_the_version_constants():
-    assert CONTEXT_FORMAT_VERSION == (1, 5) and FORMAT_VERSION == (1, 9)  # 1.6, 1.7: test_latent_motion*.py; 1.8: test_plane_flags.py; 1.9: test_scene_cuts.py
+    assert CONTEXT_FORMAT_VERSION == (1, 5) and FORMAT_VERSION == (1, 10)  # 1.6, 1.7: test_latent_motion*.py; 1.8: test_plane_flags.py; 1.9: test_scene_cuts.py; 1.10: test_bitstream_format_1_10.py
     assert BASE_FORMAT_VERSION == (1, 4)
     assert [tensor_layout(v) for v in [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 7), (1, 8), (2, 0)]] == \
         [0, 1, 2, 3, 4, 5, 5, 6, 6]
@@ -218,8 +218,8 @@ def test_the_spec_states_the_context_record_size():
     text = " ".join(SPEC.read_text(encoding="utf-8").split())
     assert ("A CONTEXT record is `6 + |dims[0]| + … + |dims[rank−1]| + |min_symbol| + |max_symbol| + "
             "|byte_count| + byte_count` bytes") in text
-    assert text.startswith("# The `.uar` bitstream, version 1.9 ")  # 1.6 to 1.9 kept 1.5's records
-    assert "This document is format version **(1, 9)**" in text
+    assert text.startswith("# The `.uar` bitstream, version 1.10 ")  # 1.6 to 1.10 kept 1.5's records
+    assert "This document is format version **(1, 10)**" in text
     assert "section 16" in text
 
 

@@ -37,6 +37,7 @@ from test_bitstream_samples import (
     sample_header_1_7,
     sample_header_1_8,
     sample_header_1_9,
+    sample_header_1_10,
     spec_example_1_2_records,
     spec_example_1_2_stream,
     spec_example_bytes,
@@ -52,7 +53,7 @@ _HEADER_1_3 = sample_header(writer_version=(1, 3), min_reader_version=(1, 3))
 _HEADER_1_5, _GOMS_1_5 = sample_header_1_5(), sample_goms_1_5()
 _HEADER_1_6, _HEADER_1_7 = sample_header_1_6(), sample_header_1_7()
 _HEADER_1_8, _GOMS_1_8 = sample_header_1_8(), sample_goms_1_8()
-_HEADER_1_9 = sample_header_1_9()
+_HEADER_1_9, _HEADER_1_10 = sample_header_1_9(), sample_header_1_10()
 _STREAMS = {
     "sample": (write_stream(_HEADER, _GOMS), _HEADER, _GOMS),
     "sample_1_3": (write_stream(_HEADER_1_3, _GOMS), _HEADER_1_3, _GOMS),
@@ -61,6 +62,7 @@ _STREAMS = {
     "sample_1_7": (write_stream(_HEADER_1_7, _GOMS_1_5), _HEADER_1_7, _GOMS_1_5),
     "sample_1_8": (write_stream(_HEADER_1_8, _GOMS_1_8), _HEADER_1_8, _GOMS_1_8),
     "sample_1_9": (write_stream(_HEADER_1_9, _GOMS_1_8), _HEADER_1_9, _GOMS_1_8),
+    "sample_1_10": (write_stream(_HEADER_1_10, _GOMS_1_8), _HEADER_1_10, _GOMS_1_8),
     "sample_1_1": (write_stream(sample_header_1_1(), _GOMS_1_2), sample_header_1_1(), _GOMS_1_2),
     "spec_1_2": (spec_example_1_2_stream(), spec_example_1_2_records()[0], [spec_example_1_2_records()[1]]),
     "spec": (spec_example_bytes(), spec_example_records()[0], [spec_example_records()[1]]),
@@ -133,6 +135,10 @@ def test_the_fuzzed_streams_cover_every_layout_and_every_field():
     _, header, goms = _STREAMS["sample_1_9"]
     assert header.tensor_layout == 6 and header.min_reader_version == (1, 9)
     assert header.coding.scene_cuts == (12, 24) == tuple(g.first_frame for g in goms[1:])
+    _, header, goms = _STREAMS["sample_1_10"]
+    assert header.tensor_layout == 6 and header.min_reader_version == (1, 10)
+    assert header.coding.arch["context_order"] == 1
+    assert any(t.entropy_model == EntropyModel.CONTEXT for g in goms for m in g.models for t in m.tensors)
 
 
 def _check_read(name: str, data: bytes) -> None:

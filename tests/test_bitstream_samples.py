@@ -240,6 +240,14 @@ def sample_header_1_9(**changes) -> StreamHeader:
     return sample_header(writer_version=(1, 9), min_reader_version=(1, 9), coding=coding, **changes)
 
 
+def sample_header_1_10(**changes) -> StreamHeader:
+    """The sample header of a format 1.10 stream: 1.9's, its latent network's context records in
+    the wavefront order (``context_order`` 1)."""
+    base = sample_header_1_9()
+    coding = replace(base.coding, arch=dict(base.coding.arch, context_hidden=8, context_order=1))
+    return sample_header(writer_version=(1, 10), min_reader_version=(1, 10), coding=coding, **changes)
+
+
 def sample_header_1_0(**changes) -> StreamHeader:
     """The sample header of a format 1.0 stream (the 1.0 tensor layout)."""
     return sample_header(writer_version=(1, 0), min_reader_version=(1, 0), **changes)

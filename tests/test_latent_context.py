@@ -24,6 +24,7 @@ from uarcodec.coding.latent_context import (
     scale_table,
 )
 from uarcodec.errors import UarCodingError
+from uarcodec.vocabulary import ContextOrder
 
 GOLDEN_FEATURES = [
     [0] * 11,
@@ -95,15 +96,53 @@ def _grids(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return fine, coarse
 
 
+@pytest.mark.parametrize("order", list(ContextOrder))
 @pytest.mark.parametrize("with_coarse", [True, False])
-def test_latent_round_trip_exact(with_coarse):
+def test_latent_round_trip_exact(with_coarse, order):
     rng = np.random.default_rng(0)
     fine, coarse = _grids(rng)
     net = IntegerContextNet.from_floats(*golden_net())
     coarse = coarse if with_coarse else None
-    enc = encode_latent(fine, coarse, net)
-    out = decode_latent(enc.words, fine.shape, enc.min_symbol, enc.max_symbol, coarse, net)
+    enc = encode_latent(fine, coarse, net, order)
+    out = decode_latent(enc.words, fine.shape, enc.min_symbol, enc.max_symbol, coarse, net, order)
     assert out.dtype == np.int32 and np.array_equal(out, fine)
+
+
+def test_the_orders_code_the_same_integers_in_other_words():
+    """The wavefront order is another code: its words differ from the checkerboard's, and words
+    of one order do not decode to the grid under the other."""
+    rng = np.random.default_rng(0)
+    fine, coarse = _grids(rng)
+    net = IntegerContextNet.from_floats(*golden_net())
+    wave = encode_latent(fine, coarse, net, ContextOrder.WAVEFRONT)
+    board = encode_latent(fine, coarse, net, ContextOrder.CHECKERBOARD)
+    assert not np.array_equal(wave.words, board.words)
+    try:
+        out = decode_latent(wave.words, fine.shape, wave.min_symbol, wave.max_symbol, coarse, net)
+    except UarCodingError:
+        return
+    assert not np.array_equal(out, fine)
+
+
+def test_a_wavefront_integer_reads_only_integers_decoded_before_it():
+    """Wavefront order: changing the integers from a position on (in coding order) leaves the
+    features of every position before it as they were, and the training features are the
+    encoder's."""
+    rng = np.random.default_rng(3)
+    q = rng.integers(-3, 4, (1, 2, 5, 7))
+    n_pos = q[0].size
+    t = np.broadcast_to(2 * np.arange(5)[:, None] + np.arange(7)[None, :], (2, 5, 7)).ravel()
+    order = np.argsort(t, kind="stable")
+    features = grid_features(torch.from_numpy(q).float(), None, ContextOrder.WAVEFRONT).numpy().reshape(FEATURES, -1)
+    for cut in (1, n_pos // 2, n_pos - 1):
+        changed = q.copy().reshape(-1)
+        changed[order[cut:]] += 9
+        after = grid_features(torch.from_numpy(changed.reshape(q.shape)).float(), None, ContextOrder.WAVEFRONT)
+        before = order[:cut + 1]  # position order[cut] itself reads only earlier ones too
+        assert np.array_equal(after.numpy().reshape(FEATURES, -1)[:5, before], features[:5, before])
+    # left, up-left, up, up-right, second-left of position (c, i, j) = (1, 2, 3)
+    at = 1 * 35 + 2 * 7 + 3
+    assert list(features[:5, at]) == [q[0, 1, 2, 2], q[0, 1, 1, 2], q[0, 1, 1, 3], q[0, 1, 1, 4], q[0, 1, 2, 1]]
 
 
 def test_constant_grid_has_no_words():
@@ -114,15 +153,17 @@ def test_constant_grid_has_no_words():
     assert np.array_equal(decode_latent(enc.words, q.shape, 3, 3, None, net), q)
 
 
-def test_corrupt_words_raise_coding_error():
+@pytest.mark.parametrize("order", list(ContextOrder))
+def test_corrupt_words_raise_coding_error(order):
     rng = np.random.default_rng(1)
     fine, coarse = _grids(rng)
     net = IntegerContextNet.from_floats(*golden_net())
-    enc = encode_latent(fine, coarse, net)
+    enc = encode_latent(fine, coarse, net, order)
     with pytest.raises(UarCodingError):
-        decode_latent(np.concatenate([enc.words, enc.words]), fine.shape, enc.min_symbol, enc.max_symbol, coarse, net)
+        decode_latent(np.concatenate([enc.words, enc.words]), fine.shape, enc.min_symbol, enc.max_symbol, coarse, net,
+                      order)
     with pytest.raises(UarCodingError):
-        decode_latent(enc.words, fine.shape, enc.min_symbol, enc.max_symbol, coarse[:, :1], net)
+        decode_latent(enc.words, fine.shape, enc.min_symbol, enc.max_symbol, coarse[:, :1], net, order)
 
 
 def test_training_features_are_what_the_decoder_reads():
@@ -138,16 +179,18 @@ def test_training_features_are_what_the_decoder_reads():
             assert np.array_equal(sample_features(fine[s], previous, up, phase), feats[s][where])
 
 
-def test_training_estimate_tracks_the_coded_size():
+@pytest.mark.parametrize("order", list(ContextOrder))
+def test_training_estimate_tracks_the_coded_size(order):
     """The float network the fit prices with is the integer one before its last rounding: its
     bits on the rounded codes come within a few percent of the coded words."""
     rng = np.random.default_rng(4)
     fine, coarse = _grids(rng)
     floats = golden_net()
     net = IntegerContextNet.from_floats(*floats)
-    coded = 32 * (encode_latent(fine, coarse, net).words.size + encode_latent(coarse, None, net).words.size)
+    coded = 32 * (encode_latent(fine, coarse, net, order).words.size
+                  + encode_latent(coarse, None, net, order).words.size)
     grids = [torch.from_numpy(fine).float(), torch.from_numpy(coarse).float()]
-    estimate = float(context_rate_bits(grids, grids, [torch.from_numpy(t) for t in floats]))
+    estimate = float(context_rate_bits(grids, grids, [torch.from_numpy(t) for t in floats], order))
     assert abs(estimate - coded) < 0.05 * coded
 
 
@@ -213,7 +256,8 @@ def test_a_model_codes_its_grids_under_context_where_that_is_cheaper_and_decodes
     assert np.array_equal(decoded[index], theta[index])
 
 
-def test_random_words_decode_to_something_or_a_coding_error():
+@pytest.mark.parametrize("order", list(ContextOrder))
+def test_random_words_decode_to_something_or_a_coding_error(order):
     """Words from an untrusted file never crash the decoder (no Rust panic, no numpy error)."""
     rng = np.random.default_rng(7)
     net = IntegerContextNet.from_floats(*golden_net())
@@ -224,7 +268,7 @@ def test_random_words_decode_to_something_or_a_coding_error():
         lo = int(rng.integers(-300, 5))
         hi = lo + int(rng.integers(0, 600))
         try:
-            out = decode_latent(words, (2, 1, 6, 8), lo, hi, coarse, net)
+            out = decode_latent(words, (2, 1, 6, 8), lo, hi, coarse, net, order)
         except UarCodingError:
             outcomes.add("error")
         else:

@@ -17,7 +17,7 @@ from uarcodec.errors import UarFormatError, UarSettingsError
 from uarcodec.models.latent import LatentGrids, LatentGridsConfig, choose_levels, count_coded_params, size_bounds
 from uarcodec.video import open_writer
 from uarcodec.video.frames import YuvClip
-from uarcodec.vocabulary import EntropyModel, VideoParams
+from uarcodec.vocabulary import ContextOrder, EntropyModel, VideoParams
 
 
 def _model(samples: tuple[int, ...], frames: int, height: int = 64, width: int = 96) -> LatentGrids:
@@ -183,19 +183,23 @@ def _records(path) -> tuple[object, list]:
         return reader.header, [reader.read_gom(k) for k in range(len(reader.index))]
 
 
-def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(tmp_path):
+@pytest.mark.parametrize("order, version", [(None, (1, 10)), (ContextOrder.CHECKERBOARD, (1, 8))])
+def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(tmp_path, order, version):
     """With a context network (whose grids the encoder codes under it where that is cheaper:
-    tests/test_latent_context.py) the stream is format 1.8 (1.5 up to 0.12.0) and the network is in the model;
-    it decodes to exactly what the encoder reported, and its second GOM alone to the same
-    frames."""
+    tests/test_latent_context.py) the network is in the model; the stream is format 1.10 with
+    the wavefront order, the default since 0.17.0, and 1.8 with the checkerboard order (1.5 up to
+    0.12.0), written as 0.16 wrote it, without the field; it decodes to exactly what the encoder
+    reported, and its second GOM alone to the same frames."""
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
     _write(src, _moving_clip(8))
     settings = tiny_settings(family="latent", gop_size=2, model_size=12_000, epochs_i=4, epochs_p=2,
-                             latent_context=8, latent_motion=0)  # the pan's offsets: test_latent_motion.py
+                             latent_context=8, latent_context_order=order,
+                             latent_motion=0)  # the pan's offsets: test_latent_motion.py
     report = api.encode(src, out, settings, device="cpu")
     header, goms = _records(out)
-    assert header.writer_version == header.min_reader_version == (1, 8)
+    assert header.writer_version == header.min_reader_version == version
     assert header.coding.arch["context_hidden"] == 8
+    assert header.coding.arch.get("context_order", 0) == (ContextOrder.WAVEFRONT if order is None else order)
     assert [t.name for t in LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 64, 96, 2).coded_specs()
             if t.name.startswith("context.")] == ["context.0.weight", "context.0.bias", "context.1.weight",
                                                    "context.1.bias"]
@@ -221,6 +225,24 @@ def test_without_a_context_network_no_grid_is_context_coded(tmp_path):
     assert all(t.entropy_model != EntropyModel.CONTEXT for g in goms for m in g.models for t in m.tensors)
     assert "context_hidden" not in header.coding.arch  # what 0.7.0 wrote, and reads
     assert LatentGridsConfig.from_fields(header.coding.arch).context_hidden == 0
+
+
+def test_a_context_order_is_named_or_numbered_and_refused_where_it_cannot_apply():
+    from uarcodec.bench.settings_json import settings_from_dict, settings_to_dict
+
+    for given in ("wavefront", "WAVEFRONT", 1, ContextOrder.WAVEFRONT):
+        settings = tiny_settings(family="latent", latent_context_order=given)
+        assert settings.latent_context_order is ContextOrder.WAVEFRONT
+        assert settings_from_dict(settings_to_dict(settings)) == settings  # the bench's job files
+    assert tiny_settings(family="latent", latent_context_order="checkerboard").latent_context_order == 0
+    with pytest.raises(UarSettingsError, match="checkerboard, wavefront"):
+        tiny_settings(family="latent", latent_context_order="raster")
+    with pytest.raises(UarSettingsError, match="for --model latent"):
+        tiny_settings(family="hnerv", latent_context_order="wavefront").validate()
+    with pytest.raises(UarSettingsError, match="needs a context network"):
+        tiny_settings(family="latent", latent_context=0, latent_context_order="wavefront").validate()
+    with pytest.raises(UarSettingsError, match="context_order"):
+        LatentGridsConfig(time_samples=(1, 2), context_order=2)
 
 
 def test_a_context_width_is_refused_for_other_families_and_out_of_range():

@@ -67,10 +67,10 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     recorded = api.stream_info(out)["coding"]["encoder_settings"]
     training = {f.name for f in dataclasses.fields(TrainingSettings)}
     # the coding parameters hold p, m, the family, the scene cuts and (as architecture fields) the latent
-    # context width, margin and motion block; whether the camera moves, the P-models' epochs
+    # context width and order, margin and motion block; whether the camera moves, the P-models' epochs
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {
-        "training", "gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block",
-        "camera_moves", "scene_cuts"}
+        "training", "gop_size", "gom_size", "family", "latent_context", "latent_context_order", "latent_motion",
+        "latent_motion_block", "camera_moves", "scene_cuts"}
     # None: the eps law, no target rate; the P-model epochs where grids move, resolved into epochs_p;
     # the fields added after 0.13.0 at the value that trains as 0.13.0 did (beta2_i at Adam's
     # default, one seed trial) are left out

@@ -22,8 +22,8 @@ import numpy as np
 
 from uarcodec.errors import UarSettingsError
 from uarcodec.vocabulary import (
-    MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ChoiceEnum, FieldValue, ModelFamily,
-    scene_cuts_in_order,
+    MAX_CONTEXT_HIDDEN, MAX_MOTION_BLOCK, MAX_MOTION_MARGIN, MIN_MOTION_BLOCK, ChoiceEnum, ContextOrder, FieldValue,
+    ModelFamily, scene_cuts_in_order,
 )
 
 
@@ -329,6 +329,10 @@ class EncoderSettings:
     # latent family: hidden units of its grids' context entropy model (0: off); None: the
     # family's default. The architecture fields record it (``context_hidden``).
     latent_context: int | None = None
+    # latent family: the order in which that network codes the grids (format 1.10: wavefront;
+    # checkerboard, format 1.5's, is the only order of earlier streams); None: wavefront. The
+    # architecture fields record it (``context_order``).
+    latent_context_order: ContextOrder | None = None
     # latent family: pixels of grid beyond each edge of the frame for the per-frame offsets of
     # a moving camera (0: no offsets); None: from the video's own global motion
     # (pipeline/plan.py). The architecture fields record it (``motion_margin``).
@@ -351,6 +355,8 @@ class EncoderSettings:
         _coerce_choices(self)
         if self.scene_cuts is not None:  # a list read back from JSON
             object.__setattr__(self, "scene_cuts", tuple(int(c) for c in self.scene_cuts))
+        if self.latent_context_order is not None:  # a name, or a number read back from JSON
+            object.__setattr__(self, "latent_context_order", parse_context_order(self.latent_context_order))
         # the P-models' epochs, once it is decided whether the picture moves (pipeline/plan.py:
         # plan_motion decides latent_motion, or camera_moves, from the video); the stream
         # records the epochs used
@@ -373,6 +379,11 @@ class EncoderSettings:
         if self.target_bpp is not None:
             check_target_bpp(self.target_bpp)
         _check_latent_setting(self.family, self.latent_context, "latent context width", MAX_CONTEXT_HIDDEN)
+        if self.latent_context_order is not None:
+            if self.family != ModelFamily.LATENT:
+                raise UarSettingsError(f"a latent context order is for --model latent, not {self.family}")
+            if self.latent_context == 0:
+                raise UarSettingsError("a latent context order needs a context network: not with a latent context of 0")
         _check_latent_setting(self.family, self.latent_motion, "latent motion margin", MAX_MOTION_MARGIN)
         _check_latent_setting(self.family, self.latent_motion_block, "latent motion block", MAX_MOTION_BLOCK)
         if self.latent_motion_block and not MIN_MOTION_BLOCK <= self.latent_motion_block:
@@ -406,6 +417,16 @@ class EncoderSettings:
         return {k: _field_value(k, v) for k, v in values.items() if not _left_out(k, v)}
 
 
+def parse_context_order(value: ContextOrder | int | str) -> ContextOrder:
+    """The latent context order a setting names: a :class:`ContextOrder`, its number or its
+    name (``"checkerboard"``, ``"wavefront"``)."""
+    try:
+        return ContextOrder[value.upper()] if isinstance(value, str) else ContextOrder(value)
+    except (KeyError, ValueError):
+        names = ", ".join(o.name.lower() for o in ContextOrder)
+        raise UarSettingsError(f"the latent context order must be one of {names}, got {value!r}") from None
+
+
 def _check_latent_setting(family: ModelFamily, value: int | None, name: str, limit: int) -> None:
     """A latent family option: only with ``--model latent``, and 0 to ``limit``."""
     if value is None:
@@ -429,8 +450,8 @@ def _left_out(name: str, value: Any) -> bool:
 
 # Settings the stream's coding parameters hold already (and camera_moves, which the P-models'
 # epochs record).
-_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_motion", "latent_motion_block",
-                            "camera_moves", "scene_cuts"})
+_CODING_FIELDS = frozenset({"gop_size", "gom_size", "family", "latent_context", "latent_context_order", "latent_motion",
+                            "latent_motion_block", "camera_moves", "scene_cuts"})
 
 
 def _field_value(name: str, value: Any) -> FieldValue:
@@ -524,6 +545,7 @@ class TrainingOptions:
     device: Device = Device.AUTO
     threads: int | None = None  # torch threads (None: torch's choice)
     latent_context: int | None = None  # EncoderSettings.latent_context
+    latent_context_order: ContextOrder | str | None = None  # EncoderSettings.latent_context_order
     latent_motion: int | None = None  # EncoderSettings.latent_motion
     latent_motion_block: int | None = None  # EncoderSettings.latent_motion_block
     scene_cuts: tuple[int, ...] | None = None  # EncoderSettings.scene_cuts (None: found in the video)
@@ -532,7 +554,7 @@ class TrainingOptions:
     RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
         "family", "preset", "lmbda", "epochs_i", "epochs_p", "batch_size", "lr", "precision", "distortion",
         "quant", "use_encoder", "rate_model", "lambda_p_scale", "compile", "seed", "latent_context",
-        "latent_motion", "latent_motion_block", "seed_trials",
+        "latent_context_order", "latent_motion", "latent_motion_block", "seed_trials",
     )
 
     def __post_init__(self) -> None:
@@ -543,7 +565,8 @@ class TrainingOptions:
     @property
     def latent_options(self) -> bool:
         """Whether an option of the latent family's is given."""
-        return any(v is not None for v in (self.latent_context, self.latent_motion, self.latent_motion_block))
+        return any(v is not None for v in (self.latent_context, self.latent_context_order, self.latent_motion,
+                                           self.latent_motion_block))
 
     def _chosen_family(self) -> ModelFamily:
         if self.family is None:
@@ -563,7 +586,8 @@ class TrainingOptions:
         settings = EncoderSettings(
             gop_size=gop_size, gom_size=gom_size, family=self._chosen_family(), model_size=model_size,
             training=self.training(gop_size), seed=self.seed, preset=self.preset,
-            latent_context=self.latent_context, latent_motion=self.latent_motion,
+            latent_context=self.latent_context, latent_context_order=self.latent_context_order,
+            latent_motion=self.latent_motion,
             latent_motion_block=self.latent_motion_block, scene_cuts=self.scene_cuts, **coding,
         )
         settings.validate()

@@ -65,6 +65,15 @@ class TensorRole(enum.IntEnum):
 # the most hidden units a stream may give it. Here because the family that holds the network and
 # the coder that runs it both need them.
 CONTEXT_FEATURES = 11
+
+
+class ContextOrder(enum.IntEnum):
+    """The order in which a latent context network codes a grid sample's integers, and so which
+    neighbours its features read (coding/latent_context.py, spec section 16): the architecture
+    field ``context_order`` of the latent family (format 1.10; absent: checkerboard)."""
+
+    CHECKERBOARD = 0  # anchors ((i + j) even) first, then the others, each phase in one call
+    WAVEFRONT = 1  # by wavefront 2 i + j: every integer reads five neighbours decoded before it
 MAX_CONTEXT_HIDDEN = 64
 # The most pixels of latent grid beyond each edge of the frame (the latent family's per-frame
 # offsets, format 1.6): the settings that choose it and the family that holds it need it.
@@ -105,6 +114,8 @@ class CodedTensorSpec:
     role: TensorRole
     init: InitSpec
     init_step: float | None = None  # the quantization step an I-model's fit starts from (None: from the values)
+    # a CONTEXT tensor's: the order in which its network codes the grids
+    context_order: ContextOrder = ContextOrder.CHECKERBOARD
 
     @property
     def num_elements(self) -> int:

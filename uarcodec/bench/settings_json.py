@@ -12,7 +12,7 @@ from uarcodec.settings import LATER_TRAINING_DEFAULTS, EncoderSettings, EpsLaw, 
 # Settings added after results were first cached, with the value that behaves as before they
 # existed. At that value they are left out of the dict, so a cached curve keeps matching the
 # settings that made it; read back, a missing field takes its dataclass default.
-LATER_ENCODER_FIELDS: dict[str, Any] = {"target_bpp": None, "camera_moves": None}
+LATER_ENCODER_FIELDS: dict[str, Any] = {"target_bpp": None, "camera_moves": None, "latent_context_order": None}
 LATER_TRAINING_FIELDS: dict[str, Any] = {"grid_lr_scale": 1.0, "compile": False, "epochs_p_moving": None,
                                          **LATER_TRAINING_DEFAULTS}
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 from uarcodec.bitstream.fields import read_fields, write_fields
 from uarcodec.bitstream.primitives import PayloadBuilder, PayloadReader
 from uarcodec.bitstream.records import (
+    ARCH_FIELD_VERSIONS,
     FORMAT_VERSION,
     SCENE_CUTS_FORMAT_VERSION,
     CodingParams,
@@ -73,6 +74,7 @@ def serialize_header(header: StreamHeader) -> bytes:
         out.u32(value, what)
     out.u16(coding.family_id, "family_id")
     compact = compact_fields(header.min_reader_version)
+    _check_arch_version(out, coding.arch, header.min_reader_version)
     write_fields(out, coding.arch, "arch", compact=compact)
     out.u16(coding.quantizer_id, "quantizer_id")
     out.u16(coding.coder_id, "coder_id")
@@ -83,6 +85,17 @@ def serialize_header(header: StreamHeader) -> bytes:
     write_fields(out, coding.encoder_settings, "encoder_settings", baseline, compact=compact)
     _write_scene_cuts(out, header)
     return out.bytes()
+
+
+def _check_arch_version(
+    where: PayloadBuilder | PayloadReader, arch: dict, min_reader: tuple[int, int]
+) -> None:
+    """An architecture field of :data:`ARCH_FIELD_VERSIONS` in a stream of an earlier format is
+    an error (a reader of that version would not know it)."""
+    for name, version in ARCH_FIELD_VERSIONS.items():
+        if name in arch and min_reader < version:
+            message = f"architecture field {name} needs format {version[0]}.{version[1]}"
+            raise where.fail(message) if isinstance(where, PayloadBuilder) else where.error(message)
 
 
 def _write_scene_cuts(out: PayloadBuilder, header: StreamHeader) -> None:
@@ -172,6 +185,7 @@ def parse_header(payload: bytes, offset: int) -> StreamHeader:
     family_id = src.u16("family_id")
     compact = compact_fields(min_reader)
     arch = read_fields(src, "arch", compact=compact)
+    _check_arch_version(src, arch, min_reader)
     quantizer_id = src.u16("quantizer_id")
     coder_id = src.u16("coder_id")
     coder_version = src.string("coder_version")

@@ -31,8 +31,9 @@ from uarcodec.vocabulary import (  # noqa: F401  (re-exported: the stream's voca
 # the latent family's per-frame offsets (architecture field motion_margin, spec 5.1 and 5.2),
 # with 1.5's record layout; 1.7: their motion field (architecture field motion_block), the
 # same layout; 1.8: zero flags under plane contexts (head bits 6 and 7, spec 6.1.5); 1.9: scene
-# cuts at the end of the HEAD payload (spec 3 and 5), with 1.8's record layout.
-FORMAT_VERSION = (1, 9)
+# cuts at the end of the HEAD payload (spec 3 and 5), with 1.8's record layout; 1.10: the latent
+# family's context order (architecture field context_order, spec 16), the same layout.
+FORMAT_VERSION = (1, 10)
 # What a stream is written as (writer = min_reader version, spec 5.2): BASE_FORMAT_VERSION when
 # it holds no context-coded tensor record (byte for byte what a 1.4 writer writes), and
 # CONTEXT_FORMAT_VERSION when it may hold one (EntropyModel.CONTEXT needs the 1.5 layout),
@@ -41,13 +42,17 @@ FORMAT_VERSION = (1, 9)
 # PLANE_FLAGS_FORMAT_VERSION when it may hold a record with zero flags under plane contexts
 # (every stream the encoder writes since 0.13.0, pipeline/plan.py: WRITTEN_FORMAT_VERSION), and
 # SCENE_CUTS_FORMAT_VERSION when its partition has scene cuts (a 1.8 reader would cut its GOPs
-# elsewhere).
+# elsewhere), and CONTEXT_ORDER_FORMAT_VERSION when its latent grids are coded in another order
+# than the checkerboard (a 1.9 reader would read the context-coded grids wrongly).
 BASE_FORMAT_VERSION = (1, 4)
 CONTEXT_FORMAT_VERSION = (1, 5)
 MOTION_FORMAT_VERSION = (1, 6)
 MOTION_FIELD_FORMAT_VERSION = (1, 7)
 PLANE_FLAGS_FORMAT_VERSION = (1, 8)
 SCENE_CUTS_FORMAT_VERSION = (1, 9)
+CONTEXT_ORDER_FORMAT_VERSION = (1, 10)
+# Architecture fields a stream may hold only from a format version on (spec 5.1)
+ARCH_FIELD_VERSIONS: dict[str, tuple[int, int]] = {"context_order": CONTEXT_ORDER_FORMAT_VERSION}
 
 # The first format version of each GOM tensor-record layout 1 .. 6 (layout 0 is format 1.0).
 _LAYOUT_VERSIONS = ((1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 8))

@@ -43,7 +43,8 @@ Network for a GOP of T frames of H x W (both even), L levels:
 With ``context_hidden`` H > 0 (8 by default) the model also holds the grids' context network,
 ``context.0`` (11 -> H) and ``context.1`` (H -> 2): coded tensors that the forward pass never
 runs; the entropy coder codes each grid value under the Laplace it predicts
-(``coding/latent_context.py``, format 1.5).
+(``coding/latent_context.py``, format 1.5), in the order ``context_order`` names (0:
+checkerboard; 1: wavefront, format 1.10, what the encoder writes since 0.17.0).
 
 Seeded start: grids at zero (an entry that stays at its start codes to the zero symbol),
 synthesis weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default bound.
@@ -77,6 +78,7 @@ from uarcodec.vocabulary import (
     MAX_MOTION_MARGIN,
     MIN_MOTION_BLOCK,
     CodedTensorSpec,
+    ContextOrder,
     FieldValue,
     InitKind,
     InitSpec,
@@ -125,6 +127,9 @@ class LatentGridsConfig(ArchConfig):
     # local motion (format 1.7, with a margin): the offsets are a field of one (dy, dx) per block
     # of this many pixels, (T, 2, ceil(Hp / B), ceil(Wp / B)); 0: one offset per frame
     motion_block: int = 0
+    # the order in which the context network codes a grid sample (format 1.10; 0, checkerboard,
+    # the only order of earlier streams, which have no such field)
+    context_order: int = int(ContextOrder.CHECKERBOARD)
 
     def __post_init__(self) -> None:
         for name in ("time_samples", "hidden"):
@@ -146,6 +151,9 @@ class LatentGridsConfig(ArchConfig):
             raise UarSettingsError(
                 f"latent motion_block must be 0 or {MIN_MOTION_BLOCK} to {MAX_MOTION_BLOCK} with a motion_margin, "
                 f"got {self.motion_block} (margin {self.motion_margin})")
+        if self.context_order not in {int(o) for o in ContextOrder}:
+            raise UarSettingsError(f"latent context_order must be one of {[int(o) for o in ContextOrder]}, "
+                                   f"got {self.context_order}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise UarSettingsError(f"latent refine_kernel must be odd and >= 1, got {self.refine_kernel}")
 
@@ -159,6 +167,8 @@ class LatentGridsConfig(ArchConfig):
             del fields["motion_margin"]
         if not self.motion_block:
             del fields["motion_block"]
+        if not self.context_order:
+            del fields["context_order"]
         return fields
 
     @property
@@ -442,7 +452,8 @@ class LatentGrids(InrModel):
             init = InitSpec(InitKind.UNIFORM, bound=uniform_conv_bound(FEATURES))
             for name, init_kind in (("0.weight", init), ("0.bias", init), ("1.weight", zeros), ("1.bias", zeros)):
                 shape = tuple(self.context.get_parameter(name).shape)
-                specs.append(CodedTensorSpec(f"context.{name}", shape, TensorRole.CONTEXT, init_kind, CONTEXT_INIT_STEP))
+                specs.append(CodedTensorSpec(f"context.{name}", shape, TensorRole.CONTEXT, init_kind, CONTEXT_INIT_STEP,
+                                             ContextOrder(self.config.context_order)))
         if self.motion is not None:
             specs.append(CodedTensorSpec("motion", tuple(self.motion.shape), TensorRole.EMBEDDING, zeros))
         for level, grid in enumerate(self.grids):

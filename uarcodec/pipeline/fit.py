@@ -226,7 +226,7 @@ def _context_bits(
     for i in layout.grids:
         values.append(quantizers[i].priced_values(current[i], refs[i], noise, generator=generator))
         codes.append(torch.round(quantizers[i].codes(current[i], refs[i]).detach()))
-    return context_rate_bits(values, codes, network)
+    return context_rate_bits(values, codes, network, layout.order)
 
 
 class ModelFit:

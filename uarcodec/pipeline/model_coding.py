@@ -46,7 +46,7 @@ from uarcodec.coding.symbols import (
 from uarcodec.coding.zero_flags import flag_param, shift_nonzero
 from uarcodec.settings import RateModel
 from uarcodec.errors import UarCodingError, UarFormatError
-from uarcodec.vocabulary import CodedTensorSpec, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, ContextOrder, TensorRole
 from uarcodec.pipeline.interp_init import tensor_reference
 
 
@@ -280,7 +280,7 @@ def code_tensor(q: np.ndarray, mode: RefMode, step: np.float32, choice: CodingCh
 
 def _best_coding(
     spec: CodedTensorSpec, plan: ModelPlan, i: int, theta: np.ndarray, step: np.float32, min_std: float,
-    context: tuple[np.ndarray | None, IntegerContextNet] | None, plane_flags: bool = False,
+    context: tuple[np.ndarray | None, IntegerContextNet, ContextOrder] | None, plane_flags: bool = False,
 ) -> tuple[np.ndarray, RefMode, np.ndarray, CodingChoice | EncodedTensor]:
     """The integers, reference mode, reference and coding of tensor ``i`` that cost the fewest
     bits: each reference it may use, each coding the format offers; with ``context`` (a latent
@@ -350,7 +350,7 @@ def code_model(
             if net is None:  # the network's tensors come first in this order: all coded by now
                 net = IntegerContextNet.from_floats(*(decoded[j] for j in layout.network))
             coarser = layout.coarser(i)
-            context = (None if coarser is None else codes[coarser], net)
+            context = (None if coarser is None else codes[coarser], net, layout.order)
         q, mode, ref, choice = _best_coding(specs[i], plan, i, theta[i], step, min_std, context, plane_flags)
         codes[i] = q
         decoded[i] = dequantize(q, ref, step)
@@ -438,7 +438,7 @@ def _decode_codes(record: ModelRecord, specs: list[CodedTensorSpec], refs: list)
         if codes[i] is None:
             rec, coarser = record.tensors[i], layout.coarser(i)
             codes[i] = decode_latent(rec.words, rec.shape, rec.min_symbol, rec.max_symbol,
-                                     None if coarser is None else codes[coarser], net)
+                                     None if coarser is None else codes[coarser], net, layout.order)
     return codes
 
 
