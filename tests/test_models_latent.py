@@ -183,13 +183,13 @@ def _records(path) -> tuple[object, list]:
         return reader.header, [reader.read_gom(k) for k in range(len(reader.index))]
 
 
-@pytest.mark.parametrize("order, version", [(None, (1, 10)), (ContextOrder.CHECKERBOARD, (1, 8))])
+@pytest.mark.parametrize("order, version", [(None, (1, 8)), (ContextOrder.WAVEFRONT, (1, 10))])
 def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(tmp_path, order, version):
     """With a context network (whose grids the encoder codes under it where that is cheaper:
-    tests/test_latent_context.py) the network is in the model; the stream is format 1.10 with
-    the wavefront order, the default since 0.17.0, and 1.8 with the checkerboard order (1.5 up to
-    0.12.0), written as 0.16 wrote it, without the field; it decodes to exactly what the encoder
-    reported, and its second GOM alone to the same frames."""
+    tests/test_latent_context.py) the network is in the model; the stream is format 1.8 with the
+    checkerboard order, the default (1.5 up to 0.12.0), written without the field as 0.16 wrote
+    it, and 1.10 with the wavefront order; it decodes to exactly what the encoder reported, and
+    its second GOM alone to the same frames."""
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
     _write(src, _moving_clip(8))
     settings = tiny_settings(family="latent", gop_size=2, model_size=12_000, epochs_i=4, epochs_p=2,
@@ -199,7 +199,7 @@ def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(
     header, goms = _records(out)
     assert header.writer_version == header.min_reader_version == version
     assert header.coding.arch["context_hidden"] == 8
-    assert header.coding.arch.get("context_order", 0) == (ContextOrder.WAVEFRONT if order is None else order)
+    assert header.coding.arch.get("context_order", 0) == (order or ContextOrder.CHECKERBOARD)
     assert [t.name for t in LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 64, 96, 2).coded_specs()
             if t.name.startswith("context.")] == ["context.0.weight", "context.0.bias", "context.1.weight",
                                                    "context.1.bias"]

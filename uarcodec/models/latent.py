@@ -44,7 +44,7 @@ With ``context_hidden`` H > 0 (8 by default) the model also holds the grids' con
 ``context.0`` (11 -> H) and ``context.1`` (H -> 2): coded tensors that the forward pass never
 runs; the entropy coder codes each grid value under the Laplace it predicts
 (``coding/latent_context.py``, format 1.5), in the order ``context_order`` names (0:
-checkerboard; 1: wavefront, format 1.10, what the encoder writes since 0.17.0).
+checkerboard; 1: wavefront, format 1.10, ``--latent-context-order wavefront``).
 
 Seeded start: grids at zero (an entry that stays at its start codes to the zero symbol),
 synthesis weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default bound.

@@ -31,7 +31,7 @@ from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
 from uarcodec.video.scene_cuts import find_scene_cuts, frame_differences
-from uarcodec.vocabulary import MAX_MOTION_MARGIN, ContextOrder, ModelFamily
+from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -272,9 +272,8 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
-    if getattr(config, "context_hidden", 0):  # the latent family's context network: wavefront unless told
-        order = settings.latent_context_order if settings.latent_context_order is not None else ContextOrder.WAVEFRONT
-        config = dataclasses.replace(config, context_order=int(order))
+    if getattr(config, "context_hidden", 0) and settings.latent_context_order is not None:
+        config = dataclasses.replace(config, context_order=int(settings.latent_context_order))
     if settings.latent_motion:  # validated: the latent family
         config = dataclasses.replace(config, motion_margin=settings.latent_motion,
                                      motion_block=settings.latent_motion_block or 0)
@@ -299,5 +298,6 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
 # (HNeRV, HiNeRV, the latent grids without a context network), 1.5, 1.6 or 1.7 (the latent
 # grids, by their context network and motion): a 1.8 reader reads them all. A stream with scene
 # cuts is written as 1.9 (SCENE_CUTS_FORMAT_VERSION), one whose latent grids are coded by
-# wavefronts (the context_order field, 0.17.0 on) as 1.10; any other stays 1.8, byte for byte.
+# wavefronts (the context_order field, --latent-context-order wavefront) as 1.10; any other
+# stays 1.8, byte for byte.
 WRITTEN_FORMAT_VERSION = PLANE_FLAGS_FORMAT_VERSION
