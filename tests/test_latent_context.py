@@ -286,3 +286,31 @@ def test_weights_beyond_the_limits_are_clipped_and_nan_is_zero():
     assert net.b2.tolist() == [2**31 - 1, -(2**31 - 1)]
     means, scales = net.indices(np.array(GOLDEN_FEATURES))
     assert means.min() >= -1020 and means.max() <= 1020 and scales.min() >= 0 and scales.max() <= 159
+
+
+@pytest.mark.parametrize("order", list(ContextOrder))
+def test_the_fit_prices_a_wavefront_value_with_the_bits_of_the_values_that_read_it(order):
+    """The training's rate term (pipeline/fit.py): in the wavefront order a value's gradient
+    includes how it moves the bits of the values whose features read it (straight through the
+    rounding), so that patches of nonzero values do not sustain themselves; in the checkerboard
+    order (the default, as 0.16 trained) the features are constants of the step."""
+    from uarcodec.coding.latent_context import ContextLayout
+    from uarcodec.coding.quant import TensorQuantizer
+    from uarcodec.pipeline.fit import _context_bits
+
+    rng = np.random.default_rng(5)
+    grid = torch.tensor(rng.normal(0, 2, (2, 1, 6, 8)), dtype=torch.float32, requires_grad=True)
+    quantizers = [TensorQuantizer(1.0)]
+    network = [torch.from_numpy(t) for t in golden_net()]
+    layout = ContextLayout(grids=(0,), network=(1, 2, 3, 4), order=order)
+    bits = _context_bits(layout, quantizers, [grid], [torch.zeros_like(grid)], network, False, torch.Generator())
+    (through_features,) = torch.autograd.grad(bits, grid)
+    priced = quantizers[0].priced_values(grid, torch.zeros_like(grid), False, generator=torch.Generator())
+    codes = torch.round(quantizers[0].codes(grid, torch.zeros_like(grid)).detach())
+    own = context_rate_bits([priced], [codes], network, order)
+    (own_only,) = torch.autograd.grad(own, grid)
+    assert float(bits.detach()) == pytest.approx(float(own.detach()))  # the same estimate either way
+    if order == ContextOrder.WAVEFRONT:
+        assert not torch.allclose(through_features, own_only)
+    else:
+        assert torch.equal(through_features, own_only)

@@ -21,7 +21,7 @@ from torch.autograd.profiler import record_function
 from torch.func import functional_call
 
 from uarcodec.coding.latent_context import ContextLayout, context_rate_bits
-from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together
+from uarcodec.coding.quant import FixedBitsQuantizer, TensorQuantizer, initial_step, rate_bits_together, round_ste
 from uarcodec.errors import UarSettingsError
 from uarcodec.metrics import psnr_from_mse
 from uarcodec.models.base import InrModel
@@ -29,7 +29,7 @@ from uarcodec.pipeline.divergence import LR_CUT, MAX_ROLLBACKS, TrainingSnapshot
 from uarcodec.pipeline.rate_control import steer_lambda, steers_after
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse
 from uarcodec.settings import ADAM_BETA2, Device, Precision, QuantMode, TrainingSettings, parse_choice
-from uarcodec.vocabulary import CodedTensorSpec, EntropyModel, TensorRole
+from uarcodec.vocabulary import CodedTensorSpec, ContextOrder, EntropyModel, TensorRole
 
 
 @dataclass(frozen=True)
@@ -219,13 +219,19 @@ def _context_bits(
 ) -> torch.Tensor:
     """Estimated bits of the latent grids under the model's context network (``network``: its
     four tensors as the forward pass sees them, fake-quantized): each grid's noisy codes priced
-    on features read from the rounded codes, as the coder will. The features are constants of
-    the step (no gradient through a value's neighbours): at CIF a step's rate term took 35.0 ms
-    with their gradient, 17.6 ms without (8 hidden units, a timing in docs/latent_grids.md)."""
+    on features read from the rounded codes, as the coder will. In the checkerboard order the
+    features are constants of the step (no gradient through a value's neighbours: at CIF a
+    step's rate term took 35.0 ms with their gradient, 17.6 ms without, docs/latent_grids.md);
+    in the wavefront order they carry gradients, straight through the rounding, so that a
+    value's gradient includes what it does to the bits of the values that read it (detached,
+    patches of nonzero values predict themselves and the grids train dense: docs/latent_grids.md,
+    "The wavefront order")."""
     values, codes = [], []
     for i in layout.grids:
         values.append(quantizers[i].priced_values(current[i], refs[i], noise, generator=generator))
-        codes.append(torch.round(quantizers[i].codes(current[i], refs[i]).detach()))
+        unrounded = quantizers[i].codes(current[i], refs[i])
+        codes.append(round_ste(unrounded) if layout.order == ContextOrder.WAVEFRONT
+                     else torch.round(unrounded.detach()))
     return context_rate_bits(values, codes, network, layout.order)
 
 
