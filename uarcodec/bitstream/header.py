@@ -74,7 +74,8 @@ def serialize_header(header: StreamHeader) -> bytes:
         out.u32(value, what)
     out.u16(coding.family_id, "family_id")
     compact = compact_fields(header.min_reader_version)
-    _check_arch_version(out, coding.arch, header.min_reader_version)
+    if problem := _arch_version_problem(coding.arch, header.min_reader_version):
+        raise out.fail(problem)
     write_fields(out, coding.arch, "arch", compact=compact)
     out.u16(coding.quantizer_id, "quantizer_id")
     out.u16(coding.coder_id, "coder_id")
@@ -87,15 +88,13 @@ def serialize_header(header: StreamHeader) -> bytes:
     return out.bytes()
 
 
-def _check_arch_version(
-    where: PayloadBuilder | PayloadReader, arch: dict, min_reader: tuple[int, int]
-) -> None:
-    """An architecture field of :data:`ARCH_FIELD_VERSIONS` in a stream of an earlier format is
-    an error (a reader of that version would not know it)."""
+def _arch_version_problem(arch: dict, min_reader: tuple[int, int]) -> str | None:
+    """What is wrong with an architecture field of :data:`ARCH_FIELD_VERSIONS` in a stream of
+    an earlier format (a reader of that version would not know it), None if nothing."""
     for name, version in ARCH_FIELD_VERSIONS.items():
         if name in arch and min_reader < version:
-            message = f"architecture field {name} needs format {version[0]}.{version[1]}"
-            raise where.fail(message) if isinstance(where, PayloadBuilder) else where.error(message)
+            return f"architecture field {name} needs format {version[0]}.{version[1]}"
+    return None
 
 
 def _write_scene_cuts(out: PayloadBuilder, header: StreamHeader) -> None:
@@ -185,7 +184,8 @@ def parse_header(payload: bytes, offset: int) -> StreamHeader:
     family_id = src.u16("family_id")
     compact = compact_fields(min_reader)
     arch = read_fields(src, "arch", compact=compact)
-    _check_arch_version(src, arch, min_reader)
+    if problem := _arch_version_problem(arch, min_reader):
+        raise src.error(problem)
     quantizer_id = src.u16("quantizer_id")
     coder_id = src.u16("coder_id")
     coder_version = src.string("coder_version")

@@ -285,10 +285,11 @@ def encode_latent(
     q = np.asarray(q, np.int64)
     _check_pair(q.shape, coarse)
     features, symbols = [], []
+    if order == ContextOrder.WAVEFRONT:
+        positions = np.concatenate([front[0] for front in _wavefronts(*q.shape[1:])])
     for s in range(q.shape[0]):
         previous, coarse_up = _sample_inputs(q, s, coarse)
         if order == ContextOrder.WAVEFRONT:
-            positions = np.concatenate([front[0] for front in _wavefronts(*q.shape[1:])])
             features.append(_wavefront_columns(q[s], previous, coarse_up)[:, positions].T)
             symbols.append(q[s].ravel()[positions])
             continue
