@@ -103,6 +103,70 @@ def test_a_frame_reads_each_level_at_its_offset():
         assert torch.allclose(maps[1][1, 0, 2:-2, 2:-2], still[0, 0, 2:-2, 2:-2], atol=1e-4)
 
 
+@pytest.mark.parametrize("margin, block", [(0, 0), (12, 0), (12, 16)])
+def test_grid_values_no_frame_reads_change_no_pixel_and_every_other_one_does(margin, block):
+    """``unread_values``: the grid values in a margin beyond every frame's offsets (or in the
+    padding beyond the frame and the refinement's reach) change no pixel whatever they hold;
+    changing any other one changes a frame."""
+    torch.manual_seed(0)
+    config = LatentGridsConfig(time_samples=(3, 2, 2, 1), motion_margin=margin, motion_block=block)
+    model = LatentGrids(config, 36, 44, 5)  # padded to 40 x 48
+    with torch.no_grad():
+        for grid in model.grids:
+            grid.normal_()
+        if model.motion is not None:
+            model.motion.uniform_(-5.0, 5.0)
+        unread = model.unread_values(dict(model.named_parameters()))
+        assert sorted(unread) == [f"grids.{level}" for level in range(4)] and unread["grids.0"].any()
+        slack = model.unread_values(dict(model.named_parameters()), slack=4)  # 4, 2, 1, 1 samples from any read one
+        assert all(bool((slack[k] <= unread[k]).all()) for k in unread)
+        assert slack["grids.0"].sum() < unread["grids.0"].sum()
+        frames = model(torch.arange(5))
+        for level, grid in enumerate(model.grids):
+            grid[unread[f"grids.{level}"]] = 100.0
+        assert torch.equal(model(torch.arange(5)), frames)
+        for level, grid in enumerate(model.grids):
+            read = (~unread[f"grids.{level}"]).nonzero()
+            for pick in (0, len(read) // 2, -1):
+                changed = grid.clone()
+                changed[tuple(read[pick])] += 1.0
+                with torch.nn.utils.stateless._reparametrize_module(model, {f"grids.{level}": changed}):
+                    assert not torch.equal(model(torch.arange(5)), frames), (level, read[pick])
+
+
+def test_a_fit_keeps_the_grid_values_no_frame_reads_at_zero():
+    """Values no pixel reads code to zero: only the rate would move them, and under a context
+    model a patch of them could pay for itself (docs/latent_grids.md, "Values no pixel reads");
+    a fit started with every value nonzero ends with each unread one at exactly 0."""
+    from uarcodec.bitstream.records import ModelKind
+    from uarcodec.pipeline.fit import ModelFit
+    from uarcodec.pipeline.model_coding import plan_model
+    from uarcodec.pipeline.training_target import make_target
+    from uarcodec.settings import TrainingSettings
+    from uarcodec.vocabulary import ColorMatrix, ColorRange, OutputSpace
+
+    clip = _clip(_panning_luma(4, 32, 48))
+    model = LatentGrids(LatentGridsConfig(time_samples=(2, 1, 1), motion_margin=12, context_hidden=8), 32, 48, 4)
+    content = model.content_init(torch.from_numpy(clip.y[:, None].repeat(3, axis=1) / 255.0).float())
+    plan = plan_model(model.coded_specs(), ModelKind.I, seed=1, eps=1.0, prev_hat=None, use_ref=True,
+                      content={k: v.numpy() for k, v in content.items()})
+    names = [s.name for s in model.coded_specs()]
+    rng = np.random.default_rng(0)
+    init = [rng.normal(0.0, 1.0, t.shape).astype(np.float32) if n.startswith("grids.") else t
+            for n, t in zip(names, plan.init)]
+    target = make_target(clip, OutputSpace.YUV, ColorMatrix.BT601, ColorRange.LIMITED, torch.device("cpu"))
+    fit = ModelFit(model, target, init, plan.refs, TrainingSettings(lr=5e-3, batch_size=2), 2, seed=1).run(2).result()
+    theta = {n: torch.from_numpy(t) for n, t in zip(names, fit.theta)}
+    at, step, ref = names.index("motion"), fit.steps[names.index("motion")], plan.refs[names.index("motion")]
+    decoded_motion = ref + np.round((fit.theta[at] - ref) / step) * step  # the offsets the decoder reads
+    unread = model.unread_values({"motion": torch.from_numpy(decoded_motion.astype(np.float32))})
+    for level in range(3):
+        grid, mask = theta[f"grids.{level}"], unread[f"grids.{level}"]
+        assert mask.float().mean() > 0.2  # the pan reaches 3 of the 12 pixels each way
+        assert not grid[mask].any()
+        assert (grid[~mask] != 0).float().mean() > 0.9  # the read ones train on (a few were unread for an epoch)
+
+
 def test_each_level_s_margin_is_the_pixels_in_its_samples_rounded_up():
     config = LatentGridsConfig(time_samples=(1, 1, 1, 1), motion_margin=5)
     assert [config.grid_shape(level, 32, 48, 1)[2:] for level in range(4)] == [(42, 58), (22, 30), (12, 16), (6, 8)]
@@ -149,6 +213,7 @@ def test_a_panning_clip_codes_offsets_decodes_to_its_report_and_seeks(tmp_path):
         header = UarReader(f).header
     assert header.writer_version == header.min_reader_version == (1, 8)  # 1.6 up to 0.12.0
     assert header.coding.arch["motion_margin"] == 5  # the pan's reach, either way
+    assert "context_order" not in header.coding.arch  # a moving camera keeps the checkerboard
     assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 8), tmp_path)
 
 
@@ -197,7 +262,9 @@ def test_a_still_clip_or_an_explicit_zero_keeps_the_stream_without_offsets(tmp_p
                    device="cpu")
         with open(out, "rb") as f:
             header = UarReader(f).header
-        assert header.min_reader_version == (1, 8)  # every latent stream since 0.13.0 (1.5 before)
+        # 1.8 with every latent stream since 0.13.0 (1.5 before), 1.10 since the wavefront order
+        # is the default before a still camera (0.18.0)
+        assert header.min_reader_version == (1, 10) and header.coding.arch["context_order"] == 1
         assert "motion_margin" not in header.coding.arch
 
 

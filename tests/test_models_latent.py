@@ -183,13 +183,14 @@ def _records(path) -> tuple[object, list]:
         return reader.header, [reader.read_gom(k) for k in range(len(reader.index))]
 
 
-@pytest.mark.parametrize("order, version", [(None, (1, 8)), (ContextOrder.WAVEFRONT, (1, 10))])
+@pytest.mark.parametrize("order, version", [(ContextOrder.CHECKERBOARD, (1, 8)), (None, (1, 10)),
+                                            (ContextOrder.WAVEFRONT, (1, 10))])
 def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(tmp_path, order, version):
     """With a context network (whose grids the encoder codes under it where that is cheaper:
     tests/test_latent_context.py) the network is in the model; the stream is format 1.8 with the
-    checkerboard order, the default (1.5 up to 0.12.0), written without the field as 0.16 wrote
-    it, and 1.10 with the wavefront order; it decodes to exactly what the encoder reported, and
-    its second GOM alone to the same frames."""
+    checkerboard order (1.5 up to 0.12.0), written without the field as 0.16 wrote it, and 1.10
+    with the wavefront order, the default before a camera that holds still (since 0.18.0); it
+    decodes to exactly what the encoder reported, and its second GOM alone to the same frames."""
     src, out = tmp_path / "moving.y4m", tmp_path / "m.uar"
     _write(src, _moving_clip(8))
     settings = tiny_settings(family="latent", gop_size=2, model_size=12_000, epochs_i=4, epochs_p=2,
@@ -199,7 +200,7 @@ def test_with_a_context_network_a_stream_decodes_to_the_report_and_seeks_by_gom(
     header, goms = _records(out)
     assert header.writer_version == header.min_reader_version == version
     assert header.coding.arch["context_hidden"] == 8
-    assert header.coding.arch.get("context_order", 0) == (order or ContextOrder.CHECKERBOARD)
+    assert header.coding.arch.get("context_order", 0) == (ContextOrder.WAVEFRONT if order is None else order)
     assert [t.name for t in LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 64, 96, 2).coded_specs()
             if t.name.startswith("context.")] == ["context.0.weight", "context.0.bias", "context.1.weight",
                                                    "context.1.bias"]
@@ -243,6 +244,20 @@ def test_a_context_order_is_named_or_numbered_and_refused_where_it_cannot_apply(
         tiny_settings(family="latent", latent_context=0, latent_context_order="wavefront").validate()
     with pytest.raises(UarSettingsError, match="context_order"):
         LatentGridsConfig(time_samples=(1, 2), context_order=2)
+
+
+def test_the_default_context_order_is_the_wavefront_but_before_a_moving_camera():
+    """``context_order_for``: the wavefront without offsets or with a field (a still camera),
+    the checkerboard with per-frame offsets only (a moving camera); a named order always."""
+    from uarcodec.pipeline.plan import context_order_for
+
+    def order(**latent):
+        return context_order_for(tiny_settings(family="latent", **latent))
+
+    assert order(latent_motion=0) == order(latent_motion=16, latent_motion_block=32) == ContextOrder.WAVEFRONT
+    assert order(latent_motion=40, latent_motion_block=0) == ContextOrder.CHECKERBOARD
+    assert order(latent_motion=40, latent_motion_block=0, latent_context_order="wavefront") == ContextOrder.WAVEFRONT
+    assert order(latent_motion=0, latent_context_order="checkerboard") == ContextOrder.CHECKERBOARD
 
 
 def test_a_context_width_is_refused_for_other_families_and_out_of_range():

@@ -241,15 +241,15 @@ def test_the_spec_states_the_record_layout():
 
 def test_an_encode_writes_plane_flagged_records_that_decode_to_its_report(tmp_path):
     """Through the whole pipeline: a moving object's P-model has a plane-flagged record, the
-    1.8 stream decodes to exactly the quality the encoder reported, and `uar info -v` names
-    the coding."""
+    stream (1.8 and later: 1.10 with the wavefront order) decodes to exactly the quality the
+    encoder reported, and `uar info -v` names the coding."""
     from test_latent_motion_field import encode_moving_square
     from uarcodec import api
 
     src, out, report = encode_moving_square(tmp_path, gom_size=2)
     with open(out, "rb") as f:
         reader = UarReader(f)
-        assert reader.header.min_reader_version == (1, 8)
+        assert reader.header.min_reader_version == (1, 10)
         records = [t for e in reader.index for m in reader.read_gom(e.index).models for t in m.tensors]
     assert any(t.plane_flags is not None for t in records)
     api.decode(out, tmp_path / "all.y4m", device="cpu")

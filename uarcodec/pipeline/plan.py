@@ -31,7 +31,7 @@ from uarcodec.video.block_motion import estimate_block_offsets
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
 from uarcodec.video.reader import VideoReader
 from uarcodec.video.scene_cuts import find_scene_cuts, frame_differences
-from uarcodec.vocabulary import MAX_MOTION_MARGIN, ModelFamily
+from uarcodec.vocabulary import MAX_MOTION_MARGIN, ContextOrder, ModelFamily
 
 QUANTIZER_ID = 0  # per-tensor uniform scalar quantizer with a trained step (bitstream_spec.md)
 
@@ -115,6 +115,18 @@ def plan_scene_cuts(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
     cuts = find_scene_cuts(frame_differences(reader.iter_chunks(settings.gop_size, 0, plan.num_frames)))
     chosen = dataclasses.replace(settings, scene_cuts=cuts)
     return dataclasses.replace(plan, settings=chosen, num_goms=len(plan_partition(plan.num_frames, chosen).goms))
+
+
+def context_order_for(settings: EncoderSettings) -> ContextOrder:
+    """The order in which the latent family's context network codes the grids: the one the
+    settings name, else the checkerboard where the grids follow a moving camera (per-frame
+    offsets, no field) and the wavefront everywhere else. Before a still camera the wavefront
+    codes the same quality in fewer bytes; before cockatoo's moving camera its I-model trains
+    its full-resolution grid dense (docs/latent_grids.md, "The wavefront order")."""
+    if settings.latent_context_order is not None:
+        return settings.latent_context_order
+    camera_moves = bool(settings.latent_motion) and not settings.latent_motion_block
+    return ContextOrder.CHECKERBOARD if camera_moves else ContextOrder.WAVEFRONT
 
 
 def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
@@ -272,8 +284,8 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
     config = family.config_for_size(settings.model_size, video.height, video.width, min(settings.gop_size, num_frames))
     if settings.latent_context is not None:  # validated: the latent family; its grids stay as sized
         config = dataclasses.replace(config, context_hidden=settings.latent_context)
-    if getattr(config, "context_hidden", 0) and settings.latent_context_order is not None:
-        config = dataclasses.replace(config, context_order=int(settings.latent_context_order))
+    if getattr(config, "context_hidden", 0):
+        config = dataclasses.replace(config, context_order=int(context_order_for(settings)))
     if settings.latent_motion:  # validated: the latent family
         config = dataclasses.replace(config, motion_margin=settings.latent_motion,
                                      motion_block=settings.latent_motion_block or 0)
