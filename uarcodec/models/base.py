@@ -132,16 +132,6 @@ class InrModel(nn.Module, abc.ABC):
         state. Default: none."""
         return {}
 
-    def unread_values(self, coded: dict[str, torch.Tensor], slack: int = 0) -> dict[str, torch.Tensor]:
-        """Where no output pixel reads a coded tensor, given the model's coded tensors ``coded``
-        by name (the values as the decoder will have them): boolean masks by tensor name, True
-        at a value that changes no decoded pixel (the latent family: grid values in a motion
-        margin that no frame's offsets reach, in the padding below and right of the frame);
-        with ``slack`` > 0 only those that would stay unread were every position read moved by
-        up to ``slack`` pixels. The fit keeps such values at their reference, where they code to
-        zero. Pure: changes no state. Default: none."""
-        return {}
-
     def training_encoder(self) -> nn.Module | None:
         """An optional training-only module that *computes* some per-frame coded tensors from
         the frames instead of learning them freely (HNeRV: its ConvNeXt embedding encoder).

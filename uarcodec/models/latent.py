@@ -103,7 +103,6 @@ GRID_INIT_STEP = 0.25
 # -5.3%, megamind +5.0%, vtest -12.3%) in 0 to 20% more seconds a point (docs/latent_grids.md, "A
 # context entropy model"); --latent-context 0 turns it off (a 1.4 stream, as 0.7.0 wrote).
 DEFAULT_CONTEXT_HIDDEN = 8
-UNREAD_CHUNK = 8  # frames at a time when finding the grid values no pixel reads
 RENDER_CHUNK = 8192  # pixels the 1x1 layers take at a time when rendering (no gradient)
 # a context weight's step: finer than the integer network's 2**-8 grid would buy nothing
 CONTEXT_INIT_STEP = 2.0**-6
@@ -331,19 +330,14 @@ class LatentGrids(InrModel):
         motion = config.motion_shape(height, width, num_frames)
         self.motion = nn.Parameter(torch.zeros(motion)) if motion else None
 
-    def _level_maps(
-        self, frame_idx: torch.Tensor, grids: list[torch.Tensor] | None = None, motion: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
+    def _level_maps(self, frame_idx: torch.Tensor) -> list[torch.Tensor]:
         """Each level's grid at the frames' times, upsampled to the padded frame ``(B, C, Hp, Wp)``
-        (with a motion margin: read at each frame's offset); ``grids`` and ``motion`` in place of
-        the model's own where given."""
+        (with a motion margin: read at each frame's offset)."""
         hp, wp = self.config.padded_size(self.height, self.width)
         maps = []
         span = self.num_frames - 1
-        grids = list(self.grids) if grids is None else grids
-        motion = self.motion if motion is None else motion
-        offsets = None if motion is None else self._pixel_offsets(motion, frame_idx)
-        for level, grid in enumerate(grids):
+        offsets = None if self.motion is None else self._pixel_offsets(frame_idx)
+        for level, grid in enumerate(self.grids):
             n = grid.shape[0]
             if n == self.num_frames:
                 x = grid[frame_idx]
@@ -362,11 +356,11 @@ class LatentGrids(InrModel):
             maps.append(x)
         return maps
 
-    def _pixel_offsets(self, motion: torch.Tensor, frame_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The frames' offsets ``(dy, dx)`` in pixels from the coded ``motion``: ``(B, 1)`` each
-        (one per frame), or with a motion field ``(B, Hp, Wp)`` each, the field upsampled
-        bilinearly to every pixel (``interpolate``, ``align_corners=False``, float32)."""
-        off = motion[frame_idx]
+    def _pixel_offsets(self, frame_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frames' offsets ``(dy, dx)`` in pixels: ``(B, 1)`` each (one per frame), or with
+        a motion field ``(B, Hp, Wp)`` each, the field upsampled bilinearly to every pixel
+        (``interpolate``, ``align_corners=False``, float32)."""
+        off = self.motion[frame_idx]
         if off.dim() == 2:
             return off[:, :1], off[:, 1:]
         field = F.interpolate(off.float(), size=self.config.padded_size(self.height, self.width),
@@ -391,32 +385,6 @@ class LatentGrids(InrModel):
         if dy.dim() == 2:  # one offset per frame: rows and columns apart
             gx, gy = torch.broadcast_tensors(gx[:, None, :], gy[:, :, None])
         return torch.stack((gx, gy), dim=-1)
-
-    def unread_values(self, coded: dict[str, torch.Tensor], slack: int = 0) -> dict[str, torch.Tensor]:
-        """The grid values no output pixel reads (:meth:`InrModel.unread_values`) at the offsets
-        ``coded["motion"]`` (without a margin: the padding's far rows and columns only): those
-        whose weight in every frame's maps, over the frame and the refinement kernel's reach
-        beyond it, is zero (from the gradient of the maps' sum over grids of ones, a few frames
-        at a time), and farther than ``slack`` pixels (``ceil(slack / 2**l)`` samples at level
-        l, along rows and columns) from any value read."""
-        device = next(iter(coded.values())).device if coded else torch.device("cpu")  # the model may be a skeleton
-        motion = None if self.motion is None else coded.get("motion", self.motion).detach().float().to(device)
-        ones = [torch.ones(grid.shape, device=device, requires_grad=True) for grid in self.grids]
-        hp, wp = self.config.padded_size(self.height, self.width)
-        reach = self.config.refine_kernel // 2
-        rows, cols = min(hp, self.height + reach), min(wp, self.width + reach)
-        with torch.enable_grad():
-            for start in range(0, self.num_frames, UNREAD_CHUNK):
-                idx = torch.arange(start, min(start + UNREAD_CHUNK, self.num_frames), device=device)
-                maps = self._level_maps(idx, ones, motion)
-                torch.stack([m[..., :rows, :cols].sum() for m in maps]).sum().backward()
-        masks = {}
-        for level, grid in enumerate(ones):
-            read, reach = (grid.grad != 0).float(), -(-slack // 2**level)
-            if reach:
-                read = F.max_pool2d(read, 2 * reach + 1, stride=1, padding=reach)
-            masks[f"grids.{level}"] = read == 0
-        return masks
 
     def content_init(
         self, frames: torch.Tensor, previous: dict[str, np.ndarray] | None = None

@@ -160,12 +160,6 @@ class NetworkForward:
         return self._eager(params, idx)
 
 
-# Pixels by which the offsets a fit starts from may move before a value they did not read at
-# the start is read: such values stay at their reference while the fit trains (found once, at
-# its first epoch: finding them takes about 1.3 s for a CIF GOP with a field, half an epoch) and
-# the fit's result keeps exactly those its final offsets do not read.
-UNREAD_SLACK = 4
-
 # How much worse than the best epoch the last one must be for the fit to go back to the best:
 # an epoch's loss is the mean over its steps while the parameters move, so a last epoch a little
 # above an earlier one is that mean's noise, not a model gone wrong (the case that made the rule:
@@ -339,7 +333,6 @@ class ModelFit:
         self.good: FitProgress | None = None
         self.best: tuple[FitProgress, TrainingSnapshot] | None = None  # the late good epoch of lowest loss
         self.rollbacks = 0
-        self.unread: dict[int, torch.Tensor] = {}  # the values no pixel reads, asked each epoch
 
     @property
     def epochs_run(self) -> int:
@@ -359,8 +352,6 @@ class ModelFit:
         """One epoch over the GOP's frames in a random order; undone if it blew up."""
         settings, epoch = self.settings, self.epochs_run
         order = torch.randperm(self.target.num_frames, generator=self.gen).to(self.device)
-        if epoch == 0:
-            self.unread = self._unread_values(UNREAD_SLACK)
         sums = torch.zeros(3, device=self.device)
         for b in range(self.batches_per_epoch):
             sums += self._step(order[b * settings.batch_size : (b + 1) * settings.batch_size])
@@ -430,26 +421,7 @@ class ModelFit:
         with record_function("uar.optimizer"):
             self.optimizer.step()
             self.schedule.step()
-            self._keep_unread()
         return torch.stack([loss.detach(), mse.detach(), bpp.detach()]).float()
-
-    def _unread_values(self, slack: int = 0) -> dict[int, torch.Tensor]:
-        """The values no decoded pixel reads (``InrModel.unread_values``), by tensor index, at
-        the fake-quantized tensors as they stand, ``slack`` pixels away from any read one."""
-        with torch.no_grad():
-            coded = {name: q.quantize_ste(t, r) for name, q, t, r
-                     in zip(self.names, self.quantizers, self.thetas, self.ref_t)}
-            masks = self.model.unread_values(coded, slack)
-        return {self.names.index(name): mask for name, mask in masks.items() if bool(mask.any())}
-
-    def _keep_unread(self) -> None:
-        """Every value no pixel reads back at its reference, where it codes to zero: only the
-        rate would move it, and under a context model that prices a value on its neighbours a
-        patch of nonzero values nobody reads can sustain itself (docs/latent_grids.md, "Values
-        no pixel reads")."""
-        with torch.no_grad():
-            for i, mask in self.unread.items():
-                self.thetas[i].copy_(torch.where(mask, self.ref_t[i], self.thetas[i]))
 
     def _rate(self, current: list[torch.Tensor], quantized: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         """The step's estimated bits per pixel of every coded tensor (the per-frame ones priced
@@ -479,8 +451,6 @@ class ModelFit:
                 and epoch_objective(good, lmbda) > WORSE_THAN_BEST * epoch_objective(self.best[0], lmbda):
             self.best[1].restore(self.thetas, self.kept, self.optimizer)  # a late epoch went wrong: back to the best
             good = self.best[0]
-        self.unread = self._unread_values()
-        self._keep_unread()
         if self.computed:
             self.encoder.eval()
             with torch.no_grad():
