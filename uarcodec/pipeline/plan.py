@@ -122,7 +122,7 @@ def context_order_for(settings: EncoderSettings) -> ContextOrder:
     settings name, else the checkerboard where the grids follow a moving camera (per-frame
     offsets, no field) and the wavefront everywhere else. Before a still camera the wavefront
     codes the same quality in fewer bytes; before cockatoo's moving camera its I-model trains
-    its full-resolution grid dense (docs/latent_grids.md, "The wavefront order")."""
+    its full-resolution grid dense (docs/latent_grids.md, "The wavefront order by default")."""
     if settings.latent_context_order is not None:
         return settings.latent_context_order
     camera_moves = bool(settings.latent_motion) and not settings.latent_motion_block
@@ -310,6 +310,6 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
 # (HNeRV, HiNeRV, the latent grids without a context network), 1.5, 1.6 or 1.7 (the latent
 # grids, by their context network and motion): a 1.8 reader reads them all. A stream with scene
 # cuts is written as 1.9 (SCENE_CUTS_FORMAT_VERSION), one whose latent grids are coded by
-# wavefronts (the context_order field, --latent-context-order wavefront) as 1.10; any other
-# stays 1.8, byte for byte.
+# wavefronts (the context_order field: since 0.18.0 the default where the camera holds still,
+# context_order_for) as 1.10; any other stays 1.8, byte for byte.
 WRITTEN_FORMAT_VERSION = PLANE_FLAGS_FORMAT_VERSION
