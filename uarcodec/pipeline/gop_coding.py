@@ -20,6 +20,7 @@ import torch
 from uarcodec.bitstream import parse_model, serialize_model
 from uarcodec.bitstream.records import PLANE_FLAGS_LAYOUT, ModelKind, ModelRecord, StreamHeader
 from uarcodec.vocabulary import CodedTensorSpec
+from uarcodec.pipeline.context_refit import with_own_context
 from uarcodec.pipeline.fit import FitProgress, ModelFit, ProgressCallback, RateProbe
 from uarcodec.pipeline.model_coding import ModelPlan, code_model, plan_model
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
@@ -114,8 +115,14 @@ class GopCoder:
                 on_epoch(report)
         fit = model_fit.run(epochs, on_epoch).result()
         seconds = time.perf_counter() - started  # the trials' too
-        coded = code_model(specs, plan, fit.theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std,
-                           self.plane_flags)
+        def code(theta: list[np.ndarray]) -> ModelRecord:
+            return code_model(specs, plan, theta, fit.steps, prev_hat, clip.num_frames, s.training.min_std,
+                              self.plane_flags)
+
+        coded = code(fit.theta)
+        if kind == ModelKind.P:  # its grids under a context network of their own, where that is smaller
+            coded = with_own_context(specs, fit.theta, plan.refs, fit.steps, code, coded,
+                                     lambda record: len(serialize_model(record, position, self.header)))
         record_bytes = serialize_model(coded, position, self.header)
         record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)

@@ -1,0 +1,121 @@
+"""A P-model's context network fitted to its own latent residuals, after its training (encoder
+only).
+
+A P-model's latent grids are coded as residual integers against its reference (the previous
+decoded model's grids), mostly 0. Its context network starts as the previous model's, which an
+I-model trained to predict grid *values*: on residuals it predicts badly, so the coder codes a
+P-model's grids without it (a Laplace with plane flags). The format has always allowed a
+P-model's grids under its own network, with the features read from its residual integers
+(spec section 16: the network, the features and the order are those of the model being
+decoded). :func:`refit_context_network` fits the P-model's four context tensors, after
+training, to the residual integers the coder is about to write (the features as the decoder
+reads them; the weights on the grid of each tensor's quantization step and on the integer
+network's); the coder then weighs, grid by grid, the context coding under that network against
+the others, and :class:`~uarcodec.pipeline.gop_coding.GopCoder` keeps the record only where it is
+smaller. The pixels do not change: the forward pass never runs the context network.
+
+The next P-model of the GOM starts from that network (its reference) and codes its own
+residuals under it where that is smaller, after its own refit. Its training still prices the
+grids on their own: priced through the inherited network, a P-model's quantization steps train
+finer and its residuals spread (vtest, 120 frames, 200k-l150: the second and third P-models 71%
+and 207% larger for 0.27 and 0.17 dB; docs/latent_grids.md, "A P-model's own context network").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from uarcodec.coding.latent_context import ContextLayout, context_laplace, grid_features
+from uarcodec.coding.quant import laplace_bin_log2_mass, quantize_residual, round_ste
+from uarcodec.bitstream.records import ModelRecord
+from uarcodec.errors import UarCodingError
+from uarcodec.vocabulary import CONTEXT_FEATURES as FEATURES
+from uarcodec.vocabulary import CodedTensorSpec
+
+# Adam steps on the four context tensors alone, on at most FIT_VALUES of the grids' values (drawn
+# once, seeded; the features are constants: the integers are fixed), from the previous model's
+# network. Box, 120 frames, 200k-l300 (0.18.0's stream, its three P-models coded again; a scratch
+# script, one thread): 300 steps on every value at 1e-2 -5.4% of the P-models' bytes in about 5 s
+# a P-model, 100 at 3e-2 -4.9%, 200 at 2e-2 on 65,536 values -4.9% in about 1 s, 400 -5.6% in
+# about 2 s (docs/latent_grids.md, "A P-model's own context network")
+REFIT_STEPS = 400
+REFIT_LR = 2e-2
+FIT_VALUES = 65536
+
+
+def residual_grid_codes(layout: ContextLayout, theta: list[np.ndarray], refs: list[np.ndarray],
+                        steps: list[float]) -> list[np.ndarray] | None:
+    """The integers of each latent grid (finest first) against its planned reference at its
+    trained step, None where a step cannot code its residual (the coder then falls back too)."""
+    try:
+        return [quantize_residual(theta[i], refs[i], np.float32(steps[i])) for i in layout.grids]
+    except UarCodingError:
+        return None
+
+
+def _features(codes: list[np.ndarray], layout: ContextLayout) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every grid value's features ``(11, N)`` and the values ``(N,)``, float32."""
+    grids = [torch.from_numpy(np.asarray(q, np.float32)) for q in codes]
+    feats, values = [], []
+    for k, q in enumerate(grids):
+        coarse = grids[k + 1] if k + 1 < len(grids) else None
+        feats.append(grid_features(q, coarse, layout.order).reshape(FEATURES, -1))
+        values.append(q.reshape(-1))
+    return torch.cat(feats, dim=1), torch.cat(values)
+
+
+def refit_context_network(
+    codes: list[np.ndarray], layout: ContextLayout, start: list[np.ndarray], refs: list[np.ndarray],
+    steps: list[float], iterations: int = REFIT_STEPS,
+) -> list[np.ndarray]:
+    """The four context tensors (``w1``, ``b1``, ``w2``, ``b2``, float32) that code the grids'
+    integers ``codes`` (finest first) in the fewest estimated bits, fitted from ``start``, each
+    kept on the grid of its step ``steps`` around its reference ``refs`` (straight through), so
+    that the tensors code to what was fitted."""
+    features, values = _features(codes, layout)
+    if values.numel() > FIT_VALUES:  # a sample of the values: enough for 114 weights, 4x faster at CIF
+        kept = torch.randperm(values.numel(), generator=torch.Generator().manual_seed(0))[:FIT_VALUES]
+        features, values = features[:, kept], values[kept]
+    ref_t = [torch.from_numpy(np.asarray(r, np.float32)) for r in refs]
+    step_t = [float(np.float32(s)) for s in steps]
+    params = [torch.nn.Parameter(torch.from_numpy(np.array(t, np.float32))) for t in start]
+    optimizer = torch.optim.Adam(params, lr=REFIT_LR)
+
+    def on_steps() -> list[torch.Tensor]:
+        return [r + round_ste((p - r) / s) * s for p, r, s in zip(params, ref_t, step_t)]
+
+    best_bits, best = float("inf"), [np.array(t, np.float32) for t in start]
+    for _ in range(iterations + 1):
+        mean, scale = context_laplace(features, *on_steps())
+        bits = -laplace_bin_log2_mass(values, mean, scale).sum()
+        if bits.item() < best_bits:  # the bits of the tensors as they are now
+            best_bits, best = bits.item(), [t.detach().numpy().astype(np.float32) for t in on_steps()]
+        optimizer.zero_grad(set_to_none=True)
+        bits.backward()
+        optimizer.step()
+    return best
+
+
+def with_own_context(
+    specs: list[CodedTensorSpec], theta: list[np.ndarray], refs: list[np.ndarray], steps: list[float],
+    code: Callable[[list[np.ndarray]], ModelRecord], coded: ModelRecord, size: Callable[[ModelRecord], int],
+) -> ModelRecord:
+    """``coded`` (a P-model's record of ``theta``) or, where it is smaller by ``size``, the record
+    ``code`` writes once the model's context network is fitted to its grids' residual integers
+    (:func:`refit_context_network`). Models without a context network, or whose grids did not
+    move, are returned as they are."""
+    layout = ContextLayout.of(specs)
+    codes = None if layout is None else residual_grid_codes(layout, theta, refs, steps)
+    if codes is None or not any(q.any() for q in codes):
+        return coded
+    network = refit_context_network(codes, layout, [theta[i] for i in layout.network],
+                                    [refs[i] for i in layout.network], [steps[i] for i in layout.network])
+    refitted = list(theta)
+    for i, tensor in zip(layout.network, network):
+        refitted[i] = tensor
+    recoded = code(refitted)
+    return recoded if size(recoded) < size(coded) else coded
+
