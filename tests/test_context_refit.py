@@ -108,10 +108,9 @@ def test_an_encode_codes_p_model_grids_under_their_own_network_and_decodes_to_it
     settings = tiny_settings(family="latent", gop_size=6, gom_size=3, model_size=100_000, epochs_i=6, epochs_p=4,
                              latent_context=8, latent_motion=0, lmbda=2000.0)
     report = api.encode(sample, out, settings, frames=18, device="cpu")
-    _, goms = _records(out)
+    header, goms = _records(out)
     p_model = goms[0].models[1]
     assert any(t.entropy_model == EntropyModel.CONTEXT for t in p_model.tensors)
-    header, _ = _records(out)
     specs = LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 144, 176, 6).coded_specs()
     network = [t for t, s in zip(p_model.tensors, specs) if s.name.startswith("context.")]
     assert len(network) == 4 and not all(t.is_zero for t in network)

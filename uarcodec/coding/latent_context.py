@@ -395,11 +395,13 @@ def context_rate_bits(
     """Estimated bits of the grids (finest first) under the context network coding in
     ``order``: ``values`` are what is priced (noisy codes), ``codes`` the rounded codes the
     features read."""
-    feats, priced = [], []
-    for k, (v, q) in enumerate(zip(values, codes)):
-        coarse = codes[k + 1] if k + 1 < len(codes) else None
-        feats.append(grid_features(q, coarse, order).reshape(FEATURES, -1))
-        priced.append(v.reshape(-1))
-    x = torch.cat(priced)
-    mean, scale = context_laplace(torch.cat(feats, dim=1).to(x.dtype), *(t.to(x.dtype) for t in network))
+    x = torch.cat([v.reshape(-1) for v in values])
+    mean, scale = context_laplace(grids_features(codes, order).to(x.dtype), *(t.to(x.dtype) for t in network))
     return -laplace_bin_log2_mass(x, mean, scale).sum()
+
+
+def grids_features(codes: list[Tensor], order: ContextOrder = ContextOrder.CHECKERBOARD) -> Tensor:
+    """The features ``(11, N)`` of every value of a model's grids (rounded codes, finest first,
+    each read with the next coarser one), in the grids' order and C order inside each."""
+    return torch.cat([grid_features(q, codes[k + 1] if k + 1 < len(codes) else None, order).reshape(FEATURES, -1)
+                      for k, q in enumerate(codes)], dim=1)

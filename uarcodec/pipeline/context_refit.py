@@ -28,11 +28,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from uarcodec.coding.latent_context import ContextLayout, context_laplace, grid_features
+from uarcodec.coding.latent_context import ContextLayout, context_laplace, grids_features
 from uarcodec.coding.quant import laplace_bin_log2_mass, quantize_residual, round_ste
 from uarcodec.bitstream.records import ModelRecord
 from uarcodec.errors import UarCodingError
-from uarcodec.vocabulary import CONTEXT_FEATURES as FEATURES
 from uarcodec.vocabulary import CodedTensorSpec
 
 # Adam steps on the four context tensors alone, on at most FIT_VALUES of the grids' values (drawn
@@ -56,17 +55,6 @@ def residual_grid_codes(layout: ContextLayout, theta: list[np.ndarray], refs: li
         return None
 
 
-def _features(codes: list[np.ndarray], layout: ContextLayout) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every grid value's features ``(11, N)`` and the values ``(N,)``, float32."""
-    grids = [torch.from_numpy(np.asarray(q, np.float32)) for q in codes]
-    feats, values = [], []
-    for k, q in enumerate(grids):
-        coarse = grids[k + 1] if k + 1 < len(grids) else None
-        feats.append(grid_features(q, coarse, layout.order).reshape(FEATURES, -1))
-        values.append(q.reshape(-1))
-    return torch.cat(feats, dim=1), torch.cat(values)
-
-
 def refit_context_network(
     codes: list[np.ndarray], layout: ContextLayout, start: list[np.ndarray], refs: list[np.ndarray],
     steps: list[float], iterations: int = REFIT_STEPS,
@@ -75,7 +63,8 @@ def refit_context_network(
     integers ``codes`` (finest first) in the fewest estimated bits, fitted from ``start``, each
     kept on the grid of its step ``steps`` around its reference ``refs`` (straight through), so
     that the tensors code to what was fitted."""
-    features, values = _features(codes, layout)
+    grids = [torch.from_numpy(np.asarray(q, np.float32)) for q in codes]
+    features, values = grids_features(grids, layout.order), torch.cat([q.reshape(-1) for q in grids])
     if values.numel() > FIT_VALUES:  # a sample of the values: enough for 114 weights, 4x faster at CIF
         kept = torch.randperm(values.numel(), generator=torch.Generator().manual_seed(0))[:FIT_VALUES]
         features, values = features[:, kept], values[kept]
