@@ -14,6 +14,7 @@ from conftest import tiny_settings
 from test_models_latent import _records
 from uarcodec import api
 from uarcodec.coding.latent_context import ContextLayout, context_rate_bits
+from uarcodec.pipeline import gop_coding
 from uarcodec.pipeline.context_refit import refit_context_network, with_own_context
 from uarcodec.vocabulary import ContextOrder, EntropyModel
 from uarcodec.models.latent import LatentGrids, LatentGridsConfig
@@ -114,6 +115,34 @@ def test_an_encode_codes_p_model_grids_under_their_own_network_and_decodes_to_it
     specs = LatentGrids(LatentGridsConfig.from_fields(header.coding.arch), 144, 176, 6).coded_specs()
     network = [t for t, s in zip(p_model.tensors, specs) if s.name.startswith("context.")]
     assert len(network) == 4 and not all(t.is_zero for t in network)
+    api.decode(out, tmp_path / "s.y4m", device="cpu")
+    compared = api.compare_videos(sample, tmp_path / "s.y4m", with_ms_ssim=False)
+    assert compared.quality.psnr_yuv == pytest.approx(report.psnr_yuv, abs=1e-6)
+
+
+def test_an_i_model_codes_its_grids_under_a_network_fitted_to_their_integers(tmp_path, sample, monkeypatch):
+    """Twelve frames, an I-model and a P-model: the I-model's record too is coded again under a
+    network fitted to its grids' integers (against zero references), that record is smaller
+    than the one under the network its training left, and it is the one the stream holds."""
+    calls = []
+
+    def spy(specs, theta, refs, steps, code, coded, size):
+        chosen = with_own_context(specs, theta, refs, steps, code, coded, size)
+        calls.append((all(not r.any() for r in refs), size(coded), size(chosen), chosen, size))
+        return chosen
+
+    monkeypatch.setattr(gop_coding, "with_own_context", spy)
+    out = tmp_path / "s.uar"
+    settings = tiny_settings(family="latent", gop_size=6, gom_size=2, model_size=100_000, epochs_i=6, epochs_p=4,
+                             latent_context=8, latent_motion=0, lmbda=2000.0)
+    report = api.encode(sample, out, settings, frames=12, device="cpu")
+    assert [zero_refs for zero_refs, *_ in calls] == [True, False]  # the I-model, then the P-model
+    _, before, after, chosen, size = calls[0]
+    assert after < before
+    _, goms = _records(out)
+    written = goms[0].models[0]
+    assert size(written) == after
+    assert all(np.array_equal(t.words, c.words) for t, c in zip(written.tensors, chosen.tensors))
     api.decode(out, tmp_path / "s.y4m", device="cpu")
     compared = api.compare_videos(sample, tmp_path / "s.y4m", with_ms_ssim=False)
     assert compared.quality.psnr_yuv == pytest.approx(report.psnr_yuv, abs=1e-6)

@@ -120,9 +120,9 @@ class GopCoder:
                               self.plane_flags)
 
         coded = code(fit.theta)
-        if kind == ModelKind.P:  # its grids under a context network of their own, where that is smaller
-            coded = with_own_context(specs, fit.theta, plan.refs, fit.steps, code, coded,
-                                     lambda record: len(serialize_model(record, position, self.header)))
+        # the grids under a context network fitted to their integers, where that is smaller
+        coded = with_own_context(specs, fit.theta, plan.refs, fit.steps, code, coded,
+                                 lambda record: len(serialize_model(record, position, self.header)))
         record_bytes = serialize_model(coded, position, self.header)
         record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
