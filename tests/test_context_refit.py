@@ -1,8 +1,8 @@
-"""A P-model's context network fitted to its own grid residuals after training
-(``pipeline/context_refit.py``): the fitted network prices the residuals in fewer bits than the
-one it started from and lies on its tensors' quantization grids; the encoder codes the P-model
-again with only its network changed (so the same pixels: the forward pass never runs it) and keeps
-that record only where it is smaller; the stream decodes to its report."""
+"""A model's context network fitted to its own grid integers after training
+(``pipeline/context_refit.py``): the fitted network prices a P-model's residuals in fewer bits
+than the one it started from and lies on its tensors' quantization grids; the encoder codes an
+I- or P-model again with only its network changed (so the same pixels: the forward pass never
+runs it) and keeps that record only where it is smaller; the stream decodes to its report."""
 
 from __future__ import annotations
 

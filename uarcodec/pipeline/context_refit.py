@@ -1,28 +1,27 @@
 """A model's context network fitted to its own latent integers after its training (encoder
 only).
 
-The context network a latent model trains beside its grids prices noisy grid values in training;
-after training the coder writes integers: an I-model's grid values at their steps, a P-model's
-residuals against its reference (the previous decoded model's grids), mostly 0. A P-model's
-network starts as the previous model's, which an I-model trained to predict grid *values*: on
-residuals it predicts badly, so the coder coded a P-model's grids without it (a Laplace with
-plane flags). :func:`refit_context_network` fits the four context tensors, after training, to
-the integers the coder is about to write (the features as the decoder reads them; the weights on
-the grid of each tensor's quantization step and on the integer network's); the coder then
+The context network a latent model trains beside its grids prices each step's codes, and the grids
+move until the last step; after training the coder writes integers: an I-model's grid values at
+their steps, a P-model's residuals against its reference (the previous decoded model's grids),
+mostly 0. A P-model's network starts as the previous model's, which an I-model trained to predict
+grid *values*: on residuals it predicts badly, so the coder coded a P-model's grids without it (a
+Laplace with plane flags). :func:`refit_context_network` fits the four context tensors, after
+training, to the integers the coder is about to write (the features as the decoder reads them; the
+weights on the grid of each tensor's quantization step and on the integer network's); the coder then
 weighs, grid by grid, the context coding under that network against the others, and
 :class:`~uarcodec.pipeline.gop_coding.GopCoder` keeps the record only where it is smaller. The
-format has always allowed it (spec section 16: the network, the features and the order are
-those of the model being decoded). The pixels do not change: the forward pass never runs the
-context network.
+format has always allowed it (spec section 16: the network, the features and the order are those of
+the model being decoded). The pixels do not change: the forward pass never runs the context network.
 
-Since 0.19.0 for P-models (their grids 4.6% smaller on box's P-models), since 0.20.0 for
-I-models too: their network, trained on noisy values, codes the final integers about 1.5% larger
-than one fitted to them (box and vtest, 60 frames, docs/latent_grids.md, "An I-model's network
-fitted again"). The next P-model of the GOM starts from the network that was written (its
-reference). Its training still prices the grids on their own: priced through the inherited
-network, a P-model's quantization steps train finer and its residuals spread (vtest, 120 frames,
-200k-l150: the second and third P-models 71% and 207% larger for 0.27 and 0.17 dB;
-docs/latent_grids.md, "A P-model's own context network").
+Since 0.19.0 for P-models (their grids 4.6% smaller on box's P-models), since 0.20.0 for I-models
+too: their network, trained beside grids that moved until the end, codes the final integers about
+1.5% larger than one fitted to them (box and vtest, 60 frames, docs/latent_grids.md, "An I-model's
+network fitted again"). The next P-model of the GOM starts from the network that was written (its
+reference). A P-model's training still prices the grids on their own: priced through the inherited
+network, its quantization steps train finer and its residuals spread (vtest, 120 frames, 200k-l150:
+the second and third P-models 71% and 207% larger for 0.27 and 0.17 dB; docs/latent_grids.md, "A
+P-model's own context network").
 """
 
 from __future__ import annotations
@@ -51,8 +50,9 @@ FIT_VALUES = 65536
 
 def residual_grid_codes(layout: ContextLayout, theta: list[np.ndarray], refs: list[np.ndarray],
                         steps: list[float]) -> list[np.ndarray] | None:
-    """The integers of each latent grid (finest first) against its planned reference (zeros in
-    an I-model) at its trained step, None where a step cannot code its residual (the coder then falls back too)."""
+    """The integers of each latent grid (finest first) against its planned reference (zeros in an
+    I-model) at its trained step, None where a step cannot code its residual (the coder then falls
+    back too)."""
     try:
         return [quantize_residual(theta[i], refs[i], np.float32(steps[i])) for i in layout.grids]
     except UarCodingError:
