@@ -11,7 +11,7 @@ from uarcodec.api import (
     EncodeReport, InputOptions, ParallelSettings, choose_family, encode, partial_path, plan_encode, set_threads,
 )
 from uarcodec.errors import UarWorkerError
-from uarcodec.settings import InitMode, TrainingOptions, parse_size
+from uarcodec.settings import EncoderSettings, InitMode, TrainingOptions, TrainingSettings, parse_size
 
 from uarcodec_cli.common import COMMAND_CONTEXT, handle_errors, loglevel, parse_fps, parse_wxh, print_json
 from uarcodec_cli.options import parallel_options, training_options
@@ -73,7 +73,7 @@ def encode_cmd(input_path: Path, output: Path, size, fps, pix_fmt, gop_size: int
             f"{settings.family}{'' if choice is None else f' (auto: {choice.reason})'} {settings.model_size} params"
             f"{'' if settings.target_bpp is None else f', target {settings.target_bpp:g} bpp'}, "
             f"preset {settings.preset} (I {t.epochs_i} / P {t.epochs_p} epochs"
-            f"{'' if t.epochs_p_moving is None else f'; P {t.epochs_p_moving} where {_what_moves(settings)}'})"
+            f"{_moving_note(t, settings)})"
             f"{_executor_note(parallel)}"
         )
     try:
@@ -111,8 +111,15 @@ def _cuts_note(cuts: tuple[int, ...] | None) -> str:
     return f"; scene cut{'s' if len(cuts) > 1 else ''} at frame{'s' if len(cuts) > 1 else ''} {', '.join(map(str, cuts))}"
 
 
+def _moving_note(t: TrainingSettings, settings: EncoderSettings) -> str:
+    """The P-models' settings where the picture moves, while the encoder has still to find out."""
+    parts = ([] if t.epochs_p_moving is None else [f"P {t.epochs_p_moving}"]) + (
+        [] if t.lambda_p_scale_moving is None else [f"P lambda x{t.lambda_p_scale_moving:g}"])
+    return f"; {', '.join(parts)} where {_what_moves(settings)}" if parts else ""
+
+
 def _what_moves(settings) -> str:
-    """What makes the P-models train longer: the latent grids' motion, else the camera's."""
+    """What changes the P-models' settings: the latent grids' motion, else the camera's."""
     return "the grids move" if settings.family == "latent" else "the camera moves"
 
 

@@ -233,9 +233,10 @@ def test_p_models_train_longer_only_where_the_grids_move(tmp_path):
     assert trained == {"pan": ([1, 2], 2), "still": ([1, 1], 1)}  # (I, P) epochs; the P-models' recorded
 
 
-def test_hnerv_p_models_train_longer_only_before_a_moving_camera(tmp_path):
-    """HNeRV's P-models train ``epochs_p_moving`` epochs where the motion survey finds the
-    camera moving (a pan) and ``epochs_p`` before a still one, and the stream records them."""
+def test_hnerv_p_models_train_longer_and_at_their_own_lambda_only_before_a_moving_camera(tmp_path):
+    """HNeRV's P-models train ``epochs_p_moving`` epochs at ``lambda_p_scale_moving`` times the
+    I-model's lambda where the motion survey finds the camera moving (a pan), ``epochs_p`` at
+    ``lambda_p_scale`` before a still one, and the stream records what they trained with."""
     import dataclasses
 
     from uarcodec.api import EncodeEvents
@@ -246,10 +247,12 @@ def test_hnerv_p_models_train_longer_only_before_a_moving_camera(tmp_path):
         src, out = tmp_path / f"{name}.y4m", tmp_path / f"{name}.uar"
         _write(src, clip)
         settings = tiny_settings(family="hnerv", gop_size=4, gom_size=2, epochs_i=1, epochs_p=1, model_size=8000)
-        settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, epochs_p_moving=2))
+        settings = dataclasses.replace(settings, training=dataclasses.replace(
+            settings.training, epochs_p_moving=2, lambda_p_scale=0.75, lambda_p_scale_moving=1.0))
         epochs = []
         api.encode(src, out, settings, device="cpu",
                    events=EncodeEvents(on_model_start=lambda gom, gop, kind, n: epochs.append(n)))
-        info = api.stream_info(out)["coding"]
-        trained[name] = (epochs, info["encoder_settings"]["epochs_p"], "camera_moves" in info["encoder_settings"])
-    assert trained == {"pan": ([1, 2], 2, False), "still": ([1, 1], 1, False)}
+        recorded = api.stream_info(out)["coding"]["encoder_settings"]
+        trained[name] = (epochs, recorded["epochs_p"], recorded["lambda_p_scale"], "camera_moves" in recorded,
+                         "lambda_p_scale_moving" in recorded)
+    assert trained == {"pan": ([1, 2], 2, 1.0, False, False), "still": ([1, 1], 1, 0.75, False, False)}

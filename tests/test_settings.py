@@ -71,11 +71,13 @@ def test_the_stream_records_every_setting_and_the_precision_used(sample, tmp_pat
     encoder = {f.name for f in dataclasses.fields(EncoderSettings)} - {
         "training", "gop_size", "gom_size", "family", "latent_context", "latent_context_order", "latent_motion",
         "latent_motion_block", "camera_moves", "scene_cuts"}
-    # None: the eps law, no target rate; the P-model epochs where grids move, resolved into epochs_p;
+    # None: the eps law, no target rate; the P-model epochs and lambda where the picture moves,
+    # resolved into epochs_p and lambda_p_scale;
     # the fields added after 0.13.0 at the value that trains as 0.13.0 did (beta2_i at Adam's
     # default, one seed trial) are left out
     later = set(LATER_TRAINING_DEFAULTS)
-    assert (training | encoder) - {"eps", "target_bpp", "epochs_p_moving"} - later <= set(recorded)
+    pending = {"epochs_p_moving", "lambda_p_scale_moving"}
+    assert (training | encoder) - {"eps", "target_bpp"} - pending - later <= set(recorded)
     assert later == {"beta2_i", "seed_trials"} and not later & set(recorded)
     assert recorded["precision"] in ("fp32", "bf16")  # what ran, never "auto"
     assert settings.training.precision is Precision.AUTO
@@ -173,6 +175,35 @@ def test_latent_p_models_train_three_quarters_of_the_i_models_epochs_where_the_g
         assert (decided.training.epochs_p, decided.training.epochs_p_moving) == (epochs, None)
         assert decided.informational_fields()["epochs_p"] == epochs
         assert "epochs_p_moving" not in decided.informational_fields()
+
+
+def test_hnerv_p_models_before_a_moving_camera_train_at_the_i_models_lambda():
+    """At every preset HNeRV's P-models train at the I-model's lambda where the camera moves
+    (``MOVING_P_LAMBDA_SCALE``) and at ``lambda_p_scale`` elsewhere; the other families have no
+    such rule; an explicit ``lambda_p_scale`` is every P-model's; the decided value is recorded."""
+    import dataclasses
+
+    from uarcodec.settings import EncoderSettings, Preset, TrainingSettings, preset_training
+
+    for preset in Preset:
+        assert preset_training(preset, 30, "hnerv").lambda_p_scale_moving == 1.0
+        assert preset_training(preset, 30, "latent").lambda_p_scale_moving is None
+        assert preset_training(preset, 30, "hinerv").lambda_p_scale_moving is None
+    hnerv = preset_training(Preset.FAST, 30, "hnerv")
+    for camera_moves, scale in ((None, 0.75), (True, 1.0), (False, 0.75)):
+        settings = EncoderSettings(family="hnerv", training=hnerv, camera_moves=camera_moves)
+        assert settings.training.lambda_p_scale == scale
+        assert settings.training.for_p_models().lmbda == pytest.approx(hnerv.lmbda * scale)
+        assert settings.training.motion_pending == (camera_moves is None)
+        if camera_moves is not None:
+            assert settings.informational_fields()["lambda_p_scale"] == scale
+            assert "lambda_p_scale_moving" not in settings.informational_fields()
+    given = preset_training(Preset.FAST, 30, "hnerv", lambda_p_scale=0.6)
+    assert given.lambda_p_scale_moving is None
+    assert EncoderSettings(family="hnerv", training=given, camera_moves=True).training.lambda_p_scale == 0.6
+    with pytest.raises(UarSettingsError, match="lambda_p_scale_moving must be positive"):
+        TrainingSettings(lambda_p_scale_moving=0.0).validate()
+    assert dataclasses.replace(hnerv, epochs_p_moving=None).motion_pending
 
 
 def test_i_models_of_fast_presets_train_with_a_faster_adam_second_moment_and_p_models_with_the_default(

@@ -75,7 +75,10 @@ class CalibrationSettings:
         return [float(np.float32(e)) for e in np.linspace(0.0, 1.0, self.eps_steps)]
 
     def encoder_settings(self, gop_size: int, model_size: int) -> EncoderSettings:
-        return self.training.encoder_settings(gop_size, 2, model_size)
+        """The settings of the sweep's pairs: HNeRV's P-models trained as before a still camera
+        (their epochs and lambda do not wait on the motion survey an encode runs), as the sweep
+        has always trained them."""
+        return dataclasses.replace(self.training.encoder_settings(gop_size, 2, model_size), camera_moves=False)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "CalibrationSettings":

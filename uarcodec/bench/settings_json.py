@@ -14,6 +14,7 @@ from uarcodec.settings import LATER_TRAINING_DEFAULTS, EncoderSettings, EpsLaw, 
 # settings that made it; read back, a missing field takes its dataclass default.
 LATER_ENCODER_FIELDS: dict[str, Any] = {"target_bpp": None, "camera_moves": None, "latent_context_order": None}
 LATER_TRAINING_FIELDS: dict[str, Any] = {"grid_lr_scale": 1.0, "compile": False, "epochs_p_moving": None,
+                                         "lambda_p_scale_moving": None,
                                          **LATER_TRAINING_DEFAULTS}
 
 

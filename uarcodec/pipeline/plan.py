@@ -171,12 +171,13 @@ def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
 
 
 def _plan_camera(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
-    """``plan`` with ``camera_moves`` decided where the P-models' epochs depend on it (HNeRV
-    at a preset: :data:`~uarcodec.settings.MOVING_P_EPOCH_FRACTION`): the camera moves where
+    """``plan`` with ``camera_moves`` decided where the P-models' epochs or lambda depend on it
+    (HNeRV at a preset: :data:`~uarcodec.settings.MOVING_P_EPOCH_FRACTION`,
+    :data:`~uarcodec.settings.MOVING_P_LAMBDA_SCALE`): the camera moves where
     the GOPs' global translations explain ``MIN_CLIP_GAIN`` of the frame differences, as for
     the latent family's margin and ``--model auto``."""
     settings = plan.settings
-    if settings.camera_moves is not None or settings.training.epochs_p_moving is None:
+    if settings.camera_moves is not None or not settings.training.motion_pending:
         return plan
     survey = MotionSurvey.of(reader, plan, blocks=False)
     chosen = dataclasses.replace(settings, camera_moves=survey.gain >= MIN_CLIP_GAIN)
