@@ -372,9 +372,9 @@ class EncoderSettings:
             object.__setattr__(self, "scene_cuts", tuple(int(c) for c in self.scene_cuts))
         if self.latent_context_order is not None:  # a name, or a number read back from JSON
             object.__setattr__(self, "latent_context_order", parse_context_order(self.latent_context_order))
-        # the P-models' epochs, once it is decided whether the picture moves (pipeline/plan.py:
-        # plan_motion decides latent_motion, or camera_moves, from the video); the stream
-        # records the epochs used
+        # the P-models' epochs and lambda, once it is decided whether the picture moves
+        # (pipeline/plan.py: plan_motion decides latent_motion, or camera_moves, from the video);
+        # the stream records the epochs and lambda scale used
         moving = (None if self.latent_motion is None else bool(self.latent_motion)) \
             if self.family == ModelFamily.LATENT else self.camera_moves
         if moving is not None or not self.training.motion_pending:
@@ -508,8 +508,8 @@ MOVING_P_EPOCH_FRACTION: dict[ModelFamily, float] = {ModelFamily.LATENT: 0.75, M
 # (TrainingSettings.lambda_p_scale_moving; elsewhere TrainingSettings.lambda_p_scale, 0.75). HNeRV
 # before a moving camera (cockatoo, the README bench's points, preset fast): P-models at the
 # I-model's lambda code -4.1% BD-rate on PSNR-YUV (-3.2% MS-SSIM) against 0.75 over the range the
-# two curves share, at 0.5 worse than 0.75 at both points measured (docs/latent_grids.md, "HNeRV's
-# P-model lambda on cockatoo").
+# two curves share, at 0.5 worse than 0.75 at both points measured (docs/temporal_reuse.md, "HNeRV's
+# P-models at the I-model's lambda before a moving camera").
 MOVING_P_LAMBDA_SCALE: dict[ModelFamily, float] = {ModelFamily.HNERV: 1.0}
 
 
