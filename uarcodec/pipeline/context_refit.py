@@ -82,10 +82,11 @@ def refit_context_network(
 
     best_bits, best = float("inf"), [np.array(t, np.float32) for t in start]
     for _ in range(iterations + 1):
-        mean, scale = context_laplace(features, *on_steps())
+        weights = on_steps()
+        mean, scale = context_laplace(features, *weights)
         bits = -laplace_bin_log2_mass(values, mean, scale).sum()
         if bits.item() < best_bits:  # the bits of the tensors as they are now
-            best_bits, best = bits.item(), [t.detach().numpy().astype(np.float32) for t in on_steps()]
+            best_bits, best = bits.item(), [t.detach().numpy().astype(np.float32) for t in weights]
         optimizer.zero_grad(set_to_none=True)
         bits.backward()
         optimizer.step()
