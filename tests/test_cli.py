@@ -229,3 +229,13 @@ def test_scene_cuts_beyond_the_frames_coded_are_one_line_exit_1(sample, tmp_path
     assert_one_line_error(result, code=(1,))
     assert "scene cuts must be increasing frames of 1..7, got [9]" in result.stderr
     assert not (tmp_path / "o.uar").exists()
+
+
+def test_encode_says_hnerv_p_models_train_at_their_own_lambda_where_the_camera_moves(sample, tmp_path):
+    """At a preset HNeRV's header line names the P-models' lambda before a moving camera too
+    (MOVING_P_LAMBDA_SCALE); one GOP here, so nothing trains them."""
+    out = tmp_path / "hnerv.uar"
+    done = run("encode", str(sample), "-o", str(out), "-p", "4", "-m", "2", "--frames", "4", "--model", "hnerv",
+               "--size", "40k", "--epochs-i", "1", "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    assert "P lambda x1 where the camera moves" in " ".join(done.stderr.split())
