@@ -82,8 +82,9 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--latent-context-order", "latent_context_order", type=click.Choice(["checkerboard", "wavefront"]),
                  help="--model latent: the order in which the context network codes the grids: wavefront "
                       "(every value reads five decoded neighbours; stream format 1.10) or checkerboard (half "
-                      "the values read no neighbour of their own sample; format 1.8). Default: the wavefront, "
-                      "the checkerboard where the camera moves (docs/latent_grids.md, 'The wavefront order')."),
+                      "the values read no neighbour of their own sample; format 1.8), trained and coded in that order. "
+                      "Default: the wavefront (where the camera moves, trained in the checkerboard and coded by "
+                      "wavefronts: docs/latent_grids.md, 'Trained in the checkerboard, coded by wavefronts')."),
     click.option("--latent-motion", "latent_motion", type=click.IntRange(0, MAX_MOTION_MARGIN),
                  help="--model latent: pixels of grid beyond each edge of the frame, read at a coded offset "
                       "per frame (a moving camera; stream format 1.6; 0: off). Default: from the video's "

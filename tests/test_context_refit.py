@@ -14,7 +14,7 @@ from conftest import tiny_settings
 from test_models_latent import _records
 from uarcodec import api
 from uarcodec.coding.latent_context import ContextLayout, context_rate_bits
-from uarcodec.pipeline import gop_coding
+from uarcodec.pipeline import context_refit, gop_coding
 from uarcodec.pipeline.context_refit import refit_context_network, with_own_context
 from uarcodec.vocabulary import ContextOrder, EntropyModel
 from uarcodec.models.latent import LatentGrids, LatentGridsConfig
@@ -100,6 +100,33 @@ def test_the_record_coded_again_is_kept_only_where_it_is_smaller():
                             sizes.get) == "coded"
 
 
+def test_a_network_trained_in_another_order_is_fitted_in_its_own_order_then_longer_in_the_coded_one(monkeypatch):
+    """An I-model trained in the checkerboard and coded by wavefronts (a moving camera): its
+    network is fitted to the integers in the checkerboard first (it read those features), then
+    for more steps by wavefronts from there; in the order it trained in, one fit as before."""
+    specs, layout = _layout(ContextOrder.WAVEFRONT)
+    theta = [np.zeros(s.shape, np.float32) for s in specs]
+    for i, q in zip(layout.grids, _clustered_residuals(specs, layout)):
+        theta[i] = q * np.float32(0.5)
+    fits = []
+
+    def recording(codes, fit_layout, start, refs, steps, iterations=context_refit.REFIT_STEPS):
+        fits.append((fit_layout.order, iterations, start))
+        return [np.full_like(t, len(fits)) for t in start]
+
+    monkeypatch.setattr(context_refit, "refit_context_network", recording)
+    zeros = [np.zeros_like(t) for t in theta]
+    with_own_context(specs, theta, zeros, [0.5] * len(specs), lambda t: "recoded", "coded", len,
+                     ContextOrder.CHECKERBOARD)
+    assert [(order, n) for order, n, _ in fits] == [(ContextOrder.CHECKERBOARD, context_refit.REFIT_STEPS),
+                                                   (ContextOrder.WAVEFRONT, context_refit.CROSS_ORDER_REFIT_STEPS)]
+    assert all((t == 1).all() for t in fits[1][2])  # the second fit starts where the first ended
+    for trained in (None, ContextOrder.WAVEFRONT):
+        fits.clear()
+        with_own_context(specs, theta, zeros, [0.5] * len(specs), lambda t: "recoded", "coded", len, trained)
+        assert [(order, n) for order, n, _ in fits] == [(ContextOrder.WAVEFRONT, context_refit.REFIT_STEPS)]
+
+
 def test_an_encode_codes_p_model_grids_under_their_own_network_and_decodes_to_its_report(tmp_path, sample):
     """Eighteen frames of the bundled sample in three GOPs: the first P-model's grids moved
     enough that some code smaller under its own network (changed from the I-model's: its context
@@ -126,8 +153,8 @@ def test_an_i_model_codes_its_grids_under_a_network_fitted_to_their_integers(tmp
     than the one under the network its training left, and it is the one the stream holds."""
     calls = []
 
-    def spy(specs, theta, refs, steps, code, coded, size):
-        chosen = with_own_context(specs, theta, refs, steps, code, coded, size)
+    def spy(specs, theta, refs, steps, code, coded, size, trained_order=None):
+        chosen = with_own_context(specs, theta, refs, steps, code, coded, size, trained_order)
         calls.append((all(not r.any() for r in refs), size(coded), size(chosen), chosen, size))
         return chosen
 

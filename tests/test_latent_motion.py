@@ -14,14 +14,15 @@ import torch
 from conftest import tiny_settings
 from uarcodec import api
 from uarcodec.bitstream import UarReader, header as header_module
-from uarcodec.coding.latent_context import IntegerContextNet, coarse_rows, decode_latent, encode_latent
+from uarcodec.coding.latent_context import IntegerContextNet, coarse_rows, context_rate_bits, decode_latent, encode_latent
 from uarcodec.errors import UarFormatError, UarSettingsError, UarVersionError
 from uarcodec.models.latent import LatentGrids, LatentGridsConfig, continue_path
+from uarcodec.pipeline import fit as fit_module
 from uarcodec.pipeline.plan import plan_encode, plan_motion
 from uarcodec.video import open_video, open_writer
 from uarcodec.video.frames import YuvClip
 from uarcodec.video.global_motion import MIN_CLIP_GAIN, estimate_translation
-from uarcodec.vocabulary import VideoParams
+from uarcodec.vocabulary import ContextOrder, VideoParams
 
 PAN = (2, -3)  # (dy, dx) pixels a frame
 
@@ -140,17 +141,23 @@ def test_a_p_model_s_offsets_start_where_the_previous_model_s_last_frame_was():
     assert start[0].tolist() == [5.0, -4.0] and (start[1] - start[0]).tolist() == [-2.0, 3.0]
 
 
-def test_a_panning_clip_codes_offsets_decodes_to_its_report_and_seeks(tmp_path):
+def test_a_panning_clip_codes_offsets_decodes_to_its_report_and_seeks(tmp_path, monkeypatch):
+    """Offsets follow the pan; the grids train priced in the checkerboard order and code by
+    wavefronts (1.10; the checkerboard, 1.8, up to 0.20.0)."""
     src, out = tmp_path / "pan.y4m", tmp_path / "pan.uar"
     _write(src, _clip(_panning_luma(8)))
+    priced = []
+    monkeypatch.setattr(fit_module, "context_rate_bits",
+                        lambda *args: priced.append(args[3]) or context_rate_bits(*args))
     settings = tiny_settings(family="latent", gop_size=4, gom_size=1, model_size=12_000, epochs_i=3, epochs_p=2)
     report = api.encode(src, out, settings, device="cpu")
     with open(out, "rb") as f:
         header = UarReader(f).header
-    assert header.writer_version == header.min_reader_version == (1, 8)  # 1.6 up to 0.12.0
+    assert header.writer_version == header.min_reader_version == (1, 10)  # 1.6 up to 0.12.0, 1.8 up to 0.20.0
     assert header.coding.arch["motion_margin"] == 5  # the pan's reach, either way
-    assert "context_order" not in header.coding.arch  # a moving camera keeps the checkerboard
-    assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 8), tmp_path)
+    assert header.coding.arch["context_order"] == ContextOrder.WAVEFRONT
+    assert priced and set(priced) == {ContextOrder.CHECKERBOARD}  # every I-model step
+    assert_decodes_to_report_seeks_and_needs(src, out, report.psnr_yuv, 4, (1, 10), tmp_path)
 
 
 def assert_decodes_to_report_seeks_and_needs(src, out, psnr_yuv: float, second_gom: int,

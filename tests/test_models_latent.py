@@ -246,18 +246,22 @@ def test_a_context_order_is_named_or_numbered_and_refused_where_it_cannot_apply(
         LatentGridsConfig(time_samples=(1, 2), context_order=2)
 
 
-def test_the_default_context_order_is_the_wavefront_but_before_a_moving_camera():
-    """``context_order_for``: the wavefront without offsets or with a field (a still camera),
-    the checkerboard with per-frame offsets only (a moving camera); a named order always."""
-    from uarcodec.pipeline.plan import context_order_for
+def test_the_grids_code_by_wavefronts_and_train_in_the_checkerboard_only_before_a_moving_camera():
+    """``context_order_for``: the wavefront by default, a named order always;
+    ``training_order_for``: the checkerboard with per-frame offsets only (a moving camera) and no
+    named order, elsewhere None (the training prices in the coded order)."""
+    from uarcodec.pipeline.plan import context_order_for, training_order_for
 
-    def order(**latent):
-        return context_order_for(tiny_settings(family="latent", **latent))
+    def orders(**latent):
+        settings = tiny_settings(family="latent", **latent)
+        return context_order_for(settings), training_order_for(settings)
 
-    assert order(latent_motion=0) == order(latent_motion=16, latent_motion_block=32) == ContextOrder.WAVEFRONT
-    assert order(latent_motion=40, latent_motion_block=0) == ContextOrder.CHECKERBOARD
-    assert order(latent_motion=40, latent_motion_block=0, latent_context_order="wavefront") == ContextOrder.WAVEFRONT
-    assert order(latent_motion=0, latent_context_order="checkerboard") == ContextOrder.CHECKERBOARD
+    wavefront, checkerboard = ContextOrder.WAVEFRONT, ContextOrder.CHECKERBOARD
+    assert orders(latent_motion=0) == orders(latent_motion=16, latent_motion_block=32) == (wavefront, None)
+    assert orders(latent_motion=40, latent_motion_block=0) == (wavefront, checkerboard)
+    assert orders(latent_motion=40, latent_motion_block=0, latent_context_order="wavefront") == (wavefront, None)
+    assert orders(latent_motion=40, latent_context_order="checkerboard") == (checkerboard, None)
+    assert orders(latent_motion=0, latent_context_order="checkerboard") == (checkerboard, None)
 
 
 def test_a_context_width_is_refused_for_other_families_and_out_of_range():

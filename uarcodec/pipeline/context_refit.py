@@ -26,6 +26,7 @@ P-model's own context network").
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -35,7 +36,7 @@ from uarcodec.coding.latent_context import ContextLayout, context_laplace, grids
 from uarcodec.coding.quant import laplace_bin_log2_mass, quantize_residual, round_ste
 from uarcodec.bitstream.records import ModelRecord
 from uarcodec.errors import UarCodingError
-from uarcodec.vocabulary import CodedTensorSpec
+from uarcodec.vocabulary import CodedTensorSpec, ContextOrder
 
 # Adam steps on the four context tensors alone, on at most FIT_VALUES of the grids' values (drawn
 # once, seeded; the features are constants: the integers are fixed), from the previous model's
@@ -44,6 +45,13 @@ from uarcodec.vocabulary import CodedTensorSpec
 # a P-model, 100 at 3e-2 -4.9%, 200 at 2e-2 on 65,536 values -4.9% in about 1 s, 400 -5.6% in
 # about 2 s (docs/latent_grids.md, "A P-model's own context network")
 REFIT_STEPS = 400
+# A network trained in another order than the one its model codes in (an I-model trained in the
+# checkerboard before a moving camera, coded by wavefronts: pipeline/plan.py, training_order_for)
+# read other features. Cockatoo, 490k-l150, its I-model's grids (43,506 B coded by its network
+# fitted to them in the checkerboard) by wavefronts, from that network: 38,619 estimated bytes
+# after 400 steps, 38,074 after 1,000, 38,023 after 1,500 (about 6 s), 37,638 after 3,000
+# (docs/latent_grids.md, "Trained in the checkerboard, coded by wavefronts")
+CROSS_ORDER_REFIT_STEPS = 1500
 REFIT_LR = 2e-2
 FIT_VALUES = 65536
 
@@ -96,20 +104,28 @@ def refit_context_network(
 def with_own_context(
     specs: list[CodedTensorSpec], theta: list[np.ndarray], refs: list[np.ndarray], steps: list[float],
     code: Callable[[list[np.ndarray]], ModelRecord], coded: ModelRecord, size: Callable[[ModelRecord], int],
+    trained_order: ContextOrder | None = None,
 ) -> ModelRecord:
     """``coded`` (a model's record of ``theta``) or, where it is smaller by ``size``, the record
     ``code`` writes once the model's context network is fitted to its grids' integers against
-    their references ``refs`` (zeros in an I-model; :func:`refit_context_network`). Models without
-    a context network, or whose grids are all at their reference, are returned as they are."""
+    their references ``refs`` (zeros in an I-model; :func:`refit_context_network`). A network
+    trained in ``trained_order``, another than the one the model codes in, is first fitted to the
+    integers in its own order and then, for :data:`CROSS_ORDER_REFIT_STEPS`, in the coded one.
+    Models without a context network, or whose grids are all at their reference, are returned as
+    they are."""
     layout = ContextLayout.of(specs)
     codes = None if layout is None else residual_grid_codes(layout, theta, refs, steps)
     if codes is None or not any(q.any() for q in codes):
         return coded
-    network = refit_context_network(codes, layout, [theta[i] for i in layout.network],
-                                    [refs[i] for i in layout.network], [steps[i] for i in layout.network])
+    network = [theta[i] for i in layout.network]
+    net_refs, net_steps = [refs[i] for i in layout.network], [steps[i] for i in layout.network]
+    if trained_order is not None and trained_order != layout.order:
+        network = refit_context_network(codes, dataclasses.replace(layout, order=trained_order), network,
+                                        net_refs, net_steps)
+    network = refit_context_network(codes, layout, network, net_refs, net_steps,
+                                    REFIT_STEPS if trained_order in (None, layout.order) else CROSS_ORDER_REFIT_STEPS)
     refitted = list(theta)
     for i, tensor in zip(layout.network, network):
         refitted[i] = tensor
     recoded = code(refitted)
     return recoded if size(recoded) < size(coded) else coded
-

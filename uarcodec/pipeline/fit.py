@@ -245,7 +245,8 @@ class ModelFit:
     through ``functional_call``) from ``init`` towards ``target``; the rate is measured on
     ``theta - ref`` per tensor under the ``entropy`` model (on first-dimension differences of
     the codes where ``temporal`` says so; with ``context_rate``, a model's latent grids through
-    its context network instead, where it has one: ``coding/latent_context.py``). Its result is
+    its context network instead, where it has one: ``coding/latent_context.py``; in the order
+    ``context_order`` where given, else the one the model codes in). Its result is
     the float tensors and steps; quantizing and coding them is the encoder's job (numpy,
     exactly as the decoder rebuilds).
 
@@ -273,6 +274,7 @@ class ModelFit:
         target_bpp: float | None = None,
         rate_probe: RateProbe | None = None,
         context_rate: bool = True,
+        context_order: ContextOrder | None = None,
     ):
         self.model, self.target, self.settings, self.epochs = model, target, settings, epochs
         self.entropy, self.temporal, self.device, self.seed = entropy, temporal, device, seed
@@ -323,6 +325,8 @@ class ModelFit:
         self.autocast = resolve_precision(settings.precision, device) == Precision.BF16
         self.history: list[FitProgress] = []
         self.context = ContextLayout.of(specs) if settings.quant == QuantMode.RQEC and context_rate else None
+        if self.context is not None and context_order is not None:  # priced in another order than coded
+            self.context = dataclasses.replace(self.context, order=context_order)
         # priced on their own
         self.alone = [i for i in range(len(specs)) if self.context is None or i not in self.context.grids]
         self.priced = _frame_rows_priced(model, specs, n, computed, temporal).intersection(self.alone)

@@ -23,6 +23,7 @@ from uarcodec.vocabulary import CodedTensorSpec
 from uarcodec.pipeline.context_refit import with_own_context
 from uarcodec.pipeline.fit import FitProgress, ModelFit, ProgressCallback, RateProbe
 from uarcodec.pipeline.model_coding import ModelPlan, code_model, plan_model
+from uarcodec.pipeline.plan import training_order_for
 from uarcodec.pipeline.rebuild import rebuild_model, stream_skeleton
 from uarcodec.pipeline.render import render_gop
 from uarcodec.pipeline.seed_trials import winning_fit
@@ -97,6 +98,7 @@ class GopCoder:
                 skeleton, target, plan.init, plan.refs, training, epochs,
                 init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
                 entropy=plan.entropy, temporal=plan.temporal, context_rate=plan.context_rate,
+                context_order=training_order_for(s),
                 device=self.device, seed=seed,
                 encoder_state=None if prev is None else prev.encoder_state,
                 target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
@@ -121,8 +123,10 @@ class GopCoder:
 
         coded = code(fit.theta)
         # the grids under a context network fitted to their integers, where that is smaller
+        # (an I-model's network from the order it trained in; a P-model's network did not train)
         coded = with_own_context(specs, fit.theta, plan.refs, fit.steps, code, coded,
-                                 lambda record: len(serialize_model(record, position, self.header)))
+                                 lambda record: len(serialize_model(record, position, self.header)),
+                                 training_order_for(s) if prev is None else None)
         record_bytes = serialize_model(coded, position, self.header)
         record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)

@@ -119,14 +119,24 @@ def plan_scene_cuts(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
 
 def context_order_for(settings: EncoderSettings) -> ContextOrder:
     """The order in which the latent family's context network codes the grids: the one the
-    settings name, else the checkerboard where the grids follow a moving camera (per-frame
-    offsets, no field) and the wavefront everywhere else. Before a still camera the wavefront
-    codes the same quality in fewer bytes; before cockatoo's moving camera its I-model trains
-    its full-resolution grid dense (docs/latent_grids.md, "The wavefront order by default")."""
+    settings name, else the wavefront (before a still camera it codes the same quality in fewer
+    bytes: docs/latent_grids.md, "The wavefront order by default"). Where the grids follow a
+    moving camera the training prices them in another order (:func:`training_order_for`)."""
     if settings.latent_context_order is not None:
         return settings.latent_context_order
+    return ContextOrder.WAVEFRONT
+
+
+def training_order_for(settings: EncoderSettings) -> ContextOrder | None:
+    """The order in which the latent family's training prices the grids where it is not the
+    coded one (the stream's ``context_order``), None where it is: the checkerboard where the
+    grids follow a moving camera (per-frame offsets, no field) and the settings name no order.
+    Priced by wavefronts before cockatoo's moving camera, its I-model trains its full-resolution
+    grid dense; priced in the checkerboard and coded by wavefronts under a network fitted after
+    training to the integers (pipeline/context_refit.py), its grids code smaller
+    (docs/latent_grids.md, "Trained in the checkerboard, coded by wavefronts")."""
     camera_moves = bool(settings.latent_motion) and not settings.latent_motion_block
-    return ContextOrder.CHECKERBOARD if camera_moves else ContextOrder.WAVEFRONT
+    return ContextOrder.CHECKERBOARD if camera_moves and settings.latent_context_order is None else None
 
 
 def plan_motion(reader: VideoReader, plan: EncodePlan) -> EncodePlan:
