@@ -344,8 +344,10 @@ class EncoderSettings:
     # family's default. The architecture fields record it (``context_hidden``).
     latent_context: int | None = None
     # latent family: the order in which that network codes the grids (checkerboard, format 1.5's,
-    # or wavefront, format 1.10: docs/latent_grids.md, "The wavefront order"); None: chosen by
-    # the camera (pipeline/plan.py, ``context_order_for``). The architecture fields record it
+    # or wavefront, format 1.10: docs/latent_grids.md, "The wavefront order"), and in which the
+    # training prices them; None: coded by wavefronts, priced in the checkerboard where the
+    # grids follow a moving camera (pipeline/plan.py, ``context_order_for`` and
+    # ``training_order_for``). The architecture fields record the coded order
     # (``context_order``, absent: checkerboard).
     latent_context_order: ContextOrder | None = None
     # latent family: pixels of grid beyond each edge of the frame for the per-frame offsets of

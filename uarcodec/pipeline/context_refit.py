@@ -22,6 +22,11 @@ reference). A P-model's training still prices the grids on their own: priced thr
 network, its quantization steps train finer and its residuals spread (vtest, 120 frames, 200k-l150:
 the second and third P-models 71% and 207% larger for 0.27 and 0.17 dB; docs/latent_grids.md, "A
 P-model's own context network").
+
+Since 0.21.0 an I-model whose grids trained priced in the checkerboard before a moving camera codes
+them by wavefronts: its network is fitted in the order it trained in first, then longer in the
+coded one (:func:`with_own_context`'s ``trained_order``; cockatoo 7 to 12% smaller files,
+docs/latent_grids.md, "Trained in the checkerboard, coded by wavefronts").
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ REFIT_STEPS = 400
 # checkerboard before a moving camera, coded by wavefronts: pipeline/plan.py, training_order_for)
 # read other features. Cockatoo, 490k-l150, its I-model's grids (43,506 B coded by its network
 # fitted to them in the checkerboard) by wavefronts, from that network: 38,619 estimated bytes
-# after 400 steps, 38,074 after 1,000, 38,023 after 1,500 (about 6 s), 37,638 after 3,000
-# (docs/latent_grids.md, "Trained in the checkerboard, coded by wavefronts")
+# after 400 steps, 38,074 after 1,000, 38,023 after 1,500 (about 6 s), 37,638 after 3,000; in
+# the encoder 3,000 coded cockatoo's 390k-l50 0.1% smaller than 1,500 (docs/latent_grids.md,
+# "Trained in the checkerboard, coded by wavefronts")
 CROSS_ORDER_REFIT_STEPS = 1500
 REFIT_LR = 2e-2
 FIT_VALUES = 65536
@@ -119,11 +125,12 @@ def with_own_context(
         return coded
     network = [theta[i] for i in layout.network]
     net_refs, net_steps = [refs[i] for i in layout.network], [steps[i] for i in layout.network]
-    if trained_order is not None and trained_order != layout.order:
+    cross_order = trained_order is not None and trained_order != layout.order
+    if cross_order:
         network = refit_context_network(codes, dataclasses.replace(layout, order=trained_order), network,
                                         net_refs, net_steps)
     network = refit_context_network(codes, layout, network, net_refs, net_steps,
-                                    REFIT_STEPS if trained_order in (None, layout.order) else CROSS_ORDER_REFIT_STEPS)
+                                    CROSS_ORDER_REFIT_STEPS if cross_order else REFIT_STEPS)
     refitted = list(theta)
     for i, tensor in zip(layout.network, network):
         refitted[i] = tensor

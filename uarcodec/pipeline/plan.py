@@ -322,5 +322,5 @@ def stream_header(video: VideoParams, num_frames: int, settings: EncoderSettings
 # grids, by their context network and motion): a 1.8 reader reads them all. A stream with scene
 # cuts is written as 1.9 (SCENE_CUTS_FORMAT_VERSION), one whose latent grids are coded by
 # wavefronts (the context_order field: since 0.18.0 the default where the camera holds still,
-# context_order_for) as 1.10; any other stays 1.8, byte for byte.
+# since 0.21.0 for every video, context_order_for) as 1.10; any other stays 1.8, byte for byte.
 WRITTEN_FORMAT_VERSION = PLANE_FLAGS_FORMAT_VERSION
