@@ -89,6 +89,7 @@ class GopCoder:
         epochs = training.epochs_i if prev is None else training.epochs_p
 
         plans: dict[int, ModelPlan] = {}
+        trained_order = training_order_for(s)  # where the training prices the grids in another order
 
         def start_fit(seed: int) -> ModelFit:
             """The model's fit from ``seed``'s plan, set up, no epoch run."""
@@ -98,7 +99,7 @@ class GopCoder:
                 skeleton, target, plan.init, plan.refs, training, epochs,
                 init_steps=None if prev is None else matching_steps(prev.steps, specs, prev_hat),
                 entropy=plan.entropy, temporal=plan.temporal, context_rate=plan.context_rate,
-                context_order=training_order_for(s),
+                context_order=trained_order,
                 device=self.device, seed=seed,
                 encoder_state=None if prev is None else prev.encoder_state,
                 target_bpp=None if target_bits is None else target_bits / (v.width * v.height * clip.num_frames),
@@ -126,7 +127,7 @@ class GopCoder:
         # (an I-model's network from the order it trained in; a P-model's network did not train)
         coded = with_own_context(specs, fit.theta, plan.refs, fit.steps, code, coded,
                                  lambda record: len(serialize_model(record, position, self.header)),
-                                 training_order_for(s) if prev is None else None)
+                                 trained_order if prev is None else None)
         record_bytes = serialize_model(coded, position, self.header)
         record = parse_model(record_bytes, position, self.header)
         rebuilt = rebuild_model(self.header, record, prev_hat, self.device)
