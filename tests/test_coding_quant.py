@@ -428,17 +428,22 @@ def test_fixed_bits_quantizer_accepts_and_ignores_the_rate_keywords():
 
 @pytest.mark.parametrize("model", [EntropyModel.LAPLACE, EntropyModel.GAUSSIAN], ids=["laplace", "gaussian"])
 @pytest.mark.parametrize("noise", [False, True], ids=["rounded", "noise"])
-def test_rate_of_all_tensors_together_is_the_sum_of_each_tensors_rate(model, noise):
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "mostly-zero"])
+def test_rate_of_all_tensors_together_is_the_sum_of_each_tensors_rate(model, noise, sparse):
     """The fit prices every coded tensor in one pass (``rate_bits_together``): the same bits,
     and the same gradients for the values and the steps, as pricing them one by one, with
-    temporal differences, an empty and a one-value tensor among them."""
+    temporal differences, an empty and a one-value tensor among them; also where most codes
+    are 0, as a P-model's residuals (the zeros' masses then taken once per tensor)."""
     from uarcodec.coding.quant import rate_bits_together
 
     gen = torch.Generator().manual_seed(0)
     shapes = [(8, 4, 3, 3), (8,), (1,), (0,), (5, 3, 2, 2), (16, 16)]
     temporal = [False, False, False, False, True, False]
-    thetas = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
     refs = [torch.randn(s, generator=gen) * 0.1 for s in shapes]
+    thetas = [torch.randn(s, generator=gen) for s in shapes]
+    if sparse:  # about 85% of the residuals round to 0
+        thetas = [r + t * (torch.rand(t.shape, generator=gen) < 0.15) for r, t in zip(refs, thetas)]
+    thetas = [t.requires_grad_() for t in thetas]
     quantizers = [TensorQuantizer(0.05 * (i + 1)) for i in range(len(shapes))]
     leaves = thetas + [q.log_step for q in quantizers]
     draws = torch.Generator().manual_seed(5)  # the same noise draws, in the same order, for both

@@ -204,6 +204,52 @@ def test_context_network_gradients_reach_weights_and_values():
     assert torch.all(scale > 0)
 
 
+def test_values_that_rest_at_zero_are_priced_with_the_bits_and_gradients_of_every_value():
+    """The checkerboard training's rate term prices the values that are 0 and read only zeros
+    as one value of each phase times their count, where most values rest (cockatoo's I-model):
+    the same bits, the same gradients to the grids (each value's own, the resting ones'
+    included) and to the network as pricing every value through it; the busy values' features
+    are :func:`grid_features`' columns."""
+    from uarcodec.coding.latent_context import RestingSplit, grids_features
+    from uarcodec.coding.quant import laplace_bin_log2_mass, round_ste
+
+    rng = np.random.default_rng(8)
+    fine = np.where(rng.random((3, 1, 24, 32)) < 0.03, rng.integers(-3, 4, (3, 1, 24, 32)), 0)
+    coarse = np.where(rng.random((2, 1, 13, 17)) < 0.1, rng.integers(-2, 3, (2, 1, 13, 17)), 0)
+    fine[0, 0, 5, 7] = 400  # beyond the features' clip
+    thetas = [torch.tensor(g + rng.uniform(-0.4, 0.4, g.shape), dtype=torch.float32, requires_grad=True)
+              for g in (fine, coarse)]
+    network = [torch.from_numpy(t).requires_grad_() for t in golden_net()]
+    codes = [torch.round(t.detach()) for t in thetas]
+    every_feature = grids_features(codes)
+
+    split = RestingSplit.of(codes)
+    x = torch.cat([c.reshape(-1) for c in codes])
+    assert 0.5 < split.resting_count / x.numel() < 1.0
+    assert not split.resting[x != 0].any()
+    assert torch.equal(every_feature[:, split.busy], split.features)
+    others = torch.ones(x.numel(), dtype=torch.bool)
+    others[split.busy] = False
+    assert torch.equal(others, split.resting)
+    resting_features = every_feature[:, split.resting]
+    assert torch.equal(resting_features[4], split.phase[split.resting].float())
+    assert not resting_features[[0, 1, 2, 3, 5, 6, 7, 8, 9, 10]].any()
+
+    def priced(apart: bool) -> tuple[float, list[torch.Tensor]]:
+        values = [round_ste(t) for t in thetas]
+        if apart:
+            bits = context_rate_bits(values, codes, network)
+        else:  # every value through the network
+            mean, scale = context_laplace(every_feature, *network)
+            bits = -laplace_bin_log2_mass(torch.cat([v.reshape(-1) for v in values]), mean, scale).sum()
+        return float(bits.detach()), list(torch.autograd.grad(bits, thetas + network))
+
+    every, apart = priced(False), priced(True)
+    assert apart[0] == pytest.approx(every[0], rel=1e-6)
+    for a, b in zip(apart[1], every[1]):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
 def _checkerboard_model():
     """A latent model whose finest grid is predictable only with context: random anchors, and
     every other integer the average of its four anchors; its context network says exactly that

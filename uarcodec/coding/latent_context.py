@@ -355,15 +355,9 @@ def grid_features(q: Tensor, coarse: Tensor | None, order: ContextOrder = Contex
     """Every position's 11 features ``(11, n, C, h, w)`` from the (rounded) codes ``q`` and
     the coarser grid's, as the decoder sees them in ``order`` (feature first: the network's
     products run along the long dimension, about twice as fast here as position first)."""
-    n, c, h, w = q.shape
+    h, w = q.shape[-2:]
     previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
-    if coarse is None:
-        up = torch.zeros_like(q)
-    else:
-        idx = torch.tensor([coarse_sample(s, n, coarse.shape[0]) for s in range(n)], device=q.device)
-        rows = torch.from_numpy(coarse_rows(h, coarse.shape[-2])).to(q.device)
-        cols = torch.from_numpy(coarse_rows(w, coarse.shape[-1])).to(q.device)
-        up = coarse[idx].index_select(-2, rows).index_select(-1, cols)
+    up = _coarse_above(q, coarse)
     if order == ContextOrder.WAVEFRONT:
         own = _causal_shifted(q)
     else:
@@ -394,10 +388,117 @@ def context_rate_bits(
 ) -> Tensor:
     """Estimated bits of the grids (finest first) under the context network coding in
     ``order``: ``values`` are what is priced (noisy codes), ``codes`` the rounded codes the
-    features read."""
+    features read. In the checkerboard with features that carry no gradient (its training),
+    where most values rest (:class:`RestingSplit`) those are priced as one value of each phase
+    times their count (:func:`_rate_apart_from_resting`): the same bits and gradients to float
+    rounding, without computing every value's features or running the network on them (on a
+    CPU: the split syncs with the host, and a GPU prices every value at little cost)."""
     x = torch.cat([v.reshape(-1) for v in values])
-    mean, scale = context_laplace(grids_features(codes, order).to(x.dtype), *(t.to(x.dtype) for t in network))
+    network = [t.to(x.dtype) for t in network]
+    if order == ContextOrder.CHECKERBOARD and x.device.type == "cpu" and not any(c.requires_grad for c in codes):
+        split = RestingSplit.of(codes)
+        if split.resting_count >= RESTING_SHARE * x.numel():
+            return _rate_apart_from_resting(x, split, network)
+    mean, scale = context_laplace(grids_features(codes, order).to(x.dtype), *network)
     return -laplace_bin_log2_mass(x, mean, scale).sum()
+
+
+# The share of a model's grid values that must rest for the rate term to price them apart.
+# Cockatoo's I-model (0.21.0, 490k-l150, trained in the checkerboard) ends its fit with 79% of
+# its 923,972 values resting; docs/latent_grids.md, "Resting values priced once".
+RESTING_SHARE = 0.5
+PHASE_FEATURE = 4  # the checkerboard's phase among the features (0 anchors, 1 the others)
+
+
+@dataclass(frozen=True)
+class RestingSplit:
+    """A model's grid values (checkerboard order, all grids' values concatenated finest first)
+    split into *resting* ones, 0 and reading only zeros save their phase, whose bits and
+    gradients are one of two numbers, and the *busy* others with their features."""
+
+    busy: Tensor  # flat indices of the busy values, ascending
+    features: Tensor  # (11, len(busy)): their features, as grid_features computes them
+    phase: Tensor  # (N,) bool: every value's phase (True: a non-anchor)
+    resting: Tensor  # (N,) bool
+
+    @property
+    def resting_count(self) -> int:
+        return int(self.resting.sum())
+
+    @classmethod
+    def of(cls, codes: list[Tensor]) -> RestingSplit:
+        """The split of the rounded ``codes`` (finest first, each read with the next coarser)."""
+        parts, start = [], 0
+        for k, q in enumerate(codes):
+            parts.append(_grid_split(q, codes[k + 1] if k + 1 < len(codes) else None, start))
+            start += q.numel()
+        busy, features, phase, resting = (torch.cat(p, dim=-1) for p in zip(*parts))
+        return cls(busy, features, phase, resting)
+
+
+def _grid_split(q: Tensor, coarse: Tensor | None, start: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One grid's part of :class:`RestingSplit` (busy indices offset by ``start``): the values
+    a nonzero reaches found on boolean maps, the busy ones' features gathered from the padded
+    codes (the checkerboard's columns of :func:`grid_features`)."""
+    n, c, h, w = q.shape
+    padded = F.pad(q, (1, 1, 1, 1))
+    before = torch.cat([torch.zeros_like(padded[:1]), padded[:-1]])
+    odd = torch.tensor(_phase_mask(h, w), device=q.device).expand(n, c, h, w)
+    up = _coarse_above(q, coarse)
+
+    def cross(m: Tensor) -> Tensor:  # any of the four neighbours
+        return m[..., :-2, 1:-1] | m[..., 1:-1, :-2] | m[..., 1:-1, 2:] | m[..., 2:, 1:-1]
+
+    nz, nz_before = padded != 0, before != 0
+    busy_map = (nz[..., 1:-1, 1:-1] | (odd & cross(nz)) | nz_before[..., 1:-1, 1:-1] | cross(nz_before)
+                | (up != 0))
+    busy = busy_map.reshape(-1).nonzero().squeeze(1)
+    row, col = (busy // w) % h, busy % w
+    at = ((busy // (h * w)) * (h + 2) + row + 1) * (w + 2) + col + 1  # in the padded codes
+    flat, flat_before, phase = padded.reshape(-1), before.reshape(-1), odd.reshape(-1)[busy].to(q.dtype)
+    steps = (-(w + 2), -1, 1, w + 2)  # up, left, right, down
+    columns = [flat[at + d] * phase for d in steps] + [phase, flat_before[at]]
+    columns += [flat_before[at + d] for d in steps] + [up.reshape(-1)[busy]]
+    features = torch.stack(columns).clamp(-FEATURE_CLIP, FEATURE_CLIP)
+    return busy + start, features, odd.reshape(-1), ~busy_map.reshape(-1)
+
+
+def _coarse_above(q: Tensor, coarse: Tensor | None) -> Tensor:
+    """The coarser grid's code above every position of ``q`` (:func:`grid_features`'s last
+    feature), zeros for the coarsest grid."""
+    n, _, h, w = q.shape
+    if coarse is None:
+        return torch.zeros_like(q)
+    idx = torch.tensor([coarse_sample(s, n, coarse.shape[0]) for s in range(n)], device=q.device)
+    rows = torch.from_numpy(coarse_rows(h, coarse.shape[-2])).to(q.device)
+    cols = torch.from_numpy(coarse_rows(w, coarse.shape[-1])).to(q.device)
+    return coarse[idx].index_select(-2, rows).index_select(-1, cols)
+
+
+def _rate_apart_from_resting(x: Tensor, split: RestingSplit, network: list[Tensor]) -> Tensor:
+    """:func:`context_rate_bits` in the checkerboard with the resting values priced by phase:
+    the network runs on the busy values and once on each phase's features. A phase's ``count``
+    resting values cost ``count`` times one value's bits; their gradients are that value's,
+    carried by a term that is 0 in the forward pass."""
+    mean, scale = context_laplace(split.features.to(x.dtype), *network)
+    bits = -laplace_bin_log2_mass(x[split.busy], mean, scale).sum()
+    grad_x = torch.zeros_like(x) if x.requires_grad else None
+    for phase in (False, True):
+        rows = split.resting & (split.phase == phase)
+        count = int(rows.sum())
+        if not count:
+            continue
+        at = torch.zeros(FEATURES, 1, dtype=x.dtype, device=x.device)
+        at[PHASE_FEATURE] = float(phase)
+        zero = torch.zeros(1, dtype=x.dtype, device=x.device, requires_grad=grad_x is not None)
+        one = -laplace_bin_log2_mass(zero, *context_laplace(at, *network)).sum()
+        bits = bits + count * one
+        if grad_x is not None:
+            (slope,) = torch.autograd.grad(one, zero, retain_graph=True)
+            grad_x = grad_x + rows * slope
+    if grad_x is not None:
+        bits = bits + ((x - x.detach()) * grad_x).sum()
+    return bits
 
 
 def grids_features(codes: list[Tensor], order: ContextOrder = ContextOrder.CHECKERBOARD) -> Tensor:
