@@ -214,8 +214,8 @@ def test_values_that_rest_at_zero_are_priced_with_the_bits_and_gradients_of_ever
     from uarcodec.coding.quant import laplace_bin_log2_mass, round_ste
 
     rng = np.random.default_rng(8)
-    fine = np.where(rng.random((3, 1, 24, 32)) < 0.03, rng.integers(-3, 4, (3, 1, 24, 32)), 0)
-    coarse = np.where(rng.random((2, 1, 13, 17)) < 0.1, rng.integers(-2, 3, (2, 1, 13, 17)), 0)
+    fine = np.where(rng.random((3, 2, 24, 32)) < 0.03, rng.integers(-3, 4, (3, 2, 24, 32)), 0)
+    coarse = np.where(rng.random((2, 2, 13, 17)) < 0.1, rng.integers(-2, 3, (2, 2, 13, 17)), 0)
     fine[0, 0, 5, 7] = 400  # beyond the features' clip
     thetas = [torch.tensor(g + rng.uniform(-0.4, 0.4, g.shape), dtype=torch.float32, requires_grad=True)
               for g in (fine, coarse)]
