@@ -404,7 +404,7 @@ def context_rate_bits(
 
 
 # The share of a model's grid values that must rest for the rate term to price them apart.
-# Cockatoo's I-model (0.21.0, 490k-l150, trained in the checkerboard) ends its fit with 79% of
+# Cockatoo's I-model (0.21.0, 490k-l150, trained in the checkerboard) ends its fit with 78% of
 # its 923,972 values resting; docs/latent_grids.md, "Resting values priced once".
 RESTING_SHARE = 0.5
 PHASE_FEATURE = 4  # the checkerboard's phase among the features (0 anchors, 1 the others)
