@@ -235,8 +235,8 @@ def test_values_that_rest_at_zero_are_priced_with_the_bits_and_gradients_of_ever
     assert torch.equal(resting_features[4], split.phase[split.resting].float())
     assert not resting_features[[0, 1, 2, 3, 5, 6, 7, 8, 9, 10]].any()
 
-    def priced(apart: bool) -> tuple[float, list[torch.Tensor]]:
-        values = [round_ste(t) for t in thetas]
+    def priced(apart: bool, noise: float = 0.0) -> tuple[float, list[torch.Tensor]]:
+        values = [round_ste(t) + noise for t in thetas]
         if apart:
             bits = context_rate_bits(values, codes, network)
         else:  # every value through the network
@@ -244,10 +244,11 @@ def test_values_that_rest_at_zero_are_priced_with_the_bits_and_gradients_of_ever
             bits = -laplace_bin_log2_mass(torch.cat([v.reshape(-1) for v in values]), mean, scale).sum()
         return float(bits.detach()), list(torch.autograd.grad(bits, thetas + network))
 
-    every, apart = priced(False), priced(True)
-    assert apart[0] == pytest.approx(every[0], rel=1e-6)
-    for a, b in zip(apart[1], every[1]):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+    for noise in (0.0, 0.25):  # values priced with noise (--rate-noise) rest nowhere
+        every, apart = priced(False, noise), priced(True, noise)
+        assert apart[0] == pytest.approx(every[0], rel=1e-6)
+        for a, b in zip(apart[1], every[1]):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 def _checkerboard_model():

@@ -389,7 +389,8 @@ def context_rate_bits(
     """Estimated bits of the grids (finest first) under the context network coding in
     ``order``: ``values`` are what is priced (noisy codes), ``codes`` the rounded codes the
     features read. In the checkerboard with features that carry no gradient (its training),
-    where most values rest (:class:`RestingSplit`) those are priced as one value of each phase
+    where most values rest (:class:`RestingSplit`) and are priced as coded (no noise added),
+    those are priced as one value of each phase
     times their count (:func:`_rate_apart_from_resting`): the same bits and gradients to float
     rounding, without computing every value's features or running the network on them (on a
     CPU: the split syncs with the host, and a GPU prices every value at little cost)."""
@@ -397,7 +398,8 @@ def context_rate_bits(
     network = [t.to(x.dtype) for t in network]
     if order == ContextOrder.CHECKERBOARD and x.device.type == "cpu" and not any(c.requires_grad for c in codes):
         split = RestingSplit.of(codes)
-        if split.resting_count >= RESTING_SHARE * x.numel():
+        priced_as_coded = not bool((split.resting & (x.detach() != 0)).any())  # no noise added
+        if priced_as_coded and split.resting_count >= RESTING_SHARE * x.numel():
             return _rate_apart_from_resting(x, split, network)
     mean, scale = context_laplace(grids_features(codes, order).to(x.dtype), *network)
     return -laplace_bin_log2_mass(x, mean, scale).sum()
