@@ -15,14 +15,17 @@ import torch
 from uarcodec.coding.latent_context import (
     FEATURES,
     IntegerContextNet,
+    RestingSplit,
     context_laplace,
     context_rate_bits,
     decode_latent,
     encode_latent,
     grid_features,
+    grids_features,
     sample_features,
     scale_table,
 )
+from uarcodec.coding.quant import laplace_bin_log2_mass, round_ste
 from uarcodec.errors import UarCodingError
 from uarcodec.vocabulary import ContextOrder
 
@@ -210,9 +213,6 @@ def test_values_that_rest_at_zero_are_priced_with_the_bits_and_gradients_of_ever
     the same bits, the same gradients to the grids (each value's own, the resting ones'
     included) and to the network as pricing every value through it; the busy values' features
     are :func:`grid_features`' columns."""
-    from uarcodec.coding.latent_context import RestingSplit, grids_features
-    from uarcodec.coding.quant import laplace_bin_log2_mass, round_ste
-
     rng = np.random.default_rng(8)
     fine = np.where(rng.random((3, 2, 24, 32)) < 0.03, rng.integers(-3, 4, (3, 2, 24, 32)), 0)
     coarse = np.where(rng.random((2, 2, 13, 17)) < 0.1, rng.integers(-2, 3, (2, 2, 13, 17)), 0)
