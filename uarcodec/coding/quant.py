@@ -253,8 +253,8 @@ def rate_bits_together(
     else:
         spread = torch.zeros_like(loc).index_add_(0, segment, centred.abs()) / n
     spread = torch.maximum(spread, floor)
-    zero = xd == 0
-    if x.device.type == "cpu" and int(zero.sum()) >= ZERO_SHARE * x.numel():  # no host sync on a GPU
+    zero = xd == 0 if x.device.type == "cpu" else None  # counting them is a host sync on a GPU
+    if zero is not None and int(zero.sum()) >= ZERO_SHARE * x.numel():
         per_tensor = _log2_mass_apart_from_zeros(x, zero, loc, spread, segment, counts, model)
     else:
         log2_mass = bin_log2_mass(x, loc[segment], spread[segment], model)
@@ -290,7 +290,8 @@ def _log2_mass_apart_from_zeros(
     per_tensor = per_tensor + zeros * at_zero
     if x.requires_grad:
         (slope,) = torch.autograd.grad(at_zero.sum(), origin, retain_graph=True)
-        per_tensor = per_tensor + torch.zeros_like(loc).index_add_(0, segment, (x - x.detach()) * (zero * slope[segment]))
+        carried = (x - x.detach()) * (zero * slope[segment])  # 0, with the zeros' gradients
+        per_tensor = per_tensor + torch.zeros_like(loc).index_add_(0, segment, carried)
     return per_tensor
 
 
