@@ -7,6 +7,9 @@ once per kind, as the fit does since 0.22.0 (``coding/latent_context.py: Resting
 * ``context``: the grids' integers in the checkerboard under a network of ``--hidden`` units
   (seeded random weights: the time does not depend on them), as an I-model trains before a
   moving camera;
+* ``wavefront``: the same integers and network by wavefronts, the features read from codes that
+  carry gradients, as an I-model trains before a still camera (no value is priced apart there:
+  the "apart" column is the same computation);
 * ``per-tensor``: the same integers under each tensor's Laplace, as a P-model's residuals train.
 
 Each variant is timed ``--rounds`` times after a warm-up and the median kept; the bits of the
@@ -64,7 +67,7 @@ def timed(step: Callable[[], float], rounds: int) -> tuple[float, float]:
     return 1000 * statistics.median(times), bits
 
 
-def context_step(grids: list[np.ndarray], hidden: int) -> Callable[[], float]:
+def context_step(grids: list[np.ndarray], hidden: int, order: ContextOrder) -> Callable[[], float]:
     generator = torch.Generator().manual_seed(0)
     network = [torch.randn(hidden, latent_context.FEATURES, generator=generator) * 0.05,
                torch.randn(hidden, generator=generator) * 0.1,
@@ -73,9 +76,9 @@ def context_step(grids: list[np.ndarray], hidden: int) -> Callable[[], float]:
     def step() -> float:
         thetas = [torch.from_numpy(g).requires_grad_() for g in grids]
         weights = [t.clone().requires_grad_() for t in network]
-        bits = latent_context.context_rate_bits([round_ste(t) for t in thetas],
-                                                [torch.round(t.detach()) for t in thetas], weights,
-                                                ContextOrder.CHECKERBOARD)
+        codes = ([round_ste(t) for t in thetas] if order == ContextOrder.WAVEFRONT  # as the fit reads them
+                 else [torch.round(t.detach()) for t in thetas])
+        bits = latent_context.context_rate_bits([round_ste(t) for t in thetas], codes, weights, order)
         bits.backward()
         return float(bits.detach())
 
@@ -109,7 +112,8 @@ def main() -> None:
         values = sum(g.size for g in grids)
         zero = sum(int((g == 0).sum()) for g in grids) / values
         split = latent_context.RestingSplit.of([torch.from_numpy(g) for g in grids])
-        variants = [(f"context, {h} units", context_step(grids, h)) for h in args.hidden]
+        variants = [(f"context, {h} units", context_step(grids, h, ContextOrder.CHECKERBOARD)) for h in args.hidden]
+        variants += [(f"wavefront, {h} units", context_step(grids, h, ContextOrder.WAVEFRONT)) for h in args.hidden]
         variants.append(("per-tensor", per_tensor_step(grids)))
         for name, step in variants:
             saved = latent_context.RESTING_SHARE, quant.ZERO_SHARE

@@ -361,3 +361,20 @@ def test_the_fit_prices_a_wavefront_value_with_the_bits_of_the_values_that_read_
         assert not torch.allclose(through_features, own_only)
     else:
         assert torch.equal(through_features, own_only)
+
+
+@pytest.mark.parametrize("order", list(ContextOrder))
+def test_codes_beyond_the_feature_range_read_as_clipped_and_pass_no_gradient(order):
+    """Codes beyond +-255 (a grid value far out early in a fit) are read as +-255 by every
+    feature, and the features carry no gradient back to them, as the decoder's clipped
+    features do not move with them."""
+    q = torch.tensor([[[[0.0, 300.0, -2.0, 5.0], [400.0, 1.0, -500.0, 2.0]]],
+                      [[[3.0, -255.0, 255.0, -1.0], [9.0, 0.0, 700.0, 4.0]]]])
+    coarse = torch.tensor([[[[1000.0, -7.0]]]])
+    q_in, coarse_in = q.clone().requires_grad_(), coarse.clone().requires_grad_()
+    features = grid_features(q_in, coarse_in, order)
+    clipped = grid_features(q.clamp(-255, 255), coarse.clamp(-255, 255), order)
+    assert torch.equal(features.detach(), clipped)
+    features.sum().backward()
+    assert torch.all(q_in.grad[q.abs() > 255] == 0) and torch.all(coarse_in.grad[coarse.abs() > 255] == 0)
+    assert q_in.grad[q.abs() < 255].abs().sum() > 0

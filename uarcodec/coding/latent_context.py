@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from uarcodec.coding.column_network import column_network
 from uarcodec.coding.entropy import EncodedTensor, LaplaceSymbolDecoder, encode_laplace_symbols
 from uarcodec.coding.quant import laplace_bin_log2_mass, round_ste
 from uarcodec.errors import UarCodingError
@@ -354,8 +355,12 @@ def _causal_shifted(x: Tensor) -> list[Tensor]:
 def grid_features(q: Tensor, coarse: Tensor | None, order: ContextOrder = ContextOrder.CHECKERBOARD) -> Tensor:
     """Every position's 11 features ``(11, n, C, h, w)`` from the (rounded) codes ``q`` and
     the coarser grid's, as the decoder sees them in ``order`` (feature first: the network's
-    products run along the long dimension, about twice as fast here as position first)."""
+    products run along the long dimension, about twice as fast here as position first). The
+    codes are clipped to the features' range before they are read (every feature is a code, 0
+    or the phase): the same features as clipping them, on one value per code, not eleven."""
     h, w = q.shape[-2:]
+    q = q.clamp(-FEATURE_CLIP, FEATURE_CLIP)
+    coarse = None if coarse is None else coarse.clamp(-FEATURE_CLIP, FEATURE_CLIP)
     previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
     up = _coarse_above(q, coarse)
     if order == ContextOrder.WAVEFRONT:
@@ -363,7 +368,7 @@ def grid_features(q: Tensor, coarse: Tensor | None, order: ContextOrder = Contex
     else:
         odd = torch.tensor(_phase_mask(h, w), dtype=q.dtype, device=q.device)
         own = [v * odd for v in _shifted(q)] + [odd.expand_as(q)]
-    return torch.stack([*own, previous, *_shifted(previous), up]).clamp(-FEATURE_CLIP, FEATURE_CLIP)
+    return torch.stack([*own, previous, *_shifted(previous), up])
 
 
 def _on_grid(w: Tensor, bits: int) -> Tensor:
@@ -373,9 +378,10 @@ def _on_grid(w: Tensor, bits: int) -> Tensor:
 def context_laplace(features: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> tuple[Tensor, Tensor]:
     """Location and scale of each feature column ``(11, N)``, in float, as
     :class:`IntegerContextNet` computes them before its last rounding (weights rounded
-    straight-through to its grid; the scale follows the table's piecewise-linear shape)."""
-    h = torch.relu(_on_grid(w1, WEIGHT_BITS) @ features + _on_grid(b1, WEIGHT_BITS)[:, None])
-    out = _on_grid(w2, WEIGHT_BITS) @ h + _on_grid(b2, OUTPUT_BITS)[:, None]
+    straight-through to its grid; the scale follows the table's piecewise-linear shape). The
+    two layers run in cache-sized chunks of columns on a CPU (:func:`column_network`)."""
+    out = column_network(features, _on_grid(w1, WEIGHT_BITS), _on_grid(b1, WEIGHT_BITS), _on_grid(w2, WEIGHT_BITS),
+                         _on_grid(b2, OUTPUT_BITS))
     mean = out[0].clamp(-FEATURE_CLIP, FEATURE_CLIP)
     u = (out[1] * 16.0 + SCALE_ZERO).clamp(0.0, SCALE_INDICES - 1.0)
     octave = torch.floor(u.detach() / 16.0)
