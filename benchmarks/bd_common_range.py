@@ -22,7 +22,7 @@ import numpy as np
 
 from uarcodec.metrics.bdrate import bd_rate
 
-METRICS = ("psnr_yuv", "ms_ssim")
+METRICS = ("psnr_yuv", "ms_ssim")  # the default; any quality field of the points (psnr_y, psnr_u, ...)
 
 
 def load_points(path: Path, metric: str) -> tuple[list[float], list[float]]:
@@ -45,10 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--anchor", required=True, help="DIR/CODEC of the anchor's results")
     parser.add_argument("runs", nargs="+", help="DIR/CODEC of each run to compare")
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS),
+                        help="quality fields to compare on (default: psnr_yuv ms_ssim; also psnr_y, psnr_u, psnr_v)")
     args = parser.parse_args()
     anchor_dir, anchor_codec = Path(args.anchor).parent, Path(args.anchor).name
     clips = sorted(p.name[len(anchor_codec) + 2:] for p in anchor_dir.glob(f"{anchor_codec}__*.json"))
-    for metric in METRICS:
+    for metric in args.metrics:
         print(f"\n{metric}: BD-rate against {args.anchor} over each clip's common range\n")
         print("| clip | range | " + " | ".join(args.runs) + " |")
         print("|---|---|" + "---:|" * len(args.runs))

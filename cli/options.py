@@ -63,7 +63,9 @@ _OPTIONS: tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...] = (
     click.option("--precision", type=_choice(Precision),
                  help="Training precision: bf16 autocast, fp32, or auto (bf16 where the hardware is fast at it; "
                       "the default). The stream records the one used."),
-    click.option("--distortion", type=_choice(Distortion), help="Loss colour space (yuv: 6:1:1 on 4:2:0)."),
+    click.option("--distortion", type=_choice(Distortion),
+                 help="Training distortion: yuv (the 6:1:1 sum of the 4:2:0 planes' MSEs), psnr-yuv (per frame "
+                      "their 6:1:1 geometric mean: the MSE that PSNR-YUV stands for) or rgb."),
     click.option("--quant", type=_choice(QuantMode), help="rqec (entropy-constrained) or qat (paper's base)."),
     click.option("--rate-model", type=_choice(RateModel),
                  help="laplace (sparse residuals, temporal embedding differences, skip masks; the default) or "

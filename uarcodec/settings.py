@@ -56,6 +56,9 @@ class Precision(ChoiceEnum):
 class Distortion(ChoiceEnum):
     YUV = "yuv"  # 6:1:1 weighted MSE on the 4:2:0 planes
     RGB = "rgb"
+    # per frame the 6:1:1 weighted geometric mean of the three planes' MSEs: the MSE that
+    # PSNR-YUV, (6 PSNR-Y + PSNR-U + PSNR-V) / 8, stands for (pipeline/training_target.py)
+    PSNR_YUV = "psnr-yuv"
 
 
 class QuantMode(ChoiceEnum):

@@ -414,7 +414,7 @@ class ModelFit:
         with record_function("uar.forward"), torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.forward(quantized, idx)
         with record_function("uar.distortion"):
-            mse = distortion_mse(out, self.target, idx)
+            mse = distortion_mse(out, self.target, idx, settings.distortion)
         with record_function("uar.rate"):
             bpp = self._rate(current, quantized, idx) if settings.quant == QuantMode.RQEC \
                 else torch.zeros((), device=device)

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from uarcodec.metrics import yuv_weighted
+from uarcodec.metrics import YUV_WEIGHTS, yuv_weighted
 from uarcodec.pipeline.render import output_planes
+from uarcodec.settings import Distortion
 from uarcodec.video.color import yuv420_to_rgb
 from uarcodec.video.frames import YuvClip
 from uarcodec.vocabulary import ColorMatrix, ColorRange, OutputSpace
@@ -46,10 +47,32 @@ def make_target(
     return GopTarget(to_t(clip.y), to_t(clip.u), to_t(clip.v), rgb)
 
 
-def distortion_mse(out: torch.Tensor, target: GopTarget, idx: torch.Tensor) -> torch.Tensor:
-    """The training distortion: PSNR-YUV-weighted (6:1:1) MSE on 4:2:0 planes, or RGB MSE."""
+def distortion_mse(out: torch.Tensor, target: GopTarget, idx: torch.Tensor,
+                   distortion: Distortion = Distortion.YUV) -> torch.Tensor:
+    """The training distortion: PSNR-YUV-weighted (6:1:1) MSE on 4:2:0 planes, or RGB MSE; with
+    ``Distortion.PSNR_YUV`` each frame's 6:1:1 weighted geometric mean of its planes' MSEs
+    (:func:`psnr_yuv_mse`), averaged over the frames."""
     out = out.float().contiguous()  # planar: a channels-last output is slow to pool per plane
     if target.rgb is not None:
         return F.mse_loss(out, target.rgb[idx])
     y, u, v = output_planes(out)
+    if distortion == Distortion.PSNR_YUV:
+        return psnr_yuv_mse(y, u, v, target.y[idx], target.u[idx], target.v[idx]).mean()
     return yuv_weighted(F.mse_loss(y, target.y[idx]), F.mse_loss(u, target.u[idx]), F.mse_loss(v, target.v[idx]))
+
+
+def psnr_yuv_mse(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+                 ref_y: torch.Tensor, ref_u: torch.Tensor, ref_v: torch.Tensor) -> torch.Tensor:
+    """Per frame ``(B,)``: ``MSE_Y**(6/8) * MSE_U**(1/8) * MSE_V**(1/8)``, the MSE whose PSNR is
+    the frame's PSNR-YUV ``(6 PSNR-Y + PSNR-U + PSNR-V) / 8`` (each plane's PSNR is a log of its
+    MSE). Its gradient weighs each plane's MSE by its 6:1:1 weight over that MSE, as PSNR-YUV
+    does: where the chroma planes' MSEs are a fifth of the luma's, a unit of chroma MSE counts
+    five times what the 6:1:1 sum of MSEs gives it. (Planes fitted exactly, an MSE of 0, count
+    at 1e-12.)"""
+    per_plane = [((a - b) ** 2).flatten(1).mean(dim=1).clamp(min=MIN_PLANE_MSE)
+                 for a, b in ((y, ref_y), (u, ref_u), (v, ref_v))]
+    weights = [w / sum(YUV_WEIGHTS) for w in YUV_WEIGHTS]
+    return torch.exp(sum(w * torch.log(m) for w, m in zip(weights, per_plane)))
+
+
+MIN_PLANE_MSE = 1e-12  # (pixels in [0, 1]) a plane fitted exactly: its log stays finite
