@@ -47,6 +47,9 @@ def make_target(
     return GopTarget(to_t(clip.y), to_t(clip.u), to_t(clip.v), rgb)
 
 
+MIN_PLANE_MSE = 1e-12  # (pixels in [0, 1]) a plane fitted exactly: its log stays finite
+
+
 def distortion_mse(out: torch.Tensor, target: GopTarget, idx: torch.Tensor,
                    distortion: Distortion = Distortion.YUV) -> torch.Tensor:
     """The training distortion: PSNR-YUV-weighted (6:1:1) MSE on 4:2:0 planes, or RGB MSE; with
@@ -73,6 +76,3 @@ def psnr_yuv_mse(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
                  for a, b in ((y, ref_y), (u, ref_u), (v, ref_v))]
     weights = [w / sum(YUV_WEIGHTS) for w in YUV_WEIGHTS]
     return torch.exp(sum(w * torch.log(m) for w, m in zip(weights, per_plane)))
-
-
-MIN_PLANE_MSE = 1e-12  # (pixels in [0, 1]) a plane fitted exactly: its log stays finite
