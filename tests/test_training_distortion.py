@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from uarcodec import api
 from uarcodec.metrics import psnr_yuv
+from uarcodec.pipeline.render import output_planes
 from uarcodec.pipeline.training_target import GopTarget, distortion_mse, psnr_yuv_mse
 from uarcodec.settings import Distortion
 from uarcodec_cli.main import main
@@ -28,10 +29,8 @@ def target_of(x: torch.Tensor) -> GopTarget:
 
 def plane_psnrs(out: torch.Tensor, ref: torch.Tensor) -> list[np.ndarray]:
     """Each plane's PSNR per frame (peak 1), in float64, from the 4:2:0 planes."""
-    a, b = out.double(), ref.double()
-    planes_a = [a[:, 0], torch.nn.functional.avg_pool2d(a[:, 1:], 2)[:, 0], torch.nn.functional.avg_pool2d(a[:, 1:], 2)[:, 1]]
-    planes_b = [b[:, 0], torch.nn.functional.avg_pool2d(b[:, 1:], 2)[:, 0], torch.nn.functional.avg_pool2d(b[:, 1:], 2)[:, 1]]
-    return [(-10 * torch.log10(((p - q) ** 2).flatten(1).mean(1))).numpy() for p, q in zip(planes_a, planes_b)]
+    return [(-10 * torch.log10(((p - q) ** 2).flatten(1).mean(1))).numpy()
+            for p, q in zip(output_planes(out.double()), output_planes(ref.double()))]
 
 
 def test_the_psnr_yuv_distortion_is_the_mse_each_frames_psnr_yuv_stands_for():

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from uarcodec.metrics import YUV_WEIGHTS, yuv_weighted
+from uarcodec.metrics import yuv_weighted
 from uarcodec.pipeline.render import output_planes
 from uarcodec.settings import Distortion
 from uarcodec.video.color import yuv420_to_rgb
@@ -72,7 +72,6 @@ def psnr_yuv_mse(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
     does: where the chroma planes' MSEs are a fifth of the luma's, a unit of chroma MSE counts
     five times what the 6:1:1 sum of MSEs gives it. (Planes fitted exactly, an MSE of 0, count
     at 1e-12.)"""
-    per_plane = [((a - b) ** 2).flatten(1).mean(dim=1).clamp(min=MIN_PLANE_MSE)
-                 for a, b in ((y, ref_y), (u, ref_u), (v, ref_v))]
-    weights = [w / sum(YUV_WEIGHTS) for w in YUV_WEIGHTS]
-    return torch.exp(sum(w * torch.log(m) for w, m in zip(weights, per_plane)))
+    log_mse = [((a - b) ** 2).flatten(1).mean(dim=1).clamp(min=MIN_PLANE_MSE).log()
+               for a, b in ((y, ref_y), (u, ref_u), (v, ref_v))]
+    return torch.exp(yuv_weighted(*log_mse))
